@@ -1,0 +1,130 @@
+#include "connection_registry.hpp"
+
+namespace parley::kernel {
+
+void ConnectionRegistry::add(const std::shared_ptr<Connection>& connection) {
+  std::lock_guard lock(mutex_);
+  connections_[connection->id()].connection = connection;
+}
+
+void ConnectionRegistry::unbind_locked(Entry& entry, ConnectionId id) {
+  if (entry.user_id.empty()) return;
+  if (auto it = users_.find(entry.user_id); it != users_.end()) {
+    it->second.erase(id);
+    if (it->second.empty()) users_.erase(it);
+  }
+  entry.user_id.clear();
+  entry.holding = false;
+  entry.held.clear();
+}
+
+std::string ConnectionRegistry::remove(ConnectionId id) {
+  std::lock_guard lock(mutex_);
+  auto it = connections_.find(id);
+  if (it == connections_.end()) return {};
+  std::string user = it->second.user_id;
+  unbind_locked(it->second, id);
+  connections_.erase(it);
+  return user;
+}
+
+void ConnectionRegistry::send(ConnectionId id, const Frame& frame) {
+  std::shared_ptr<Connection> target;
+  {
+    std::lock_guard lock(mutex_);
+    auto it = connections_.find(id);
+    if (it == connections_.end()) return;
+    target = it->second.connection.lock();
+  }
+  if (target) target->send(frame.text);
+}
+
+void ConnectionRegistry::deliver(std::string_view user_id, const Frame& frame, ConnectionId except) {
+  // Sending under the lock keeps a delivery from overtaking a concurrent
+  // release_events(); Connection::send only queues.
+  std::lock_guard lock(mutex_);
+  auto users = users_.find(std::string(user_id));
+  if (users == users_.end()) return;
+  for (ConnectionId id : users->second) {
+    if (id == except) continue;
+    auto it = connections_.find(id);
+    if (it == connections_.end()) continue;
+    if (it->second.holding) {
+      if (it->second.held.size() >= max_held_) {
+        if (auto connection = it->second.connection.lock()) connection->disconnect();
+        continue;
+      }
+      it->second.held.push_back(frame);
+    } else if (auto connection = it->second.connection.lock()) {
+      connection->send(frame.text);
+    }
+  }
+}
+
+bool ConnectionRegistry::is_connected(std::string_view user_id) const {
+  std::lock_guard lock(mutex_);
+  return users_.contains(std::string(user_id));
+}
+
+void ConnectionRegistry::bind_user(ConnectionId id, std::string user_id, bool hold_events) {
+  std::lock_guard lock(mutex_);
+  auto it = connections_.find(id);
+  if (it == connections_.end()) return;
+  unbind_locked(it->second, id);
+  users_[user_id].insert(id);
+  it->second.user_id = user_id;
+  it->second.holding = hold_events;
+  if (auto connection = it->second.connection.lock()) connection->set_user(std::move(user_id));
+}
+
+void ConnectionRegistry::release_events(ConnectionId id, std::vector<Frame> first) {
+  std::lock_guard lock(mutex_);
+  auto it = connections_.find(id);
+  if (it == connections_.end()) return;
+  Entry& entry = it->second;
+  auto connection = entry.connection.lock();
+  std::unordered_set<std::string> sent_keys;
+  for (const Frame& frame : first) {
+    if (!frame.dedupe_key.empty()) sent_keys.insert(frame.dedupe_key);
+    if (connection) connection->send(frame.text);
+  }
+  for (const Frame& frame : entry.held) {
+    if (!frame.dedupe_key.empty() && sent_keys.contains(frame.dedupe_key)) continue;
+    if (connection) connection->send(frame.text);
+  }
+  entry.held.clear();
+  entry.holding = false;
+}
+
+std::string ConnectionRegistry::unbind_user(ConnectionId id) {
+  std::lock_guard lock(mutex_);
+  auto it = connections_.find(id);
+  if (it == connections_.end()) return {};
+  std::string user = it->second.user_id;
+  unbind_locked(it->second, id);
+  if (auto connection = it->second.connection.lock()) connection->set_user({});
+  return user;
+}
+
+void ConnectionRegistry::for_each(const std::function<void(Connection&)>& visit) {
+  std::vector<std::shared_ptr<Connection>> all;
+  {
+    std::lock_guard lock(mutex_);
+    for (auto& [id, entry] : connections_) {
+      if (auto c = entry.connection.lock()) all.push_back(std::move(c));
+    }
+  }
+  for (auto& c : all) visit(*c);
+}
+
+std::size_t ConnectionRegistry::connection_count() const {
+  std::lock_guard lock(mutex_);
+  return connections_.size();
+}
+
+std::size_t ConnectionRegistry::user_count() const {
+  std::lock_guard lock(mutex_);
+  return users_.size();
+}
+
+}  // namespace parley::kernel

@@ -1,0 +1,197 @@
+#include "database_pool.hpp"
+
+#include <algorithm>
+#include <chrono>
+#include <set>
+
+namespace parley::kernel {
+
+namespace {
+// Past this many queued jobs new work is refused with `unavailable` instead
+// of letting memory grow while the database cannot keep up.
+constexpr std::size_t kMaxQueuedJobs = 100000;
+}  // namespace
+
+DatabasePool::DatabasePool(DatabaseConfig config, MetricsRegistry& metrics, std::shared_ptr<spdlog::logger> log)
+    : config_(std::move(config)),
+      log_(std::move(log)),
+      in_use_(metrics.gauge("parley_db_connections_in_use", "Database connections running work")),
+      queued_(metrics.gauge("parley_db_queued_jobs", "Database jobs waiting for a connection")),
+      failures_(metrics.counter("parley_db_unavailable_total", "Database jobs refused because it was unreachable")) {
+  metrics.gauge("parley_db_pool_size", "Database connections in the pool").set(config_.pool_size);
+}
+
+DatabasePool::~DatabasePool() { stop(); }
+
+std::unique_ptr<pqxx::connection> DatabasePool::connect() { return std::make_unique<pqxx::connection>(config_.url); }
+
+void DatabasePool::start() {
+  try {
+    auto probe = connect();
+    available_ = true;
+  } catch (const std::exception& e) {
+    log_->warn("database not reachable yet: {}", e.what());
+  }
+  for (int i = 0; i < config_.pool_size; ++i) workers_.emplace_back([this] { worker_loop(); });
+  health_ = std::thread([this] { health_loop(); });
+}
+
+void DatabasePool::stop() {
+  {
+    std::lock_guard lock(mutex_);
+    if (stopping_) return;
+    stopping_ = true;
+  }
+  wake_.notify_all();
+  health_wake_.notify_all();
+  for (auto& t : workers_) t.join();
+  if (health_.joinable()) health_.join();
+  workers_.clear();
+}
+
+void DatabasePool::run(const OwnerPtr& owner, std::function<void(pqxx::connection&)> work,
+                       std::function<void(const Status&)> done) {
+  Job job{owner, std::move(work), std::move(done)};
+  {
+    std::lock_guard lock(mutex_);
+    if (!stopping_ && queue_.size() < kMaxQueuedJobs) {
+      queue_.push_back(std::move(job));
+      queued_.set(static_cast<double>(queue_.size()));
+      wake_.notify_one();
+      return;
+    }
+  }
+  finish(job, Status(ErrorCode::unavailable, "the database is overloaded or shutting down"));
+}
+
+void DatabasePool::finish(Job& job, const Status& status) {
+  try {
+    job.done(status);
+  } catch (const std::exception& e) {
+    log_->error("plugin '{}': database callback threw: {}", job.owner->name, e.what());
+  } catch (...) {
+    log_->error("plugin '{}': database callback threw", job.owner->name);
+  }
+}
+
+void DatabasePool::worker_loop() {
+  std::unique_ptr<pqxx::connection> conn;
+  while (true) {
+    Job job;
+    {
+      std::unique_lock lock(mutex_);
+      wake_.wait(lock, [&] { return stopping_ || !queue_.empty(); });
+      if (queue_.empty()) return;  // stopping, and nothing left to do
+      job = std::move(queue_.front());
+      queue_.pop_front();
+      queued_.set(static_cast<double>(queue_.size()));
+    }
+    if (!conn || !conn->is_open()) {
+      conn.reset();
+      try {
+        conn = connect();
+        available_ = true;
+      } catch (const std::exception& e) {
+        available_ = false;
+        failures_.add();
+        finish(job, Status(ErrorCode::unavailable, "the database is unavailable"));
+        continue;
+      }
+    }
+    in_use_.add(1);
+    Status status;
+    try {
+      job.work(*conn);
+    } catch (const pqxx::broken_connection& e) {
+      status = Status(ErrorCode::unavailable, "the database is unavailable");
+    } catch (const Failure& f) {
+      status = Status(f.code(), f.what());
+    } catch (const std::exception& e) {
+      if (!conn->is_open()) {
+        status = Status(ErrorCode::unavailable, "the database is unavailable");
+      } else {
+        log_->error("plugin '{}': database work failed: {}", job.owner->name, e.what());
+        status = Status(ErrorCode::internal, "database error");
+      }
+    }
+    in_use_.add(-1);
+    if (status.code() == ErrorCode::unavailable) {
+      conn.reset();
+      available_ = false;
+      failures_.add();
+    }
+    finish(job, status);
+  }
+}
+
+void DatabasePool::health_loop() {
+  std::unique_ptr<pqxx::connection> conn;
+  std::unique_lock lock(mutex_);
+  while (!stopping_) {
+    lock.unlock();
+    bool ok = false;
+    try {
+      if (!conn || !conn->is_open()) conn = connect();
+      pqxx::nontransaction tx(*conn);
+      tx.exec("SELECT 1");
+      ok = true;
+    } catch (const std::exception& e) {
+      conn.reset();
+      if (available_.load()) log_->warn("database unreachable: {}", e.what());
+    }
+    if (ok && !available_.load()) log_->info("database reachable");
+    available_ = ok;
+    lock.lock();
+    health_wake_.wait_for(lock, config_.reconnect_interval, [&] { return stopping_; });
+  }
+}
+
+void DatabasePool::migrate(const std::string& component, std::span<const Migration> migrations) {
+  std::vector<Migration> ordered(migrations.begin(), migrations.end());
+  std::sort(ordered.begin(), ordered.end(), [](const auto& a, const auto& b) { return a.version < b.version; });
+
+  pqxx::connection conn(config_.url);
+  auto exec = [&conn](const std::string& sql) {
+    pqxx::nontransaction tx(conn);
+    tx.exec(sql);
+  };
+  // One session-level lock for all of Parley's migrations: servers starting
+  // together apply each step once, one after another.
+  const std::string lock_id = "7061723100";  // arbitrary, fixed
+  exec("SELECT pg_advisory_lock(" + lock_id + ")");
+  try {
+    exec("CREATE TABLE IF NOT EXISTS parley_migrations ("
+         " component text NOT NULL, version integer NOT NULL, name text NOT NULL,"
+         " applied_at timestamptz NOT NULL DEFAULT now(), PRIMARY KEY (component, version))");
+    std::set<int> applied;
+    {
+      pqxx::nontransaction tx(conn);
+      for (const auto& row : tx.exec_params("SELECT version FROM parley_migrations WHERE component = $1", component)) {
+        applied.insert(row[0].as<int>());
+      }
+    }
+    for (const auto& m : ordered) {
+      if (applied.contains(m.version)) continue;
+      try {
+        pqxx::work tx(conn);
+        tx.exec(m.sql);
+        tx.exec_params("INSERT INTO parley_migrations (component, version, name) VALUES ($1, $2, $3)", component,
+                       m.version, std::string(m.name));
+        tx.commit();
+        log_->info("{}: applied migration {}", component, m.name);
+      } catch (const std::exception& e) {
+        throw std::runtime_error("migration " + std::string(m.name) + " of " + component + " failed: " + e.what());
+      }
+    }
+  } catch (...) {
+    try {
+      exec("SELECT pg_advisory_unlock(" + lock_id + ")");
+    } catch (...) {
+      // The lock ends with the connection anyway.
+    }
+    throw;
+  }
+  exec("SELECT pg_advisory_unlock(" + lock_id + ")");
+}
+
+}  // namespace parley::kernel

@@ -1,0 +1,552 @@
+#include "gateway_server.hpp"
+
+#include <atomic>
+#include <chrono>
+#include <deque>
+#include <mutex>
+#include <thread>
+#include <vector>
+
+#include <boost/asio/ip/tcp.hpp>
+#include <boost/asio/post.hpp>
+#include <boost/asio/ssl.hpp>
+#include <boost/asio/strand.hpp>
+#include <boost/beast/core.hpp>
+#include <boost/beast/http.hpp>
+#include <boost/beast/ssl.hpp>
+#include <boost/beast/websocket.hpp>
+#include <boost/beast/websocket/ssl.hpp>
+#include <boost/json/parse.hpp>
+
+namespace parley::kernel {
+
+namespace asio = boost::asio;
+namespace beast = boost::beast;
+namespace http = beast::http;
+namespace websocket = beast::websocket;
+namespace json = boost::json;
+using tcp = asio::ip::tcp;
+
+namespace {
+
+constexpr std::size_t kMaxIdBytes = 64;
+constexpr std::size_t kMaxHttpRequestBytes = 16 * 1024;
+
+const std::vector<double> kLatencyBuckets = {0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025,
+                                             0.05,   0.1,   0.25,   0.5,   1,     2.5};
+
+// What every connection shares: configuration, routing, metrics.
+struct Shared {
+  ServerConfig config;
+  Router& router;
+  ConnectionRegistry& connections;
+  MetricsRegistry& metrics;
+  EventBus& bus;
+  asio::any_io_executor workers;
+  std::function<bool()> ready;
+  std::shared_ptr<spdlog::logger> log;
+  std::atomic<ConnectionId> next_id{1};
+
+  GaugeMetric& open_connections;
+  CounterMetric& frames_in;
+  CounterMetric& frames_out;
+  CounterMetric& slow_disconnects;
+  CounterMetric& oversize_closes;
+
+  Shared(GatewayDependencies& d)
+      : config(d.config),
+        router(d.router),
+        connections(d.connections),
+        metrics(d.metrics),
+        bus(d.bus),
+        workers(d.workers),
+        ready(d.ready),
+        log(d.log),
+        open_connections(d.metrics.gauge("parley_connections", "Open WebSocket connections")),
+        frames_in(d.metrics.counter("parley_frames_in_total", "WebSocket data frames received")),
+        frames_out(d.metrics.counter("parley_frames_out_total", "WebSocket data frames sent")),
+        slow_disconnects(d.metrics.counter("parley_slow_consumer_disconnects_total",
+                                           "Connections closed because their send queue passed its limit")),
+        oversize_closes(d.metrics.counter("parley_oversize_frame_closes_total",
+                                          "Connections closed (1009) for a frame over max_frame_bytes")) {}
+
+  CounterMetric& errors(std::string_view code) {
+    return metrics.counter("parley_errors_total", "Error replies sent, by code",
+                           "code=\"" + std::string(code) + "\"");
+  }
+  HistogramMetric& latency(std::string_view type) {
+    return metrics.histogram("parley_request_duration_seconds",
+                             "Time from a request's arrival to its reply, by request type",
+                             "type=\"" + std::string(type) + "\"", kLatencyBuckets);
+  }
+};
+
+std::shared_ptr<const std::string> error_frame(const std::string* re, ErrorCode code, std::string_view message) {
+  json::object obj;
+  obj["type"] = "error";
+  if (re != nullptr) obj["re"] = *re;
+  obj["code"] = wire_name(code);
+  obj["message"] = message;
+  return std::make_shared<const std::string>(json::serialize(obj));
+}
+
+// Per-connection request budget.
+class TokenBucket {
+ public:
+  TokenBucket(double rate, double burst) : rate_(rate), burst_(burst), tokens_(burst) {}
+  bool take() {
+    const auto now = std::chrono::steady_clock::now();
+    const std::chrono::duration<double> elapsed = now - last_;
+    last_ = now;
+    tokens_ = std::min(burst_, tokens_ + elapsed.count() * rate_);
+    if (tokens_ < 1) return false;
+    tokens_ -= 1;
+    return true;
+  }
+
+ private:
+  double rate_;
+  double burst_;
+  double tokens_;
+  std::chrono::steady_clock::time_point last_ = std::chrono::steady_clock::now();
+};
+
+// The reply to one request: serialised and queued on its connection once.
+class RequestReplySink : public ReplySink {
+ public:
+  RequestReplySink(std::weak_ptr<Connection> connection, Shared& shared, std::string re,
+                   std::shared_ptr<const Router::Route> route, std::string type)
+      : connection_(std::move(connection)),
+        shared_(shared),
+        re_(std::move(re)),
+        route_(std::move(route)),
+        type_(std::move(type)),
+        started_(std::chrono::steady_clock::now()) {}
+
+  ~RequestReplySink() override {
+    if (!answered_.load()) {
+      shared_.log->error("plugin '{}' did not answer a '{}' request", route_->owner->name, type_);
+      answer(Status(ErrorCode::internal, "the request was not answered"), {});
+    }
+  }
+
+  void answer(Status status, json::object result) override {
+    if (answered_.exchange(true)) return;
+    const std::chrono::duration<double> took = std::chrono::steady_clock::now() - started_;
+    shared_.latency(type_).observe(took.count());
+    std::shared_ptr<const std::string> text;
+    if (status.ok()) {
+      json::object reply;
+      reply.reserve(result.size() + 2);
+      reply["type"] = "ok";
+      reply["re"] = re_;
+      for (auto& kv : result) reply[kv.key()] = std::move(kv.value());
+      text = std::make_shared<const std::string>(json::serialize(reply));
+    } else {
+      shared_.errors(wire_name(status.code())).add();
+      text = error_frame(&re_, status.code(), status.message());
+    }
+    if (auto c = connection_.lock()) c->send(std::move(text));
+  }
+
+ private:
+  std::weak_ptr<Connection> connection_;
+  Shared& shared_;
+  std::string re_;
+  std::shared_ptr<const Router::Route> route_;
+  std::string type_;
+  std::chrono::steady_clock::time_point started_;
+  std::atomic<bool> answered_{false};
+};
+
+template <class Stream>
+class WebSocketSession : public Connection, public std::enable_shared_from_this<WebSocketSession<Stream>> {
+ public:
+  WebSocketSession(Stream&& stream, Shared& shared)
+      : ws_(std::move(stream)),
+        shared_(shared),
+        id_(shared.next_id.fetch_add(1)),
+        bucket_(shared.config.requests_per_second, shared.config.request_burst) {}
+
+  ~WebSocketSession() override {
+    if (registered_) {
+      const std::string user = shared_.connections.remove(id_);
+      shared_.open_connections.add(-1);
+      json::object event{{"connection", id_}, {"user_id", user}};
+      if (!user.empty()) event["user_connected"] = shared_.connections.is_connected(user);
+      shared_.bus.publish("gateway.connection.closed", std::move(event));
+    }
+  }
+
+  void run(http::request<http::string_body> request) {
+    ws_.set_option(websocket::stream_base::timeout{shared_.config.handshake_timeout, shared_.config.idle_timeout,
+                                                   /*keep_alive_pings=*/true});
+    ws_.read_message_max(shared_.config.max_frame_bytes);
+    ws_.set_option(websocket::stream_base::decorator(
+        [](websocket::response_type& res) { res.set(http::field::server, "parley"); }));
+    ws_.async_accept(request, beast::bind_front_handler(&WebSocketSession::on_accept, this->shared_from_this()));
+  }
+
+  ConnectionId id() const override { return id_; }
+
+  void set_user(std::string user_id) override {
+    std::lock_guard lock(mutex_);
+    user_id_ = std::move(user_id);
+  }
+
+  void send(std::shared_ptr<const std::string> text) override {
+    std::lock_guard lock(mutex_);
+    if (closing_) return;
+    if (queue_.size() >= shared_.config.max_queued_frames ||
+        queued_bytes_ + text->size() > shared_.config.max_queued_bytes) {
+      closing_ = true;
+      queue_.clear();
+      queued_bytes_ = 0;
+      shared_.slow_disconnects.add();
+      shared_.log->warn("connection {}: send queue over its limit, disconnecting", id_);
+      close_socket();
+      return;
+    }
+    queued_bytes_ += text->size();
+    queue_.push_back(std::move(text));
+    if (!writing_ && accepted_) {
+      writing_ = true;
+      asio::post(ws_.get_executor(), [self = this->shared_from_this()] { self->write_next(); });
+    }
+  }
+
+  void close_going_away() override {
+    asio::post(ws_.get_executor(), [self = this->shared_from_this()] {
+      {
+        std::lock_guard lock(self->mutex_);
+        if (self->closing_ || !self->accepted_) return;
+        self->closing_ = true;
+      }
+      self->ws_.async_close(websocket::close_code::going_away, [self](beast::error_code) {});
+    });
+  }
+
+  void disconnect() override {
+    {
+      std::lock_guard lock(mutex_);
+      closing_ = true;
+      queue_.clear();
+      queued_bytes_ = 0;
+    }
+    close_socket();
+  }
+
+ private:
+  void close_socket() {
+    asio::post(ws_.get_executor(), [self = this->shared_from_this()] {
+      beast::error_code ignored;
+      beast::get_lowest_layer(self->ws_).socket().close(ignored);
+    });
+  }
+
+  void on_accept(beast::error_code ec) {
+    if (ec) return;
+    ws_.text(true);
+    shared_.connections.add(this->shared_from_this());
+    shared_.open_connections.add(1);
+    registered_ = true;
+    {
+      std::lock_guard lock(mutex_);
+      accepted_ = true;
+      if (!queue_.empty() && !writing_) {
+        writing_ = true;
+        asio::post(ws_.get_executor(), [self = this->shared_from_this()] { self->write_next(); });
+      }
+    }
+    read_next();
+  }
+
+  void read_next() {
+    buffer_.clear();
+    ws_.async_read(buffer_, beast::bind_front_handler(&WebSocketSession::on_read, this->shared_from_this()));
+  }
+
+  void on_read(beast::error_code ec, std::size_t) {
+    if (ec == websocket::error::message_too_big) {
+      shared_.oversize_closes.add();
+      return;  // Beast has already sent close 1009.
+    }
+    if (ec) return;
+    shared_.frames_in.add();
+    handle_frame();
+    // A large idle buffer is returned instead of kept per connection.
+    if (buffer_.capacity() > 16 * 1024) buffer_ = beast::flat_buffer();
+    read_next();
+  }
+
+  void reject(const std::string* re, ErrorCode code, std::string_view message) {
+    shared_.errors(wire_name(code)).add();
+    send(error_frame(re, code, message));
+  }
+
+  void handle_frame() {
+    if (!ws_.got_text()) return reject(nullptr, ErrorCode::bad_request, "binary frames are not accepted");
+    const auto data = buffer_.cdata();
+    const std::string_view text(static_cast<const char*>(data.data()), data.size());
+    beast::error_code ec;
+    json::value parsed = json::parse(text, ec);
+    if (ec) return reject(nullptr, ErrorCode::bad_request, "the frame is not valid JSON");
+    if (!parsed.is_object()) return reject(nullptr, ErrorCode::bad_request, "a request must be a JSON object");
+    json::object& fields = parsed.get_object();
+    const auto id_it = fields.find("id");
+    if (id_it == fields.end() || !id_it->value().is_string() || id_it->value().get_string().empty() ||
+        id_it->value().get_string().size() > kMaxIdBytes) {
+      return reject(nullptr, ErrorCode::bad_request, "'id' must be a string of 1 to 64 bytes");
+    }
+    const std::string re(id_it->value().get_string());
+    const auto type_it = fields.find("type");
+    if (type_it == fields.end() || !type_it->value().is_string()) {
+      return reject(&re, ErrorCode::bad_request, "'type' must be a string");
+    }
+    std::string type(type_it->value().get_string());
+    if (!bucket_.take()) return reject(&re, ErrorCode::rate_limited, "too many requests; retry later");
+
+    auto route = shared_.router.find(type);
+    if (!route) {
+      if (type == "ping") {
+        send(std::make_shared<const std::string>(json::serialize(json::object{{"type", "ok"}, {"re", re}})));
+        return;
+      }
+      return reject(&re, ErrorCode::unsupported, "no enabled plugin handles '" + type + "'");
+    }
+    std::string user;
+    {
+      std::lock_guard lock(mutex_);
+      user = user_id_;
+    }
+    if (user.empty() && !route->options.before_login) {
+      return reject(&re, ErrorCode::unauthenticated, "log in first");
+    }
+    Request request{type, std::move(fields), id_, std::move(user)};
+    auto sink = std::make_shared<RequestReplySink>(this->weak_from_this(), shared_, re, route, type);
+    asio::post(shared_.workers, [route = std::move(route), request = std::move(request),
+                                 reply = Reply(std::move(sink)), &router = shared_.router]() mutable {
+      router.invoke(*route, std::move(request), reply);
+    });
+  }
+
+  void write_next() {
+    std::shared_ptr<const std::string> next;
+    {
+      std::lock_guard lock(mutex_);
+      if (queue_.empty() || closing_) {
+        writing_ = false;
+        return;
+      }
+      next = queue_.front();
+    }
+    ws_.async_write(asio::buffer(*next), [self = this->shared_from_this(), next](beast::error_code ec, std::size_t) {
+      self->on_write(ec);
+    });
+  }
+
+  void on_write(beast::error_code ec) {
+    {
+      std::lock_guard lock(mutex_);
+      if (!queue_.empty()) {
+        queued_bytes_ -= queue_.front()->size();
+        queue_.pop_front();
+      }
+      if (ec) {
+        closing_ = true;
+        queue_.clear();
+        queued_bytes_ = 0;
+        writing_ = false;
+        return;
+      }
+    }
+    shared_.frames_out.add();
+    write_next();
+  }
+
+  websocket::stream<Stream> ws_;
+  Shared& shared_;
+  const ConnectionId id_;
+  beast::flat_buffer buffer_;
+  TokenBucket bucket_;  // only touched on the connection's strand
+  bool registered_ = false;
+
+  std::mutex mutex_;  // guards what follows
+  std::string user_id_;
+  std::deque<std::shared_ptr<const std::string>> queue_;
+  std::size_t queued_bytes_ = 0;
+  bool writing_ = false;
+  bool accepted_ = false;
+  bool closing_ = false;
+};
+
+// Reads HTTP requests on a fresh connection: operator endpoints, or the
+// upgrade to WebSocket at /ws.
+template <class Stream>
+class HttpSession : public std::enable_shared_from_this<HttpSession<Stream>> {
+ public:
+  HttpSession(Stream&& stream, Shared& shared) : stream_(std::move(stream)), shared_(shared) {}
+
+  void run() { read_request(); }
+
+ private:
+  void read_request() {
+    parser_.emplace();
+    parser_->body_limit(kMaxHttpRequestBytes);
+    parser_->header_limit(kMaxHttpRequestBytes);
+    beast::get_lowest_layer(stream_).expires_after(shared_.config.handshake_timeout);
+    http::async_read(stream_, buffer_, *parser_,
+                     beast::bind_front_handler(&HttpSession::on_read, this->shared_from_this()));
+  }
+
+  void on_read(beast::error_code ec, std::size_t) {
+    if (ec) return;
+    auto request = parser_->release();
+    if (websocket::is_upgrade(request)) {
+      if (request.target() != "/ws") return respond(request, http::status::not_found, "text/plain", "not found\n");
+      beast::get_lowest_layer(stream_).expires_never();
+      std::make_shared<WebSocketSession<Stream>>(std::move(stream_), shared_)->run(std::move(request));
+      return;
+    }
+    const auto target = request.target();
+    if (request.method() != http::verb::get && request.method() != http::verb::head) {
+      return respond(request, http::status::method_not_allowed, "text/plain", "only GET\n");
+    }
+    if (target == "/healthz") return respond(request, http::status::ok, "text/plain", "ok\n");
+    if (target == "/readyz") {
+      const bool ready = shared_.ready();
+      return respond(request, ready ? http::status::ok : http::status::service_unavailable, "text/plain",
+                     ready ? "ready\n" : "not ready\n");
+    }
+    if (target == "/metrics") {
+      return respond(request, http::status::ok, "text/plain; version=0.0.4; charset=utf-8", shared_.metrics.render());
+    }
+    respond(request, http::status::not_found, "text/plain", "not found\n");
+  }
+
+  void respond(const http::request<http::string_body>& request, http::status status, std::string_view content_type,
+               std::string body) {
+    auto response = std::make_shared<http::response<http::string_body>>(status, request.version());
+    response->set(http::field::server, "parley");
+    response->set(http::field::content_type, content_type);
+    response->keep_alive(request.keep_alive());
+    response->body() = std::move(body);
+    response->prepare_payload();
+    if (request.method() == http::verb::head) response->body().clear();
+    http::async_write(stream_, *response,
+                      [self = this->shared_from_this(), response](beast::error_code ec, std::size_t) {
+                        if (ec) return;
+                        if (response->keep_alive()) {
+                          self->read_request();
+                        } else {
+                          beast::error_code ignored;
+                          beast::get_lowest_layer(self->stream_).socket().shutdown(tcp::socket::shutdown_send,
+                                                                                   ignored);
+                        }
+                      });
+  }
+
+  Stream stream_;
+  Shared& shared_;
+  beast::flat_buffer buffer_;
+  std::optional<http::request_parser<http::string_body>> parser_;
+};
+
+}  // namespace
+
+struct GatewayServer::Impl {
+  Shared shared;
+  asio::io_context ioc;
+  std::optional<asio::ssl::context> tls;
+  tcp::acceptor acceptor;
+  std::vector<std::thread> threads;
+  std::optional<asio::executor_work_guard<asio::io_context::executor_type>> work;
+
+  explicit Impl(GatewayDependencies& d)
+      : shared(d), ioc(d.config.io_threads), acceptor(asio::make_strand(ioc)) {}
+
+  void accept() {
+    acceptor.async_accept(asio::make_strand(ioc), [this](beast::error_code ec, tcp::socket socket) {
+      if (ec == asio::error::operation_aborted) return;
+      if (!ec) {
+        socket.set_option(tcp::no_delay(true), ec);
+        beast::tcp_stream stream(std::move(socket));
+        if (tls) {
+          auto ssl = std::make_shared<beast::ssl_stream<beast::tcp_stream>>(std::move(stream), *tls);
+          beast::get_lowest_layer(*ssl).expires_after(shared.config.handshake_timeout);
+          ssl->async_handshake(asio::ssl::stream_base::server, [this, ssl](beast::error_code hec) {
+            if (hec) return;
+            std::make_shared<HttpSession<beast::ssl_stream<beast::tcp_stream>>>(std::move(*ssl), shared)->run();
+          });
+        } else {
+          std::make_shared<HttpSession<beast::tcp_stream>>(std::move(stream), shared)->run();
+        }
+      }
+      accept();
+    });
+  }
+};
+
+GatewayServer::GatewayServer(GatewayDependencies deps) : impl_(std::make_unique<Impl>(deps)) {}
+
+GatewayServer::~GatewayServer() { stop(); }
+
+void GatewayServer::start() {
+  const auto& config = impl_->shared.config;
+  if (config.tls) {
+    impl_->tls.emplace(asio::ssl::context::tls_server);
+    impl_->tls->set_options(asio::ssl::context::default_workarounds | asio::ssl::context::no_sslv2 |
+                            asio::ssl::context::no_sslv3 | asio::ssl::context::no_tlsv1 |
+                            asio::ssl::context::no_tlsv1_1);
+    try {
+      impl_->tls->use_certificate_chain_file(config.tls->certificate_file);
+      impl_->tls->use_private_key_file(config.tls->private_key_file, asio::ssl::context::pem);
+    } catch (const std::exception& e) {
+      throw std::runtime_error("server.tls: cannot load certificate or key: " + std::string(e.what()));
+    }
+  }
+  beast::error_code ec;
+  const auto address = asio::ip::make_address(config.listen, ec);
+  if (ec) throw std::runtime_error("server.listen: '" + config.listen + "' is not an IP address");
+  const tcp::endpoint endpoint(address, config.port);
+  auto& acceptor = impl_->acceptor;
+  acceptor.open(endpoint.protocol(), ec);
+  if (!ec) acceptor.set_option(asio::socket_base::reuse_address(true), ec);
+  if (!ec) acceptor.bind(endpoint, ec);
+  if (!ec) acceptor.listen(asio::socket_base::max_listen_connections, ec);
+  if (ec) {
+    throw std::runtime_error("cannot listen on " + config.listen + ":" + std::to_string(config.port) + ": " +
+                             ec.message());
+  }
+  impl_->work.emplace(impl_->ioc.get_executor());
+  impl_->accept();
+  for (int i = 0; i < config.io_threads; ++i) impl_->threads.emplace_back([this] { impl_->ioc.run(); });
+  impl_->shared.log->info("listening on {}:{}{}", config.listen, port(), config.tls ? " (TLS)" : "");
+}
+
+void GatewayServer::stop() {
+  if (!impl_ || impl_->threads.empty()) return;
+  asio::post(impl_->acceptor.get_executor(), [this] {
+    beast::error_code ignored;
+    impl_->acceptor.close(ignored);
+  });
+  impl_->work.reset();
+  // Connections are told the server is going away; what does not finish in
+  // time is cut when the I/O threads stop.
+  impl_->shared.connections.for_each([](Connection& c) { c.close_going_away(); });
+  const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(2);
+  while (impl_->shared.connections.connection_count() > 0 && std::chrono::steady_clock::now() < deadline) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  }
+  impl_->ioc.stop();
+  for (auto& t : impl_->threads) t.join();
+  impl_->threads.clear();
+}
+
+std::uint16_t GatewayServer::port() const {
+  beast::error_code ec;
+  auto endpoint = impl_->acceptor.local_endpoint(ec);
+  return ec ? 0 : endpoint.port();
+}
+
+}  // namespace parley::kernel

@@ -1,0 +1,51 @@
+// The network side of the gateway: one port serving WebSocket at /ws and the
+// operator endpoints /healthz, /readyz and /metrics, optionally over TLS.
+// Beast stays inside gateway_server.cpp; see docs/operations.md.
+#pragma once
+
+#include <functional>
+#include <memory>
+
+#include <boost/asio/any_io_executor.hpp>
+#include <spdlog/logger.h>
+
+#include "connection_registry.hpp"
+#include "event_bus.hpp"
+#include "kernel_config.hpp"
+#include "metrics_registry.hpp"
+#include "router.hpp"
+
+namespace parley::kernel {
+
+struct GatewayDependencies {
+  ServerConfig config;
+  Router& router;
+  ConnectionRegistry& connections;
+  MetricsRegistry& metrics;
+  EventBus& bus;
+  boost::asio::any_io_executor workers;
+  std::function<bool()> ready;  // for /readyz
+  std::shared_ptr<spdlog::logger> log;
+};
+
+class GatewayServer {
+ public:
+  explicit GatewayServer(GatewayDependencies deps);
+  ~GatewayServer();
+  GatewayServer(const GatewayServer&) = delete;
+  GatewayServer& operator=(const GatewayServer&) = delete;
+
+  // Binds and starts the network threads. Throws when the address cannot be bound
+  // or the TLS files cannot be read.
+  void start();
+  // Closes the listener, says goodbye (1001) to every client, and joins.
+  void stop();
+  // The bound port (useful with port 0).
+  std::uint16_t port() const;
+
+ private:
+  struct Impl;
+  std::unique_ptr<Impl> impl_;
+};
+
+}  // namespace parley::kernel

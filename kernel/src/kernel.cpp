@@ -1,0 +1,59 @@
+#include "kernel.hpp"
+
+#include "logging.hpp"
+
+namespace parley::kernel {
+
+Kernel::Kernel(KernelConfig config)
+    : config_(std::move(config)),
+      log_(make_logger("kernel", std::nullopt)),
+      router_(log_),
+      workers_(std::make_unique<boost::asio::thread_pool>(config_.worker_threads)) {
+  if (!config_.database.url.empty()) database_ = std::make_unique<DatabasePool>(config_.database, metrics_, log_);
+  bus_ = std::make_unique<EventBus>(workers_->get_executor(), log_);
+  KernelServices services{*bus_, router_, connections_, database_.get(), metrics_, clock_, workers_->get_executor()};
+  plugins_ = std::make_unique<PluginManager>(services, log_);
+}
+
+Kernel::~Kernel() { stop(); }
+
+void Kernel::load() { plugins_->load(config_); }
+
+void Kernel::start() {
+  if (database_) database_->start();
+  try {
+    plugins_->start_all();
+    gateway_ = std::make_unique<GatewayServer>(GatewayDependencies{config_.server, router_, connections_, metrics_,
+                                                                   *bus_, workers_->get_executor(),
+                                                                   [this] { return ready(); }, log_});
+    gateway_->start();
+  } catch (...) {
+    gateway_.reset();
+    plugins_->stop_all();
+    if (database_) database_->stop();
+    throw;
+  }
+  running_ = true;
+  log_->info("parley started: plugins {}", fmt::join(plugins_->start_order_names(), ", "));
+}
+
+bool Kernel::ready() const {
+  return running_.load() && plugins_->all_started() && (!database_ || database_->available());
+}
+
+void Kernel::stop() {
+  running_ = false;
+  if (gateway_) gateway_->stop();
+  if (plugins_) plugins_->stop_all();
+  if (database_) database_->stop();
+  if (workers_) {
+    workers_->stop();
+    workers_->join();
+  }
+  if (plugins_) plugins_->destroy_all();
+  gateway_.reset();
+  // Leftover handlers hold their plugin's library until they are destroyed here.
+  workers_.reset();
+}
+
+}  // namespace parley::kernel

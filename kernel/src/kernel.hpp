@@ -1,0 +1,57 @@
+// The kernel: owns the shared services (bus, workers, database pool,
+// gateway, metrics) and the plugins, and runs them in the right order.
+#pragma once
+
+#include <atomic>
+#include <memory>
+
+#include <boost/asio/thread_pool.hpp>
+
+#include "connection_registry.hpp"
+#include "database_pool.hpp"
+#include "event_bus.hpp"
+#include "gateway_server.hpp"
+#include "kernel_config.hpp"
+#include "metrics_registry.hpp"
+#include "plugin_host.hpp"
+#include "plugin_manager.hpp"
+#include "router.hpp"
+
+namespace parley::kernel {
+
+class Kernel {
+ public:
+  explicit Kernel(KernelConfig config);
+  ~Kernel();
+  Kernel(const Kernel&) = delete;
+  Kernel& operator=(const Kernel&) = delete;
+
+  // Loads the plugins and validates the whole config (no side effects).
+  void load();
+  // Connects the database, starts plugins in order, opens the port. On
+  // failure, what already started is stopped and the error is thrown.
+  void start();
+  // Closes the port, stops plugins in reverse order, drains the workers.
+  void stop();
+
+  bool ready() const;
+  std::uint16_t port() const { return gateway_ ? gateway_->port() : 0; }
+  PluginManager& plugins() { return *plugins_; }
+  EventBus& bus() { return *bus_; }
+
+ private:
+  KernelConfig config_;
+  std::shared_ptr<spdlog::logger> log_;
+  SystemClock clock_;
+  MetricsRegistry metrics_;
+  Router router_;
+  ConnectionRegistry connections_;
+  std::unique_ptr<boost::asio::thread_pool> workers_;
+  std::unique_ptr<DatabasePool> database_;
+  std::unique_ptr<EventBus> bus_;
+  std::unique_ptr<PluginManager> plugins_;
+  std::unique_ptr<GatewayServer> gateway_;
+  std::atomic<bool> running_{false};
+};
+
+}  // namespace parley::kernel

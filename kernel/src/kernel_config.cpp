@@ -1,0 +1,148 @@
+#include "kernel_config.hpp"
+
+#include <cstdlib>
+#include <regex>
+#include <set>
+#include <thread>
+
+#include <boost/dll/runtime_symbol_info.hpp>
+
+namespace parley::kernel {
+
+std::optional<LogLevel> parse_log_level(std::string_view text) {
+  if (text == "trace") return LogLevel::trace;
+  if (text == "debug") return LogLevel::debug;
+  if (text == "info") return LogLevel::info;
+  if (text == "warn" || text == "warning") return LogLevel::warn;
+  if (text == "error") return LogLevel::error;
+  if (text == "critical") return LogLevel::critical;
+  return std::nullopt;
+}
+
+std::filesystem::path default_plugin_dir() {
+  return boost::dll::program_location().parent_path().parent_path() / "lib" / "parley" / "plugins";
+}
+
+std::filesystem::path KernelConfig::library_path(const PluginConfig& plugin) const {
+  if (plugin.library.empty()) return plugin_dir / ("parley_" + plugin.name + ".so");
+  std::filesystem::path path(plugin.library);
+  if (path.is_absolute()) return path;
+  if (!path.has_parent_path()) {
+    // A bare name: a file in plugin_dir.
+    return plugin_dir / path;
+  }
+  return std::filesystem::path(document->file()).parent_path() / path;
+}
+
+namespace {
+
+LogLevel read_level(YamlConfig& cfg, std::string_view key, LogLevel fallback) {
+  auto text = cfg.get_string(key);
+  if (!text) return fallback;
+  auto level = parse_log_level(*text);
+  if (!level) cfg.fail(key, "expected one of trace, debug, info, warn, error, critical");
+  return *level;
+}
+
+std::chrono::seconds seconds_in(YamlConfig& cfg, std::string_view key, std::chrono::seconds fallback,
+                                std::int64_t min, std::int64_t max) {
+  return std::chrono::seconds(cfg.int_in(key, fallback.count(), min, max));
+}
+
+void read_server(YamlConfig& cfg, ServerConfig& server) {
+  server.listen = cfg.string_or("listen", server.listen);
+  server.port = static_cast<std::uint16_t>(cfg.int_in("port", server.port, 0, 65535));
+  server.io_threads = static_cast<int>(cfg.int_in("io_threads", server.io_threads, 1, 64));
+  server.max_frame_bytes = static_cast<std::size_t>(
+      cfg.int_in("max_frame_bytes", static_cast<std::int64_t>(server.max_frame_bytes), 256, 16 << 20));
+  server.idle_timeout = seconds_in(cfg, "idle_timeout_seconds", server.idle_timeout, 2, 86400);
+  server.handshake_timeout =
+      seconds_in(cfg, "handshake_timeout_seconds", server.handshake_timeout, 1, 600);
+  server.max_queued_frames = static_cast<std::size_t>(cfg.int_in(
+      "max_queued_frames", static_cast<std::int64_t>(server.max_queued_frames), 1, 1 << 24));
+  server.max_queued_bytes = static_cast<std::size_t>(cfg.int_in(
+      "max_queued_bytes", static_cast<std::int64_t>(server.max_queued_bytes), 1024, 1LL << 32));
+  if (auto* limit = cfg.section("rate_limit")) {
+    if (auto rate = limit->get_double("requests_per_second")) {
+      if (*rate <= 0) limit->fail("requests_per_second", "must be positive");
+      server.requests_per_second = *rate;
+    }
+    if (auto burst = limit->get_double("burst")) {
+      if (*burst < 1) limit->fail("burst", "must be at least 1");
+      server.request_burst = *burst;
+    }
+  }
+  if (auto* tls = cfg.section("tls")) {
+    TlsConfig t;
+    t.certificate_file = tls->require_string("certificate");
+    t.private_key_file = tls->require_string("private_key");
+    server.tls = t;
+  }
+}
+
+}  // namespace
+
+KernelConfig load_kernel_config(const std::string& file) {
+  KernelConfig config;
+  config.document = YamlConfig::load_file(file);
+  YamlConfig& root = *config.document;
+
+  if (auto* server = root.section("server")) read_server(*server, config.server);
+
+  if (auto* db = root.section("database")) {
+    config.database.url = db->string_or("url", "");
+    config.database.pool_size = static_cast<int>(db->int_in("pool_size", config.database.pool_size, 1, 256));
+    config.database.reconnect_interval = seconds_in(*db, "reconnect_interval_seconds",
+                                                    config.database.reconnect_interval, 1, 600);
+  }
+  if (config.database.url.empty()) {
+    if (const char* env = std::getenv("DATABASE_URL"); env != nullptr) config.database.url = env;
+  }
+
+  if (auto* log = root.section("log")) {
+    config.log.level = read_level(*log, "level", config.log.level);
+    const auto format = log->string_or("format", "text");
+    if (format == "text") {
+      config.log.format = LogFormat::text;
+    } else if (format == "json") {
+      config.log.format = LogFormat::json;
+    } else {
+      log->fail("format", "expected text or json");
+    }
+  }
+
+  const int cores = static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
+  config.worker_threads = static_cast<int>(root.int_in("worker_threads", cores, 1, 256));
+  config.shutdown_timeout =
+      std::chrono::milliseconds(root.int_in("shutdown_timeout_ms", config.shutdown_timeout.count(), 100, 600000));
+
+  if (auto dir = root.get_string("plugin_dir")) {
+    std::filesystem::path path(*dir);
+    if (path.is_relative()) path = std::filesystem::path(file).parent_path() / path;
+    config.plugin_dir = path.lexically_normal();
+  } else {
+    config.plugin_dir = default_plugin_dir();
+  }
+
+  static const std::regex name_pattern("[a-z0-9_]+");
+  std::set<std::string> names;
+  for (YamlConfig* entry : root.list_of_sections("plugins")) {
+    PluginConfig plugin;
+    plugin.entry = entry;
+    plugin.name = entry->require_string("name");
+    if (!std::regex_match(plugin.name, name_pattern)) {
+      entry->fail("name", "a plugin name is made of a-z, 0-9 and _");
+    }
+    if (!names.insert(plugin.name).second) {
+      entry->fail("name", "plugin '" + plugin.name + "' is listed twice");
+    }
+    plugin.library = entry->string_or("library", "");
+    plugin.enabled = entry->bool_or("enabled", true);
+    if (entry->get_string("log_level")) plugin.log_level = read_level(*entry, "log_level", LogLevel::info);
+    plugin.config = entry->section_or_empty("config");
+    config.plugins.push_back(std::move(plugin));
+  }
+  return config;
+}
+
+}  // namespace parley::kernel

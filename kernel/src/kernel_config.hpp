@@ -1,0 +1,86 @@
+// The kernel's own configuration: everything in parley.yaml outside the
+// plugins' config blocks.
+#pragma once
+
+#include <chrono>
+#include <cstdint>
+#include <filesystem>
+#include <memory>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "parley/log.hpp"
+#include "yaml_config.hpp"
+
+namespace parley::kernel {
+
+struct TlsConfig {
+  std::string certificate_file;
+  std::string private_key_file;
+};
+
+struct ServerConfig {
+  std::string listen = "0.0.0.0";
+  std::uint16_t port = 8080;
+  int io_threads = 1;
+  std::size_t max_frame_bytes = 64 * 1024;
+  std::chrono::seconds idle_timeout{60};
+  std::chrono::seconds handshake_timeout{10};
+  // A connection whose unsent frames pass either limit is closed.
+  std::size_t max_queued_frames = 4096;
+  std::size_t max_queued_bytes = 4 * 1024 * 1024;
+  // Token bucket per connection: sustained requests per second and burst.
+  double requests_per_second = 200;
+  double request_burst = 400;
+  std::optional<TlsConfig> tls;
+};
+
+struct DatabaseConfig {
+  std::string url;  // empty: no database
+  int pool_size = 4;
+  std::chrono::seconds reconnect_interval{1};
+};
+
+enum class LogFormat { text, json };
+
+struct LogConfig {
+  LogLevel level = LogLevel::info;
+  LogFormat format = LogFormat::text;
+};
+
+struct PluginConfig {
+  std::string name;
+  std::string library;  // a path, or empty to look up parley_<name>.so in plugin_dir
+  bool enabled = true;
+  std::optional<LogLevel> log_level;
+  YamlConfig* config = nullptr;  // the plugin's own block, owned by KernelConfig::document
+  YamlConfig* entry = nullptr;   // the list entry, for error messages
+};
+
+struct KernelConfig {
+  std::unique_ptr<YamlConfig> document;
+  ServerConfig server;
+  DatabaseConfig database;
+  LogConfig log;
+  int worker_threads = 2;
+  std::chrono::milliseconds shutdown_timeout{10000};
+  std::filesystem::path plugin_dir;
+  std::vector<PluginConfig> plugins;  // in file order, enabled or not
+
+  // Path of the library of `plugin`.
+  std::filesystem::path library_path(const PluginConfig& plugin) const;
+};
+
+// Reads and validates the kernel's keys of `file`. Plugin blocks are only
+// located; each plugin validates its own. Unknown keys are checked by the
+// caller once plugins have read theirs (YamlConfig::check_unknown_keys).
+KernelConfig load_kernel_config(const std::string& file);
+
+std::optional<LogLevel> parse_log_level(std::string_view text);
+
+// The plugin directory used when the config names none: next to the binary,
+// ../lib/parley/plugins (the layout of both the build tree and an install).
+std::filesystem::path default_plugin_dir();
+
+}  // namespace parley::kernel

@@ -1,0 +1,89 @@
+// Counters, gauges and histograms rendered in the Prometheus text exposition
+// format 0.0.4 at GET /metrics.
+#pragma once
+
+#include <atomic>
+#include <functional>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <vector>
+
+#include "parley/metrics.hpp"
+
+namespace parley::kernel {
+
+class CounterMetric : public Counter {
+ public:
+  void add(double amount = 1) override { value_.fetch_add(amount, std::memory_order_relaxed); }
+  double value() const { return value_.load(std::memory_order_relaxed); }
+
+ private:
+  std::atomic<double> value_{0};
+};
+
+class GaugeMetric : public Gauge {
+ public:
+  void set(double value) override { value_.store(value, std::memory_order_relaxed); }
+  void add(double amount) override { value_.fetch_add(amount, std::memory_order_relaxed); }
+  double value() const { return value_.load(std::memory_order_relaxed); }
+
+ private:
+  std::atomic<double> value_{0};
+};
+
+class HistogramMetric {
+ public:
+  explicit HistogramMetric(std::vector<double> bounds);
+  void observe(double value);
+  void render(std::string& out, const std::string& name, const std::string& labels) const;
+
+ private:
+  std::vector<double> bounds_;
+  std::unique_ptr<std::atomic<std::uint64_t>[]> buckets_;  // one per bound, plus +Inf
+  std::atomic<double> sum_{0};
+  std::atomic<std::uint64_t> count_{0};
+};
+
+class MetricsRegistry {
+ public:
+  // `labels` is rendered text such as `code="bad_request"` (empty for none).
+  CounterMetric& counter(const std::string& name, const std::string& help, const std::string& labels = "");
+  GaugeMetric& gauge(const std::string& name, const std::string& help, const std::string& labels = "");
+  HistogramMetric& histogram(const std::string& name, const std::string& help, const std::string& labels,
+                             const std::vector<double>& bounds);
+  std::string render() const;
+
+ private:
+  struct Family {
+    std::string help;
+    std::string type;
+    std::map<std::string, std::unique_ptr<CounterMetric>> counters;
+    std::map<std::string, std::unique_ptr<GaugeMetric>> gauges;
+    std::map<std::string, std::unique_ptr<HistogramMetric>> histograms;
+  };
+  Family& family(const std::string& name, const std::string& help, const std::string& type);
+
+  mutable std::mutex mutex_;
+  std::map<std::string, Family> families_;
+};
+
+// The parley::Metrics a plugin sees: names prefixed with parley_<plugin>_.
+class PluginMetrics : public Metrics {
+ public:
+  PluginMetrics(MetricsRegistry& registry, std::string plugin)
+      : registry_(registry), prefix_("parley_" + std::move(plugin) + "_") {}
+  Counter& counter(const std::string& name, const std::string& help) override {
+    return registry_.counter(prefix_ + name, help);
+  }
+  Gauge& gauge(const std::string& name, const std::string& help) override {
+    return registry_.gauge(prefix_ + name, help);
+  }
+
+ private:
+  MetricsRegistry& registry_;
+  std::string prefix_;
+};
+
+}  // namespace parley::kernel

@@ -1,0 +1,90 @@
+// The parley::Host each plugin receives, and the views it hands out: every
+// registration made through them is tagged with the plugin as owner.
+#pragma once
+
+#include <memory>
+#include <optional>
+
+#include <boost/asio/any_io_executor.hpp>
+
+#include "connection_registry.hpp"
+#include "database_pool.hpp"
+#include "event_bus.hpp"
+#include "logging.hpp"
+#include "metrics_registry.hpp"
+#include "parley/gateway.hpp"
+#include "parley/host.hpp"
+#include "router.hpp"
+
+namespace parley::kernel {
+
+class SystemClock : public Clock {
+ public:
+  std::chrono::system_clock::time_point now() const override { return std::chrono::system_clock::now(); }
+};
+
+// The kernel's shared services, as the plugin manager passes them on.
+struct KernelServices {
+  EventBus& bus;
+  Router& router;
+  ConnectionRegistry& connections;
+  DatabasePool* database;  // nullptr when no database is configured
+  MetricsRegistry& metrics;
+  const Clock& clock;
+  boost::asio::any_io_executor workers;
+};
+
+class PluginGateway : public Gateway {
+ public:
+  PluginGateway(Router& router, ConnectionRegistry& connections, OwnerPtr owner)
+      : router_(router), connections_(connections), owner_(std::move(owner)) {}
+  void handle(std::string type, RequestHandler handler, RequestOptions options) override {
+    router_.add(owner_, std::move(type), std::move(handler), options);
+  }
+  void send(ConnectionId connection, Frame frame) override { connections_.send(connection, frame); }
+  void deliver(std::string_view user_id, const Frame& frame, ConnectionId except) override {
+    connections_.deliver(user_id, frame, except);
+  }
+  bool is_connected(std::string_view user_id) const override { return connections_.is_connected(user_id); }
+  void bind_user(ConnectionId connection, std::string user_id, bool hold_events) override {
+    connections_.bind_user(connection, std::move(user_id), hold_events);
+  }
+  void release_events(ConnectionId connection, std::vector<Frame> first) override {
+    connections_.release_events(connection, std::move(first));
+  }
+  void unbind_user(ConnectionId connection) override { connections_.unbind_user(connection); }
+
+ private:
+  Router& router_;
+  ConnectionRegistry& connections_;
+  OwnerPtr owner_;
+};
+
+class PluginHost : public Host {
+ public:
+  PluginHost(KernelServices services, OwnerPtr owner, std::optional<LogLevel> level);
+
+  std::string_view plugin_name() const override { return owner_->name; }
+  Log& log() override { return log_; }
+  Bus& bus() override { return bus_; }
+  const Clock& clock() const override { return services_.clock; }
+  Metrics& metrics() override { return metrics_; }
+  Gateway& gateway() override { return gateway_; }
+  Database* database() override { return database_ ? &*database_ : nullptr; }
+  void post(std::function<void()> task) override;
+  std::shared_ptr<Timer> schedule(std::chrono::milliseconds delay, std::function<void()> task) override;
+
+ private:
+  // Runs plugin code on a worker, reporting what it throws.
+  void guarded(const std::function<void()>& task);
+
+  KernelServices services_;
+  OwnerPtr owner_;
+  PluginLog log_;
+  PluginBus bus_;
+  PluginMetrics metrics_;
+  PluginGateway gateway_;
+  std::optional<PluginDatabase> database_;
+};
+
+}  // namespace parley::kernel

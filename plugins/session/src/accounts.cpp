@@ -1,0 +1,297 @@
+#include "accounts.hpp"
+
+#include <sodium.h>
+
+#include <parley/fields.hpp>
+
+#include "wire.hpp"
+
+namespace parley::session {
+
+namespace json = boost::json;
+using fields::optional_string;
+using fields::required_string;
+
+namespace {
+
+constexpr std::size_t kTokenBytes = 32;
+
+std::string random_token() {
+  unsigned char raw[kTokenBytes];
+  randombytes_buf(raw, sizeof raw);
+  char encoded[sodium_base64_ENCODED_LEN(kTokenBytes, sodium_base64_VARIANT_URLSAFE_NO_PADDING)];
+  sodium_bin2base64(encoded, sizeof encoded, raw, sizeof raw, sodium_base64_VARIANT_URLSAFE_NO_PADDING);
+  return encoded;
+}
+
+// Tokens are stored only as a hash (hex of BLAKE2b-256).
+std::string token_hash(std::string_view token) {
+  unsigned char digest[32];
+  crypto_generichash(digest, sizeof digest, reinterpret_cast<const unsigned char*>(token.data()), token.size(),
+                     nullptr, 0);
+  char hex[sizeof digest * 2 + 1];
+  sodium_bin2hex(hex, sizeof hex, digest, sizeof digest);
+  return hex;
+}
+
+std::string hash_password(std::string_view password, std::uint64_t ops, std::size_t mem) {
+  char out[crypto_pwhash_STRBYTES];
+  if (crypto_pwhash_str(out, password.data(), password.size(), ops, mem) != 0) {
+    throw Failure(ErrorCode::internal, "cannot hash the password now");
+  }
+  return out;
+}
+
+void check_length(std::string_view value, std::string_view field, std::size_t max) {
+  if (value.empty()) throw Failure(ErrorCode::bad_request, "'" + std::string(field) + "' must not be empty");
+  if (utf8_length(value) > max) {
+    throw Failure(ErrorCode::bad_request, "'" + std::string(field) + "' is longer than " + std::to_string(max));
+  }
+}
+
+}  // namespace
+
+// Ends the "login in progress" state of a connection with the login's answer.
+class Accounts::LoginReplySink : public ReplySink {
+ public:
+  LoginReplySink(Accounts& accounts, ConnectionId connection, Reply inner)
+      : accounts_(accounts), connection_(connection), inner_(std::move(inner)) {}
+  void answer(Status status, json::object result) override {
+    accounts_.login_finished(connection_, status.ok());
+    if (status.ok()) {
+      inner_.ok(std::move(result));
+    } else {
+      inner_.fail(status);
+    }
+  }
+
+ private:
+  Accounts& accounts_;
+  ConnectionId connection_;
+  Reply inner_;
+};
+
+Accounts::Accounts(Host& host, const Settings& settings, AfterLogin after_login, AfterLogout after_logout)
+    : host_(host),
+      db_(*host.database()),
+      settings_(settings),
+      after_login_(std::move(after_login)),
+      after_logout_(std::move(after_logout)) {
+  dummy_hash_ = hash_password("not a real password", settings_.password_ops_limit, settings_.password_mem_limit_bytes);
+}
+
+void Accounts::register_handlers(Gateway& gateway) {
+  gateway.handle("register", [this](Request r, Reply reply) { on_register(std::move(r), std::move(reply)); },
+                 {.before_login = true});
+  gateway.handle("login", [this](Request r, Reply reply) { on_login(std::move(r), std::move(reply)); },
+                 {.before_login = true});
+  gateway.handle("logout", [this](Request r, Reply reply) { on_logout(std::move(r), std::move(reply)); });
+  gateway.handle("user.get", [this](Request r, Reply reply) { on_user_get(std::move(r), std::move(reply)); });
+  gateway.handle("user.find", [this](Request r, Reply reply) { on_user_find(std::move(r), std::move(reply)); });
+}
+
+void Accounts::on_register(Request request, Reply reply) {
+  const std::string name(required_string(request.fields, "name"));
+  const std::string email(required_string(request.fields, "email"));
+  const std::string password(required_string(request.fields, "password"));
+  check_length(name, "name", 100);
+  check_length(email, "email", 254);
+  check_length(password, "password", 1024);
+  if (email.find('@') == std::string::npos) throw Failure(ErrorCode::bad_request, "'email' is not an email address");
+
+  auto hash = hash_password(password, settings_.password_ops_limit, settings_.password_mem_limit_bytes);
+  auto user_id = std::make_shared<std::string>();
+  db_.run(
+      [=](pqxx::connection& conn) {
+        pqxx::work tx(conn);
+        try {
+          *user_id = tx.exec_params1("INSERT INTO users (email, name, password_hash) VALUES ($1, $2, $3) RETURNING id",
+                                     email, name, hash)[0]
+                         .as<std::string>();
+          tx.commit();
+        } catch (const pqxx::unique_violation&) {
+          throw Failure(ErrorCode::conflict, "this email is already registered");
+        }
+      },
+      [=](const Status& status) {
+        if (!status.ok()) return reply.fail(status);
+        reply.ok({{"user_id", *user_id}});
+      });
+}
+
+void Accounts::on_login(Request request, Reply reply) {
+  if (!request.user_id.empty()) throw Failure(ErrorCode::bad_request, "this connection is already logged in");
+  {
+    std::lock_guard lock(mutex_);
+    if (!logging_in_.insert(request.connection).second) {
+      throw Failure(ErrorCode::bad_request, "a login is already in progress on this connection");
+    }
+  }
+  // Whatever happens next, the connection may try again afterwards.
+  Reply guarded(std::make_shared<LoginReplySink>(*this, request.connection, reply));
+  try {
+    if (auto token = optional_string(request.fields, "token")) {
+      login_with_token(request.connection, std::string(*token), guarded);
+    } else {
+      const auto email = optional_string(request.fields, "email");
+      const auto password = optional_string(request.fields, "password");
+      if (!email || !password) throw Failure(ErrorCode::bad_request, "login needs 'email' and 'password', or 'token'");
+      login_with_password(request.connection, std::string(*email), std::string(*password), guarded);
+    }
+  } catch (const Failure& f) {
+    guarded.error(f.code(), f.what());
+  }
+}
+
+void Accounts::login_with_password(ConnectionId connection, std::string email, std::string password, Reply reply) {
+  struct Found {
+    std::string user_id, name, hash;
+  };
+  auto found = std::make_shared<std::optional<Found>>();
+  db_.run(
+      [=](pqxx::connection& conn) {
+        pqxx::read_transaction tx(conn);
+        auto rows = tx.exec_params("SELECT id, name, password_hash FROM users WHERE lower(email) = lower($1)", email);
+        if (!rows.empty()) {
+          *found = Found{rows[0][0].as<std::string>(), rows[0][1].as<std::string>(), rows[0][2].as<std::string>()};
+        }
+      },
+      [=, this](const Status& status) {
+        if (!status.ok()) return reply.fail(status);
+        // Verifying costs tens of milliseconds of CPU: not on a database thread.
+        host_.post([=, this] {
+          const std::string& hash = found->has_value() ? (*found)->hash : dummy_hash_;
+          const bool valid = crypto_pwhash_str_verify(hash.c_str(), password.data(), password.size()) == 0;
+          if (!valid || !found->has_value()) {
+            return reply.error(ErrorCode::unauthenticated, "invalid credentials");
+          }
+          issue_token(connection, (*found)->user_id, (*found)->name, reply);
+        });
+      });
+}
+
+void Accounts::issue_token(ConnectionId connection, std::string user_id, std::string name, Reply reply) {
+  auto token = std::make_shared<std::string>(random_token());
+  auto expires_at = std::make_shared<std::string>();
+  const auto ttl = std::to_string(settings_.token_ttl.count());
+  db_.run(
+      [=](pqxx::connection& conn) {
+        pqxx::work tx(conn);
+        *expires_at = tx.exec_params1("INSERT INTO session_tokens (token_hash, user_id, expires_at) VALUES "
+                                      "(decode($1, 'hex'), $2, now() + make_interval(secs => $3)) RETURNING " +
+                                          sql_timestamp("expires_at"),
+                                      token_hash(*token), user_id, ttl)[0]
+                          .as<std::string>();
+        tx.commit();
+      },
+      [=, this](const Status& status) {
+        if (!status.ok()) return reply.fail(status);
+        finish_login(connection, user_id, name, *token, *expires_at, reply);
+      });
+}
+
+void Accounts::login_with_token(ConnectionId connection, std::string token, Reply reply) {
+  struct Found {
+    std::string user_id, name, expires_at;
+  };
+  auto found = std::make_shared<std::optional<Found>>();
+  db_.run(
+      [=](pqxx::connection& conn) {
+        pqxx::read_transaction tx(conn);
+        auto rows = tx.exec_params("SELECT u.id, u.name, " + sql_timestamp("t.expires_at") +
+                                       " FROM session_tokens t JOIN users u ON u.id = t.user_id"
+                                       " WHERE t.token_hash = decode($1, 'hex') AND t.revoked_at IS NULL"
+                                       " AND t.expires_at > now()",
+                                   token_hash(token));
+        if (!rows.empty()) {
+          *found = Found{rows[0][0].as<std::string>(), rows[0][1].as<std::string>(), rows[0][2].as<std::string>()};
+        }
+      },
+      [=, this](const Status& status) {
+        if (!status.ok()) return reply.fail(status);
+        if (!found->has_value()) return reply.error(ErrorCode::unauthenticated, "invalid credentials");
+        finish_login(connection, (*found)->user_id, (*found)->name, token, (*found)->expires_at, reply);
+      });
+}
+
+void Accounts::finish_login(ConnectionId connection, std::string user_id, std::string name, std::string token,
+                            std::string expires_at, Reply reply) {
+  {
+    std::lock_guard lock(mutex_);
+    token_hash_by_connection_[connection] = token_hash(token);
+  }
+  auto& gateway = host_.gateway();
+  const bool had_connection = gateway.is_connected(user_id);
+  gateway.bind_user(connection, user_id, /*hold_events=*/true);
+  json::object result{{"user_id", user_id}, {"name", name}, {"token", token}, {"expires_at", expires_at}};
+  after_login_(user_id, connection, had_connection, std::move(result), reply);
+}
+
+void Accounts::login_finished(ConnectionId connection, bool succeeded) {
+  std::lock_guard lock(mutex_);
+  logging_in_.erase(connection);
+  if (!succeeded) token_hash_by_connection_.erase(connection);
+}
+
+void Accounts::on_logout(Request request, Reply reply) {
+  std::string hash;
+  {
+    std::lock_guard lock(mutex_);
+    if (auto it = token_hash_by_connection_.find(request.connection); it != token_hash_by_connection_.end()) {
+      hash = it->second;
+      token_hash_by_connection_.erase(it);
+    }
+  }
+  const ConnectionId connection = request.connection;
+  const std::string user_id = request.user_id;
+  db_.run(
+      [hash](pqxx::connection& conn) {
+        if (hash.empty()) return;
+        pqxx::work tx(conn);
+        tx.exec_params("UPDATE session_tokens SET revoked_at = now() WHERE token_hash = decode($1, 'hex')", hash);
+        tx.commit();
+      },
+      [=, this](const Status& status) {
+        if (!status.ok()) {
+          std::lock_guard lock(mutex_);
+          token_hash_by_connection_[connection] = hash;
+          return reply.fail(status);
+        }
+        host_.gateway().unbind_user(connection);
+        reply.ok();
+        after_logout_(user_id);
+      });
+}
+
+void Accounts::lookup_user(const std::string& where, const std::string& value, Reply reply) {
+  auto found = std::make_shared<std::optional<std::pair<std::string, std::string>>>();
+  db_.run(
+      [=](pqxx::connection& conn) {
+        pqxx::read_transaction tx(conn);
+        auto rows = tx.exec_params("SELECT id, name FROM users WHERE " + where, value);
+        if (!rows.empty()) *found = std::make_pair(rows[0][0].as<std::string>(), rows[0][1].as<std::string>());
+      },
+      [=](const Status& status) {
+        if (!status.ok()) return reply.fail(status);
+        if (!found->has_value()) return reply.error(ErrorCode::not_found, "no such user");
+        reply.ok({{"user_id", (*found)->first}, {"name", (*found)->second}});
+      });
+}
+
+void Accounts::on_user_get(Request request, Reply reply) {
+  const auto id = parse_user_id(required_string(request.fields, "user_id"));
+  if (!id) return reply.error(ErrorCode::not_found, "no such user");
+  lookup_user("id = $1", std::to_string(*id), std::move(reply));
+}
+
+void Accounts::on_user_find(Request request, Reply reply) {
+  lookup_user("lower(email) = lower($1)", std::string(required_string(request.fields, "email")), std::move(reply));
+}
+
+void Accounts::connection_closed(ConnectionId connection) {
+  std::lock_guard lock(mutex_);
+  token_hash_by_connection_.erase(connection);
+  logging_in_.erase(connection);
+}
+
+}  // namespace parley::session

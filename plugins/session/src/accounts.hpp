@@ -1,0 +1,62 @@
+// Accounts and login sessions: register, login (password or token), logout,
+// user.get, user.find.
+#pragma once
+
+#include <functional>
+#include <mutex>
+#include <string>
+#include <unordered_map>
+#include <unordered_set>
+
+#include <parley/sdk.hpp>
+
+#include "settings.hpp"
+
+namespace parley::session {
+
+class Accounts {
+ public:
+  // Called once credentials are verified and the connection is bound with
+  // its events held: sends the catch-up and answers the login with
+  // `login_result`.
+  using AfterLogin = std::function<void(std::string user_id, ConnectionId connection, bool had_connection,
+                                        boost::json::object login_result, Reply reply)>;
+  // Called after a logout unbound a connection of `user_id`.
+  using AfterLogout = std::function<void(std::string user_id)>;
+
+  Accounts(Host& host, const Settings& settings, AfterLogin after_login, AfterLogout after_logout);
+
+  void register_handlers(Gateway& gateway);
+  // Forgets what was kept for a closed connection.
+  void connection_closed(ConnectionId connection);
+
+ private:
+  class LoginReplySink;
+
+  void on_register(Request request, Reply reply);
+  void on_login(Request request, Reply reply);
+  void on_logout(Request request, Reply reply);
+  void on_user_get(Request request, Reply reply);
+  void on_user_find(Request request, Reply reply);
+
+  void login_with_password(ConnectionId connection, std::string email, std::string password, Reply reply);
+  void login_with_token(ConnectionId connection, std::string token, Reply reply);
+  void issue_token(ConnectionId connection, std::string user_id, std::string name, Reply reply);
+  void finish_login(ConnectionId connection, std::string user_id, std::string name, std::string token,
+                    std::string expires_at, Reply reply);
+  void login_finished(ConnectionId connection, bool succeeded);
+  void lookup_user(const std::string& where, const std::string& value, Reply reply);
+
+  Host& host_;
+  Database& db_;
+  const Settings& settings_;
+  AfterLogin after_login_;
+  AfterLogout after_logout_;
+  std::string dummy_hash_;  // verified against for unknown emails, so timing does not reveal accounts
+
+  std::mutex mutex_;
+  std::unordered_map<ConnectionId, std::string> token_hash_by_connection_;
+  std::unordered_set<ConnectionId> logging_in_;
+};
+
+}  // namespace parley::session

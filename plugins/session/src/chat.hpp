@@ -1,0 +1,46 @@
+// One-to-one chat: send, mark, history, conversations, typing, and the
+// catch-up a connection gets at login.
+#pragma once
+
+#include <memory>
+#include <string>
+
+#include <parley/sdk.hpp>
+
+#include "message_writer.hpp"
+#include "settings.hpp"
+
+namespace parley::session {
+
+class Chat {
+ public:
+  Chat(Host& host, const Settings& settings);
+
+  void register_handlers(Gateway& gateway);
+
+  // The login catch-up: pending messages, receipts that moved while the
+  // user had no connection, then "synced"; the login's ok goes first. On
+  // failure the connection is logged out again and the login fails.
+  void login_sync(const std::string& user_id, ConnectionId connection, bool had_connection,
+                  boost::json::object login_result, Reply reply);
+  // Records when the user went offline if no connection of theirs is left.
+  void user_maybe_offline(const std::string& user_id);
+
+ private:
+  void on_send(Request request, Reply reply);
+  void on_mark(Request request, Reply reply);
+  void on_history(Request request, Reply reply);
+  void on_conversations(Request request, Reply reply);
+  void on_typing(Request request, Reply reply);
+
+  void on_stored(const SendRequest& request, const StoredMessage& message, bool created);
+  void offer_push(const StoredMessage& message);
+  void publish_push(const StoredMessage& message);
+
+  Host& host_;
+  Database& db_;
+  const Settings& settings_;
+  MessageWriter writer_;
+};
+
+}  // namespace parley::session

@@ -1,0 +1,222 @@
+#include "message_writer.hpp"
+
+#include <map>
+
+#include <fmt/format.h>
+
+namespace parley::session {
+
+namespace {
+// Caches of ids known to exist are dropped past this size rather than grow forever.
+constexpr std::size_t kMaxCached = 1'000'000;
+// A batch that hits a uniqueness race (another server storing the same
+// client_msg_id) is retried; the retry finds the stored row.
+constexpr int kAttempts = 3;
+}  // namespace
+
+MessageWriter::MessageWriter(Database& db, const Clock& clock, std::size_t batch_max, OnStored on_stored)
+    : db_(db), clock_(clock), batch_max_(batch_max), on_stored_(std::move(on_stored)) {}
+
+void MessageWriter::submit(SendRequest request, Reply reply) {
+  std::lock_guard lock(mutex_);
+  queue_.push_back({std::move(request), std::move(reply)});
+  if (!writing_) start_batch_locked();
+}
+
+void MessageWriter::start_batch_locked() {
+  if (queue_.empty()) return;
+  writing_ = true;
+  auto batch = std::make_shared<std::vector<Pending>>();
+  const std::size_t n = std::min(queue_.size(), batch_max_);
+  batch->reserve(n);
+  for (std::size_t i = 0; i < n; ++i) {
+    batch->push_back(std::move(queue_.front()));
+    queue_.pop_front();
+  }
+  auto outcomes = std::make_shared<std::vector<Outcome>>();
+  db_.run(
+      [this, batch, outcomes](pqxx::connection& conn) {
+        for (int attempt = 1;; ++attempt) {
+          try {
+            write_batch(conn, *batch, *outcomes);
+            return;
+          } catch (const pqxx::unique_violation&) {
+            if (attempt == kAttempts) throw;
+          }
+        }
+      },
+      [this, batch, outcomes](const Status& status) {
+        finish_batch(*batch, *outcomes, status);
+        std::lock_guard lock(mutex_);
+        writing_ = false;
+        start_batch_locked();
+      });
+}
+
+void MessageWriter::write_batch(pqxx::connection& conn, const std::vector<Pending>& batch,
+                                std::vector<Outcome>& outcomes) {
+  outcomes.assign(batch.size(), Outcome{});
+  pqxx::work tx(conn);
+
+  // Recipients not yet known to exist.
+  std::vector<std::int64_t> unknown;
+  for (const auto& p : batch) {
+    if (!known_users_.contains(p.request.recipient_id)) unknown.push_back(p.request.recipient_id);
+  }
+  if (!unknown.empty()) {
+    if (known_users_.size() > kMaxCached) known_users_.clear();
+    for (const auto& row : tx.exec_params("SELECT id FROM users WHERE id = ANY($1::bigint[])", bigint_array(unknown))) {
+      known_users_.insert(row[0].as<std::int64_t>());
+    }
+  }
+
+  // Sends whose client_msg_id is already stored get the stored message back.
+  std::vector<std::int64_t> senders;
+  std::vector<std::string> client_ids;
+  for (const auto& p : batch) {
+    senders.push_back(p.request.sender_id);
+    client_ids.push_back(p.request.client_msg_id);
+  }
+  std::map<std::pair<std::int64_t, std::string>, StoredMessage> stored;
+  for (const auto& row : tx.exec_params("SELECT m.client_msg_id, " + message_columns("m") +
+                                            " FROM messages m JOIN unnest($1::bigint[], $2::text[]) AS k(s, c)"
+                                            " ON m.sender_id = k.s AND m.client_msg_id = k.c",
+                                        bigint_array(senders), text_array(client_ids))) {
+    auto message = read_message(row, 1);
+    stored.emplace(std::make_pair(message.sender_id, row[0].as<std::string>()), std::move(message));
+  }
+
+  // What is new, in arrival order; a client_msg_id repeated within the batch
+  // refers to its first occurrence.
+  std::map<std::pair<std::int64_t, std::string>, std::size_t> first_in_batch;
+  std::vector<std::size_t> fresh;
+  std::vector<std::size_t> repeats;
+  std::map<std::string, std::int64_t> per_conversation;
+  for (std::size_t i = 0; i < batch.size(); ++i) {
+    const auto& r = batch[i].request;
+    const auto key = std::make_pair(r.sender_id, r.client_msg_id);
+    if (auto it = stored.find(key); it != stored.end()) {
+      outcomes[i].message = it->second;
+      continue;
+    }
+    if (!known_users_.contains(r.recipient_id)) {
+      outcomes[i].status = Status(ErrorCode::not_found, "no such user");
+      continue;
+    }
+    if (first_in_batch.contains(key)) {
+      repeats.push_back(i);
+      continue;
+    }
+    first_in_batch.emplace(key, i);
+    fresh.push_back(i);
+    ++per_conversation[r.conversation];
+  }
+
+  if (!fresh.empty()) {
+    const std::string now = format_timestamp(clock_.now());
+    // Sequence numbers: one row lock per conversation, taken in sorted order
+    // so concurrent writers cannot deadlock; gapless because the counter and
+    // the messages commit together.
+    std::vector<std::string> conv_ids;
+    std::vector<std::int64_t> counts;
+    for (const auto& [conv, n] : per_conversation) {
+      conv_ids.push_back(conv);
+      counts.push_back(n);
+    }
+    std::map<std::string, std::int64_t> next_seq;
+    for (const auto& row : tx.exec_params(
+             "INSERT INTO conversations (id, last_seq, last_activity)"
+             " SELECT c, n, $3::timestamptz FROM unnest($1::text[], $2::bigint[]) AS v(c, n)"
+             " ON CONFLICT (id) DO UPDATE SET last_seq = conversations.last_seq + EXCLUDED.last_seq,"
+             " last_activity = EXCLUDED.last_activity RETURNING id, last_seq",
+             text_array(conv_ids), bigint_array(counts), now)) {
+      const auto conv = row[0].as<std::string>();
+      next_seq[conv] = row[1].as<std::int64_t>() - per_conversation[conv] + 1;
+    }
+
+    std::vector<std::string> new_conv;
+    std::vector<std::int64_t> new_user;
+    for (const auto& conv : conv_ids) {
+      if (known_conversations_.contains(conv)) continue;
+      for (std::size_t i : fresh) {
+        const auto& req = batch[i].request;
+        if (req.conversation != conv) continue;
+        new_conv.push_back(conv);
+        new_user.push_back(req.sender_id);
+        new_conv.push_back(conv);
+        new_user.push_back(req.recipient_id);
+        break;
+      }
+    }
+    if (!new_conv.empty()) {
+      tx.exec_params(
+          "INSERT INTO participants (conversation, user_id) SELECT * FROM unnest($1::text[], $2::bigint[])"
+          " ON CONFLICT DO NOTHING",
+          text_array(new_conv), bigint_array(new_user));
+    }
+
+    std::vector<std::string> m_conv, m_body, m_client;
+    std::vector<std::int64_t> m_seq, m_sender, m_recipient;
+    for (std::size_t i : fresh) {
+      const auto& r = batch[i].request;
+      auto& message = outcomes[i].message;
+      message.conversation = r.conversation;
+      message.seq = next_seq[r.conversation]++;
+      message.sender_id = r.sender_id;
+      message.recipient_id = r.recipient_id;
+      message.body = r.body;
+      message.timestamp = now;
+      outcomes[i].created = true;
+      m_conv.push_back(r.conversation);
+      m_seq.push_back(message.seq);
+      m_sender.push_back(r.sender_id);
+      m_recipient.push_back(r.recipient_id);
+      m_body.push_back(r.body);
+      m_client.push_back(r.client_msg_id);
+    }
+    std::map<std::pair<std::string, std::int64_t>, std::int64_t> ids;
+    for (const auto& row : tx.exec_params(
+             "INSERT INTO messages (conversation, seq, sender_id, recipient_id, body, client_msg_id, created_at)"
+             " SELECT c, s, f, t, b, k, $7::timestamptz"
+             " FROM unnest($1::text[], $2::bigint[], $3::bigint[], $4::bigint[], $5::text[], $6::text[])"
+             " AS v(c, s, f, t, b, k) RETURNING conversation, seq, id",
+             text_array(m_conv), bigint_array(m_seq), bigint_array(m_sender), bigint_array(m_recipient),
+             text_array(m_body), text_array(m_client), now)) {
+      ids[{row[0].as<std::string>(), row[1].as<std::int64_t>()}] = row[2].as<std::int64_t>();
+    }
+    for (std::size_t i : fresh) {
+      auto& message = outcomes[i].message;
+      message.id = ids.at({message.conversation, message.seq});
+    }
+  }
+  for (std::size_t i : repeats) {
+    const auto& r = batch[i].request;
+    outcomes[i].message = outcomes[first_in_batch.at({r.sender_id, r.client_msg_id})].message;
+  }
+  tx.commit();
+  if (known_conversations_.size() > kMaxCached) known_conversations_.clear();
+  for (const auto& [conv, n] : per_conversation) known_conversations_.insert(conv);
+}
+
+void MessageWriter::finish_batch(std::vector<Pending>& batch, std::vector<Outcome>& outcomes, const Status& status) {
+  for (std::size_t i = 0; i < batch.size(); ++i) {
+    auto& p = batch[i];
+    if (!status.ok()) {
+      p.reply.fail(status);
+      continue;
+    }
+    auto& outcome = outcomes[i];
+    if (!outcome.status.ok()) {
+      p.reply.fail(outcome.status);
+      continue;
+    }
+    const auto& m = outcome.message;
+    p.reply.ok({{"message_id", std::to_string(m.id)},
+                {"conversation", m.conversation},
+                {"seq", m.seq},
+                {"timestamp", m.timestamp}});
+    on_stored_(p.request, m, outcome.created);
+  }
+}
+
+}  // namespace parley::session

@@ -1,0 +1,71 @@
+// The write path of `send`: requests from all connections are queued and
+// written in batches (a handful of statements and one commit for up to
+// write_batch_max messages), one batch at a time. While a batch commits the
+// next one fills, so throughput grows with load while each `ok` still waits
+// for its own commit.
+#pragma once
+
+#include <deque>
+#include <functional>
+#include <mutex>
+#include <string>
+#include <unordered_set>
+#include <vector>
+
+#include <parley/sdk.hpp>
+
+#include "wire.hpp"
+
+namespace parley::session {
+
+struct SendRequest {
+  std::int64_t sender_id = 0;
+  std::int64_t recipient_id = 0;
+  std::string conversation;
+  std::string body;
+  std::string client_msg_id;
+  ConnectionId origin = 0;
+};
+
+class MessageWriter {
+ public:
+  // Called on a database thread after the batch holding `request` committed:
+  // `created` is false when the client_msg_id had been stored before.
+  using OnStored = std::function<void(const SendRequest& request, const StoredMessage& message, bool created)>;
+
+  MessageWriter(Database& db, const Clock& clock, std::size_t batch_max, OnStored on_stored);
+
+  // Queues `request`; `reply` gets the ok (or not_found for an unknown
+  // recipient, or unavailable) once its batch is committed.
+  void submit(SendRequest request, Reply reply);
+
+ private:
+  struct Pending {
+    SendRequest request;
+    Reply reply;
+  };
+  struct Outcome {
+    Status status;
+    StoredMessage message;
+    bool created = false;
+  };
+
+  void start_batch_locked();
+  void write_batch(pqxx::connection& conn, const std::vector<Pending>& batch, std::vector<Outcome>& outcomes);
+  void finish_batch(std::vector<Pending>& batch, std::vector<Outcome>& outcomes, const Status& status);
+
+  Database& db_;
+  const Clock& clock_;
+  const std::size_t batch_max_;
+  OnStored on_stored_;
+
+  std::mutex mutex_;
+  std::deque<Pending> queue_;
+  bool writing_ = false;
+
+  // Only touched by the batch in flight (one at a time).
+  std::unordered_set<std::int64_t> known_users_;
+  std::unordered_set<std::string> known_conversations_;
+};
+
+}  // namespace parley::session

@@ -1,0 +1,27 @@
+// The session plugin's configuration (its block in parley.yaml).
+#pragma once
+
+#include <chrono>
+#include <cstdint>
+#include <string>
+
+namespace parley::session {
+
+struct Settings {
+  std::chrono::seconds token_ttl{30 * 24 * 3600};
+  // Argon2id cost (libsodium crypto_pwhash_str). Defaults: libsodium's
+  // "interactive" level.
+  std::uint64_t password_ops_limit = 2;
+  std::size_t password_mem_limit_bytes = 64u << 20;
+  // Longest accepted message, in Unicode code points.
+  std::size_t max_message_length = 4000;
+  // Messages written per transaction at most.
+  std::size_t write_batch_max = 1000;
+  // Push notifications: show the text, or only `push_generic_text`.
+  bool push_show_content = true;
+  std::string push_generic_text = "New message";
+  // How long to wait for the presence plugin before deciding by connections.
+  std::chrono::milliseconds presence_timeout{200};
+};
+
+}  // namespace parley::session

@@ -1,0 +1,114 @@
+#include "wire.hpp"
+
+#include <charconv>
+
+#include <fmt/chrono.h>
+#include <fmt/format.h>
+
+namespace parley::session {
+
+std::optional<std::int64_t> parse_user_id(std::string_view text) {
+  if (text.empty() || text.size() > 18 || text[0] == '0') return std::nullopt;
+  std::int64_t value = 0;
+  auto [ptr, ec] = std::from_chars(text.data(), text.data() + text.size(), value);
+  if (ec != std::errc() || ptr != text.data() + text.size() || value <= 0) return std::nullopt;
+  return value;
+}
+
+std::string direct_conversation(std::string_view a, std::string_view b) {
+  return a < b ? fmt::format("d:{}:{}", a, b) : fmt::format("d:{}:{}", b, a);
+}
+
+std::optional<std::pair<std::string, std::string>> direct_participants(std::string_view id) {
+  if (id.size() < 5 || id.substr(0, 2) != "d:") return std::nullopt;
+  const auto rest = id.substr(2);
+  const auto colon = rest.find(':');
+  if (colon == std::string_view::npos) return std::nullopt;
+  const auto a = rest.substr(0, colon);
+  const auto b = rest.substr(colon + 1);
+  if (!parse_user_id(a) || !parse_user_id(b) || !(a < b)) return std::nullopt;
+  return std::make_pair(std::string(a), std::string(b));
+}
+
+std::string format_timestamp(std::chrono::system_clock::time_point time) {
+  const auto ms = std::chrono::time_point_cast<std::chrono::milliseconds>(time);
+  return fmt::format("{:%Y-%m-%dT%H:%M:%S}.{:03d}Z", std::chrono::time_point_cast<std::chrono::seconds>(ms),
+                     static_cast<int>(ms.time_since_epoch().count() % 1000));
+}
+
+std::string sql_timestamp(std::string_view column) {
+  return fmt::format("to_char({} AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS.MS\"Z\"')", column);
+}
+
+std::size_t utf8_length(std::string_view text) {
+  std::size_t n = 0;
+  for (const char c : text) {
+    if ((static_cast<unsigned char>(c) & 0xC0) != 0x80) ++n;
+  }
+  return n;
+}
+
+std::string text_array(const std::vector<std::string>& values) {
+  std::string out = "{";
+  for (std::size_t i = 0; i < values.size(); ++i) {
+    if (i > 0) out += ',';
+    out += '"';
+    for (const char c : values[i]) {
+      if (c == '"' || c == '\\') out += '\\';
+      out += c;
+    }
+    out += '"';
+  }
+  out += '}';
+  return out;
+}
+
+std::string bigint_array(const std::vector<std::int64_t>& values) {
+  return "{" + fmt::format("{}", fmt::join(values, ",")) + "}";
+}
+
+std::string message_columns(std::string_view a) {
+  return fmt::format("{0}.id, {0}.conversation, {0}.seq, {0}.sender_id, {0}.recipient_id, {0}.group_id, {0}.body, "
+                     "{0}.event_type, {1}",
+                     a, sql_timestamp(std::string(a) + ".created_at"));
+}
+
+StoredMessage read_message(const pqxx::row& row, int c) {
+  StoredMessage m;
+  m.id = row[c].as<std::int64_t>();
+  m.conversation = row[c + 1].as<std::string>();
+  m.seq = row[c + 2].as<std::int64_t>();
+  m.sender_id = row[c + 3].as<std::int64_t>();
+  if (!row[c + 4].is_null()) m.recipient_id = row[c + 4].as<std::int64_t>();
+  if (!row[c + 5].is_null()) m.group_id = row[c + 5].as<std::int64_t>();
+  m.body = row[c + 6].as<std::string>();
+  m.event_type = row[c + 7].as<std::string>();
+  m.timestamp = row[c + 8].as<std::string>();
+  return m;
+}
+
+boost::json::object message_object(const StoredMessage& m, std::string_view status) {
+  boost::json::object o;
+  o.reserve(11);
+  o["message_id"] = std::to_string(m.id);
+  o["conversation"] = m.conversation;
+  o["seq"] = m.seq;
+  o["sender_id"] = std::to_string(m.sender_id);
+  if (m.recipient_id) o["recipient_id"] = std::to_string(*m.recipient_id);
+  if (m.group_id) o["group_id"] = std::to_string(*m.group_id);
+  o["message"] = m.body;
+  o["status"] = status;
+  o["eventType"] = m.event_type;
+  o["timestamp"] = m.timestamp;
+  return o;
+}
+
+boost::json::object message_event(const StoredMessage& m, std::string_view status) {
+  boost::json::object o;
+  o.reserve(12);
+  o["type"] = "message";
+  for (auto& kv : message_object(m, status)) o[kv.key()] = std::move(kv.value());
+  return o;
+}
+
+}  // namespace parley::session

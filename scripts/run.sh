@@ -1,0 +1,16 @@
+#!/usr/bin/env bash
+# Runs Parley: installs what is missing, builds, starts a private PostgreSQL
+# (data in var/postgres, kept between runs) unless a database is configured,
+# then runs parleyd in the foreground. Ctrl-C stops it.
+#   scripts/run.sh [CONFIG]     (default config/parley.yaml)
+set -euo pipefail
+cd "$(dirname "$0")/.."
+config=${1:-config/parley.yaml}
+
+scripts/build.sh build-release Release
+
+if [ -z "${DATABASE_URL:-}" ] && ! grep -Eq '^\s*url:\s*\S' "$config"; then
+  export DATABASE_URL=$(scripts/private-postgres.sh var/postgres "${PARLEY_PG_PORT:-54329}")
+  echo "parley: using the private PostgreSQL at $DATABASE_URL (data in var/postgres)" >&2
+fi
+exec build-release/bin/parleyd --config "$config"

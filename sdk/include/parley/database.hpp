@@ -1,0 +1,43 @@
+// The PostgreSQL store. The kernel owns a pool of connections; plugins never
+// open their own. Work runs on the pool's threads, never on network threads.
+#pragma once
+
+#include <functional>
+#include <span>
+#include <string_view>
+
+#include <pqxx/pqxx>
+
+#include "parley/status.hpp"
+
+namespace parley {
+
+// One schema step a plugin ships (see parley_add_plugin's MIGRATIONS). Applied
+// once, in version order, recorded in parley_migrations with the plugin name.
+struct Migration {
+  int version;
+  const char* name;
+  const char* sql;
+};
+
+class Database {
+ public:
+  virtual ~Database() = default;
+
+  // Runs `work` on a pool thread with a live connection, then `done` on the
+  // same thread: ok, `unavailable` when the database cannot be reached (the
+  // pool reconnects by itself later), or `internal` when `work` threw.
+  // `work` owns its transaction (pqxx::work tx(conn)).
+  virtual void run(std::function<void(pqxx::connection& conn)> work,
+                   std::function<void(const Status& status)> done) = 0;
+
+  // Applies this plugin's pending migrations, in order, each in its own
+  // transaction, under an advisory lock so concurrent servers do not race.
+  // Blocking; call from start(). Throws on failure.
+  virtual void migrate(std::span<const Migration> migrations) = 0;
+
+  // Whether the last attempt to reach the database succeeded.
+  virtual bool available() const = 0;
+};
+
+}  // namespace parley

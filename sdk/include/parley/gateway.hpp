@@ -1,0 +1,101 @@
+// The WebSocket gateway as plugins see it: request routing and delivery to
+// users' connections. The kernel knows connections and an opaque user id per
+// logged-in connection; what a request or event means is up to plugins.
+#pragma once
+
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <string>
+#include <string_view>
+#include <utility>
+#include <vector>
+
+#include <boost/json/object.hpp>
+#include <boost/json/serialize.hpp>
+
+#include "parley/status.hpp"
+
+namespace parley {
+
+using ConnectionId = std::uint64_t;
+
+// One server-to-client frame, serialised once and shared by every connection
+// it is sent to. `dedupe_key` (optional) identifies the event for
+// Gateway::release_events.
+struct Frame {
+  std::shared_ptr<const std::string> text;
+  std::string dedupe_key;
+};
+
+inline Frame make_frame(const boost::json::object& event, std::string dedupe_key = {}) {
+  return {std::make_shared<const std::string>(boost::json::serialize(event)), std::move(dedupe_key)};
+}
+
+// A client request routed to the plugin that registered its type. `fields` is
+// the whole request object (including "type" and "id").
+struct Request {
+  std::string type;
+  boost::json::object fields;
+  ConnectionId connection = 0;
+  std::string user_id;  // empty before login
+};
+
+// Answers one client request, from any thread. The first answer counts; if
+// every copy is destroyed without one, the client gets `internal` and the
+// kernel logs the plugin that forgot.
+class ReplySink {
+ public:
+  virtual ~ReplySink() = default;
+  virtual void answer(Status status, boost::json::object result) = 0;
+};
+class Reply {
+ public:
+  explicit Reply(std::shared_ptr<ReplySink> sink) : sink_(std::move(sink)) {}
+  void ok(boost::json::object result = {}) const { sink_->answer(Status(), std::move(result)); }
+  void error(ErrorCode code, std::string message) const {
+    sink_->answer(Status(code, std::move(message)), {});
+  }
+  void fail(const Status& status) const { sink_->answer(status, {}); }
+
+ private:
+  std::shared_ptr<ReplySink> sink_;
+};
+
+// Runs on a worker thread, never on a network thread. It may answer later.
+// Throwing parley::Failure answers with its code; any other exception
+// answers `internal` and is logged.
+using RequestHandler = std::function<void(Request request, Reply reply)>;
+
+struct RequestOptions {
+  // Accept the request on a connection that has not logged in.
+  bool before_login = false;
+};
+
+class Gateway {
+ public:
+  virtual ~Gateway() = default;
+
+  // Routes requests of `type` to `handler`. Two plugins registering one type
+  // is a start-up error naming both. Call from start().
+  virtual void handle(std::string type, RequestHandler handler, RequestOptions options = {}) = 0;
+
+  // Sends to one connection (dropped if it closed).
+  virtual void send(ConnectionId connection, Frame frame) = 0;
+  // Sends to every logged-in connection of `user_id` except `except`.
+  virtual void deliver(std::string_view user_id, const Frame& frame, ConnectionId except = 0) = 0;
+  // Whether `user_id` has at least one logged-in connection on this server.
+  virtual bool is_connected(std::string_view user_id) const = 0;
+
+  // Marks `connection` as logged in as `user_id`. With `hold_events`, frames
+  // delivered to it are held back until release_events(), so that a login
+  // can send its catch-up first.
+  virtual void bind_user(ConnectionId connection, std::string user_id, bool hold_events) = 0;
+  // Sends `first`, then the held frames whose dedupe key is not among the
+  // keys of `first` (what the catch-up already contained), and stops holding.
+  virtual void release_events(ConnectionId connection, std::vector<Frame> first) = 0;
+  // Logs the connection out: it receives no more deliveries.
+  virtual void unbind_user(ConnectionId connection) = 0;
+};
+
+}  // namespace parley

@@ -1,0 +1,117 @@
+// Config validation: each class of error names the file, line and key path.
+#include <gtest/gtest.h>
+#include <gmock/gmock.h>
+
+#include <cstdlib>
+
+#include "kernel.hpp"
+#include "kernel_config.hpp"
+#include "temp_dir.hpp"
+
+namespace parley::kernel {
+namespace {
+
+using ::testing::HasSubstr;
+using test::TempDir;
+
+std::string load_error(const std::string& yaml) {
+  TempDir dir;
+  const auto file = dir.write("parley.yaml", yaml);
+  try {
+    auto config = load_kernel_config(file.string());
+    Kernel kernel(std::move(config));
+    kernel.load();
+  } catch (const std::exception& e) {
+    return e.what();
+  }
+  return "";
+}
+
+const std::string kPluginDir = std::string("plugin_dir: ") + TEST_PLUGIN_DIR + "\n";
+
+TEST(Config, ValidConfigLoads) {
+  EXPECT_EQ(load_error(kPluginDir + "server:\n  port: 0\nplugins:\n  - name: alpha\n    config:\n      journal: /dev/null\n"),
+            "");
+}
+
+TEST(Config, UnknownTopLevelKeyNamesLineAndKey) {
+  const auto error = load_error(kPluginDir + "server:\n  port: 0\nsurprise: 1\n");
+  EXPECT_THAT(error, HasSubstr("parley.yaml:4: surprise: unknown key"));
+}
+
+TEST(Config, UnknownNestedKeyHasFullPath) {
+  const auto error = load_error(kPluginDir + "server:\n  port: 0\n  prot: 9\n");
+  EXPECT_THAT(error, HasSubstr(":4: server.prot: unknown key"));
+}
+
+TEST(Config, UnknownKeyInsidePluginBlockHasFullPath) {
+  const auto error = load_error(kPluginDir +
+                                "plugins:\n  - name: alpha\n    config:\n      journal: /dev/null\n      colour: red\n");
+  EXPECT_THAT(error, HasSubstr(":6: plugins[0].config.colour: unknown key"));
+}
+
+TEST(Config, WrongTypeNamesExpectedType) {
+  const auto error = load_error(kPluginDir + "server:\n  port: eighty\n");
+  EXPECT_THAT(error, HasSubstr(":3: server.port: expected an integer, got \"eighty\""));
+}
+
+TEST(Config, WrongTypeInPluginBlock) {
+  const auto error = load_error(kPluginDir +
+                                "plugins:\n  - name: alpha\n    config:\n      journal: /dev/null\n      fail_start: maybe\n");
+  EXPECT_THAT(error, HasSubstr(":6: plugins[0].config.fail_start: expected true or false, got \"maybe\""));
+}
+
+TEST(Config, MissingRequiredKeyInPluginBlock) {
+  const auto error = load_error(kPluginDir + "plugins:\n  - name: alpha\n    config:\n      greeting: hi\n");
+  EXPECT_THAT(error, HasSubstr("plugins[0].config.journal: required key is missing"));
+}
+
+TEST(Config, MissingPluginNameIsReported) {
+  const auto error = load_error(kPluginDir + "plugins:\n  - library: parley_alpha.so\n");
+  EXPECT_THAT(error, HasSubstr(":3: plugins[0].name: required key is missing"));
+}
+
+TEST(Config, MissingPluginLibraryIsNamed) {
+  const auto error = load_error(kPluginDir + "plugins:\n  - name: ghost\n");
+  EXPECT_THAT(error, HasSubstr("plugin 'ghost'"));
+  EXPECT_THAT(error, HasSubstr("parley_ghost.so"));
+  EXPECT_THAT(error, HasSubstr("does not exist"));
+}
+
+TEST(Config, OutOfRangeValue) {
+  const auto error = load_error(kPluginDir + "server:\n  port: 70000\n");
+  EXPECT_THAT(error, HasSubstr(":3: server.port: must be between 0 and 65535"));
+}
+
+TEST(Config, SyntaxErrorHasLine) {
+  const auto error = load_error("server:\n  port: [1, 2\n");
+  EXPECT_THAT(error, HasSubstr("parley.yaml:"));
+  EXPECT_THAT(error, HasSubstr("invalid YAML"));
+}
+
+TEST(Config, EnvironmentVariablesAreSubstituted) {
+  setenv("PARLEY_TEST_GREETING", "bonjour", 1);
+  TempDir dir;
+  const auto file = dir.write("parley.yaml", kPluginDir + "database:\n  url: ${PARLEY_TEST_GREETING}-db\n");
+  EXPECT_EQ(load_kernel_config(file.string()).database.url, "bonjour-db");
+}
+
+TEST(Config, EnvironmentDefaultIsUsedWhenUnset) {
+  unsetenv("PARLEY_TEST_UNSET");
+  TempDir dir;
+  const auto file = dir.write("parley.yaml", kPluginDir + "database:\n  url: ${PARLEY_TEST_UNSET:-fallback}\n");
+  EXPECT_EQ(load_kernel_config(file.string()).database.url, "fallback");
+}
+
+TEST(Config, UnsetEnvironmentVariableIsAnError) {
+  unsetenv("PARLEY_TEST_UNSET");
+  const auto error = load_error(kPluginDir + "database:\n  url: ${PARLEY_TEST_UNSET}\n");
+  EXPECT_THAT(error, HasSubstr(":3: database.url: environment variable PARLEY_TEST_UNSET is not set"));
+}
+
+TEST(Config, DisabledPluginIsNotLoadedNorValidated) {
+  EXPECT_EQ(load_error(kPluginDir + "plugins:\n  - name: ghost\n    enabled: false\n    config:\n      anything: 1\n"), "");
+}
+
+}  // namespace
+}  // namespace parley::kernel

@@ -1,0 +1,154 @@
+// Loading real plugin libraries: manifests, ABI checks, dependency order,
+// start-up rollback, and stop order.
+#include <gmock/gmock.h>
+#include <gtest/gtest.h>
+
+#include "kernel.hpp"
+#include "kernel_config.hpp"
+#include "temp_dir.hpp"
+
+namespace parley::kernel {
+namespace {
+
+using ::testing::ElementsAre;
+using ::testing::HasSubstr;
+using test::TempDir;
+
+class PluginManagerTest : public ::testing::Test {
+ protected:
+  // A config listing `plugins` (name, extra config lines), all journaling to one file.
+  std::unique_ptr<Kernel> make_kernel(const std::vector<std::pair<std::string, std::string>>& plugins) {
+    std::string yaml = std::string("plugin_dir: ") + TEST_PLUGIN_DIR + "\nserver:\n  listen: 127.0.0.1\n  port: 0\nplugins:\n";
+    for (const auto& [name, extra] : plugins) {
+      yaml += "  - name: " + name + "\n";
+      if (name.rfind("lib:", 0) == 0) continue;
+      yaml += "    config:\n      journal: " + journal().string() + "\n" + extra;
+    }
+    const auto file = dir_.write("parley.yaml", yaml);
+    return std::make_unique<Kernel>(load_kernel_config(file.string()));
+  }
+
+  std::filesystem::path journal() const { return dir_.path() / "journal.txt"; }
+
+  std::vector<std::string> journal_lines() const {
+    std::vector<std::string> lines;
+    std::istringstream in(test::read_file(journal()));
+    for (std::string line; std::getline(in, line);) lines.push_back(line);
+    return lines;
+  }
+
+  std::string load_error(const std::vector<std::pair<std::string, std::string>>& plugins) {
+    try {
+      make_kernel(plugins)->load();
+    } catch (const std::exception& e) {
+      return e.what();
+    }
+    return "";
+  }
+
+  TempDir dir_;
+};
+
+TEST_F(PluginManagerTest, GoodPluginLoadsStartsAndStops) {
+  auto kernel = make_kernel({{"alpha", ""}});
+  kernel->load();
+  kernel->start();
+  EXPECT_TRUE(kernel->ready());
+  kernel->stop();
+  EXPECT_THAT(journal_lines(), ElementsAre("start alpha", "stop alpha"));
+}
+
+TEST_F(PluginManagerTest, ManifestIsReadable) {
+  auto kernel = make_kernel({{"beta", ""}, {"alpha", ""}});
+  kernel->load();
+  auto infos = kernel->plugins().infos();
+  ASSERT_EQ(infos.size(), 2u);
+  EXPECT_EQ(infos[1].name, "beta");
+  EXPECT_EQ(infos[1].version, "1.0.0");
+  EXPECT_THAT(infos[1].requires_list, ElementsAre("alpha"));
+}
+
+TEST_F(PluginManagerTest, MissingLibraryIsNamed) {
+  const auto error = load_error({{"nonexistent", ""}});
+  EXPECT_THAT(error, HasSubstr("plugin 'nonexistent'"));
+  EXPECT_THAT(error, HasSubstr("does not exist"));
+}
+
+TEST_F(PluginManagerTest, FileThatIsNotALibraryIsRefused) {
+  const auto error = load_error({{"not_a_library", ""}});
+  EXPECT_THAT(error, HasSubstr("plugin 'not_a_library'"));
+  EXPECT_THAT(error, HasSubstr("cannot load the library"));
+}
+
+TEST_F(PluginManagerTest, LibraryWithoutEntrySymbolIsRefused) {
+  const auto error = load_error({{"no_entry", ""}});
+  EXPECT_THAT(error, HasSubstr("not a Parley plugin"));
+  EXPECT_THAT(error, HasSubstr("parley_plugin_entry"));
+}
+
+TEST_F(PluginManagerTest, OtherSdkAbiIsRefusedNamingBothVersions) {
+  const auto error = load_error({{"future_abi", ""}});
+  EXPECT_THAT(error, HasSubstr("built against Parley SDK ABI 999"));
+  EXPECT_THAT(error, HasSubstr("this kernel speaks SDK ABI " + std::to_string(PARLEY_SDK_ABI_VERSION)));
+  EXPECT_FALSE(std::filesystem::exists(journal())) << "nothing in the plugin may run";
+}
+
+TEST_F(PluginManagerTest, DependencyCycleStopsStartupNamingThePlugins) {
+  const auto error = load_error({{"cycle_a", ""}, {"cycle_b", ""}});
+  EXPECT_THAT(error, HasSubstr("cycle"));
+  EXPECT_THAT(error, HasSubstr("cycle_a"));
+  EXPECT_THAT(error, HasSubstr("cycle_b"));
+}
+
+TEST_F(PluginManagerTest, MissingHardDependencyStopsStartup) {
+  const auto error = load_error({{"needs_missing", ""}});
+  EXPECT_THAT(error, HasSubstr("plugin 'needs_missing' requires plugin 'nowhere'"));
+}
+
+TEST_F(PluginManagerTest, DisabledHardDependencyCountsAsMissing) {
+  std::string yaml = std::string("plugin_dir: ") + TEST_PLUGIN_DIR +
+                     "\nplugins:\n  - name: alpha\n    enabled: false\n  - name: beta\n    config:\n      journal: " +
+                     journal().string() + "\n";
+  const auto file = dir_.write("parley.yaml", yaml);
+  Kernel kernel(load_kernel_config(file.string()));
+  try {
+    kernel.load();
+    FAIL() << "expected a missing dependency";
+  } catch (const std::exception& e) {
+    EXPECT_THAT(e.what(), HasSubstr("requires plugin 'alpha'"));
+  }
+}
+
+TEST_F(PluginManagerTest, StartsInDependencyOrderAndStopsInReverse) {
+  // Listed in the worst order: gamma wants beta, beta requires alpha.
+  auto kernel = make_kernel({{"gamma", ""}, {"beta", ""}, {"alpha", ""}});
+  kernel->load();
+  kernel->start();
+  kernel->stop();
+  EXPECT_THAT(journal_lines(),
+              ElementsAre("start alpha", "start beta", "start gamma", "stop gamma", "stop beta", "stop alpha"));
+}
+
+TEST_F(PluginManagerTest, SoftDependencyAbsentIsFine) {
+  auto kernel = make_kernel({{"gamma", ""}});
+  kernel->load();
+  kernel->start();
+  kernel->stop();
+  EXPECT_THAT(journal_lines(), ElementsAre("start gamma", "stop gamma"));
+}
+
+TEST_F(PluginManagerTest, FailedStartStopsTheAlreadyStartedInReverse) {
+  auto kernel = make_kernel({{"alpha", ""}, {"beta", ""}, {"gamma", "      fail_start: true\n"}});
+  kernel->load();
+  try {
+    kernel->start();
+    FAIL() << "expected start to fail";
+  } catch (const std::exception& e) {
+    EXPECT_THAT(e.what(), HasSubstr("plugin 'gamma' failed to start: told to fail"));
+  }
+  EXPECT_THAT(journal_lines(), ElementsAre("start alpha", "start beta", "start gamma", "stop beta", "stop alpha"));
+  EXPECT_FALSE(kernel->ready());
+}
+
+}  // namespace
+}  // namespace parley::kernel

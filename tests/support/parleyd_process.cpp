@@ -1,0 +1,94 @@
+#include "parleyd_process.hpp"
+
+#include <fcntl.h>
+#include <signal.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <stdexcept>
+#include <thread>
+
+#include "postgres.hpp"
+#include "ws_client.hpp"
+
+namespace parley::test {
+
+std::string parleyd_binary() { return PARLEY_TEST_PARLEYD; }
+std::string plugin_dir() { return PARLEY_TEST_PLUGIN_DIR; }
+
+ParleydProcess::ParleydProcess(Options options) : options_(std::move(options)), port_(free_port()) {
+  std::string yaml = "server:\n  listen: 127.0.0.1\n  port: " + std::to_string(port_) + "\n" + options_.server_yaml +
+                     "\nworker_threads: 2\nshutdown_timeout_ms: 8000\nplugin_dir: " + plugin_dir() + "\n";
+  if (!options_.database_url.empty()) {
+    yaml += "database:\n  url: " + options_.database_url + "\n  pool_size: 3\n  reconnect_interval_seconds: 1\n";
+  }
+  yaml += "log:\n  level: info\n";
+  yaml += "plugins:\n" + options_.plugins_yaml + "\n";
+  config_ = dir_.write("parley.yaml", yaml);
+  start();
+}
+
+ParleydProcess::~ParleydProcess() {
+  if (pid_ > 0) {
+    kill(pid_, SIGKILL);
+    waitpid(pid_, nullptr, 0);
+  }
+}
+
+void ParleydProcess::start() {
+  const std::string log_file = (dir_.path() / "parleyd.log").string();
+  pid_ = fork();
+  if (pid_ < 0) throw std::runtime_error("fork failed");
+  if (pid_ == 0) {
+    const int fd = open(log_file.c_str(), O_WRONLY | O_CREAT | O_APPEND, 0644);
+    dup2(fd, 1);
+    dup2(fd, 2);
+    const std::string binary = parleyd_binary();
+    const std::string config = config_.string();
+    execl(binary.c_str(), binary.c_str(), "--config", config.c_str(), static_cast<char*>(nullptr));
+    _exit(127);
+  }
+  if (options_.wait_ready && !wait_ready()) {
+    throw std::runtime_error("parleyd did not become ready; its log:\n" + log());
+  }
+}
+
+bool ParleydProcess::wait_ready(int status, std::chrono::milliseconds timeout) {
+  const auto deadline = std::chrono::steady_clock::now() + timeout;
+  while (std::chrono::steady_clock::now() < deadline) {
+    if (!running()) return false;
+    if (http_get(port_, "/readyz").status == status) return true;
+    std::this_thread::sleep_for(std::chrono::milliseconds(50));
+  }
+  return false;
+}
+
+bool ParleydProcess::running() {
+  if (pid_ <= 0) return false;
+  int status = 0;
+  if (waitpid(pid_, &status, WNOHANG) == pid_) {
+    pid_ = -1;
+    return false;
+  }
+  return true;
+}
+
+int ParleydProcess::stop() {
+  if (pid_ <= 0) return -1;
+  kill(pid_, SIGTERM);
+  int status = 0;
+  waitpid(pid_, &status, 0);
+  pid_ = -1;
+  return WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
+}
+
+void ParleydProcess::kill_hard() {
+  if (pid_ <= 0) return;
+  kill(pid_, SIGKILL);
+  waitpid(pid_, nullptr, 0);
+  pid_ = -1;
+}
+
+std::string ParleydProcess::log() const { return read_file(dir_.path() / "parleyd.log"); }
+
+}  // namespace parley::test

@@ -1,0 +1,54 @@
+// A real parleyd process for end-to-end tests: writes its config, starts it,
+// waits until /readyz answers, stops it with a signal or SIGKILL.
+#pragma once
+
+#include <sys/types.h>
+
+#include <chrono>
+#include <filesystem>
+#include <string>
+
+#include "temp_dir.hpp"
+
+namespace parley::test {
+
+class ParleydProcess {
+ public:
+  // `plugins_yaml` is the text of the `plugins:` list; `extra_yaml` is
+  // appended at the top level (e.g. a `server:` override is merged by
+  // writing `server_yaml`).
+  struct Options {
+    std::string database_url;
+    std::string plugins_yaml;
+    std::string server_yaml;  // extra keys under server:, indented by 2
+    bool wait_ready = true;
+  };
+
+  explicit ParleydProcess(Options options);
+  ~ParleydProcess();
+
+  void start();
+  // SIGTERM and wait; returns the exit status.
+  int stop();
+  void kill_hard();  // SIGKILL
+  bool running();
+
+  int port() const { return port_; }
+  std::string log() const;
+  const std::filesystem::path& config_file() const { return config_; }
+  // Waits until GET /readyz gives `status`.
+  bool wait_ready(int status = 200, std::chrono::milliseconds timeout = std::chrono::seconds(30));
+
+ private:
+  Options options_;
+  TempDir dir_;
+  std::filesystem::path config_;
+  int port_;
+  pid_t pid_ = -1;
+};
+
+// The path of the built parleyd and of the build's plugin directory.
+std::string parleyd_binary();
+std::string plugin_dir();
+
+}  // namespace parley::test
