@@ -9,7 +9,7 @@ packages=(
   libpqxx-dev libyaml-cpp-dev libspdlog-dev libfmt-dev
   libgtest-dev libgmock-dev
   libssl-dev libcurl4-openssl-dev libnghttp2-dev libsodium-dev
-  postgresql curl procps
+  postgresql curl procps openssl
 )
 
 missing=()

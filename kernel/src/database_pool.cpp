@@ -86,42 +86,59 @@ void DatabasePool::worker_loop() {
       queue_.pop_front();
       queued_.set(static_cast<double>(queue_.size()));
     }
-    if (!conn || !conn->is_open()) {
-      conn.reset();
-      try {
-        conn = connect();
-        available_ = true;
-      } catch (const std::exception& e) {
-        available_ = false;
-        failures_.add();
-        finish(job, Status(ErrorCode::unavailable, "the database is unavailable"));
-        continue;
-      }
-    }
-    in_use_.add(1);
+    // A connection can look open and still be dead (the server restarted):
+    // such a failure happens before anything committed, so the job is run
+    // once more on a fresh connection.
     Status status;
-    try {
-      job.work(*conn);
-    } catch (const pqxx::broken_connection& e) {
-      status = Status(ErrorCode::unavailable, "the database is unavailable");
-    } catch (const Failure& f) {
-      status = Status(f.code(), f.what());
-    } catch (const std::exception& e) {
-      if (!conn->is_open()) {
-        status = Status(ErrorCode::unavailable, "the database is unavailable");
-      } else {
-        log_->error("plugin '{}': database work failed: {}", job.owner->name, e.what());
-        status = Status(ErrorCode::internal, "database error");
+    for (int attempt = 1; attempt <= 2; ++attempt) {
+      if (!conn || !conn->is_open()) {
+        conn.reset();
+        try {
+          conn = connect();
+          available_ = true;
+        } catch (const std::exception&) {
+          status = Status(ErrorCode::unavailable, "the database is unavailable");
+          break;
+        }
       }
-    }
-    in_use_.add(-1);
-    if (status.code() == ErrorCode::unavailable) {
+      bool retryable = false;
+      status = run_job(job, *conn, retryable);
+      if (!retryable) break;
       conn.reset();
+    }
+    if (status.code() == ErrorCode::unavailable) {
       available_ = false;
       failures_.add();
     }
     finish(job, status);
   }
+}
+
+Status DatabasePool::run_job(Job& job, pqxx::connection& conn, bool& retryable) {
+  in_use_.add(1);
+  Status status;
+  retryable = false;
+  try {
+    job.work(conn);
+  } catch (const pqxx::in_doubt_error&) {
+    // The connection broke during COMMIT: running the job again could apply it twice.
+    status = Status(ErrorCode::unavailable, "the database went away during a commit; retry");
+  } catch (const pqxx::broken_connection&) {
+    status = Status(ErrorCode::unavailable, "the database is unavailable");
+    retryable = true;
+  } catch (const Failure& f) {
+    status = Status(f.code(), f.what());
+  } catch (const std::exception& e) {
+    if (!conn.is_open()) {
+      status = Status(ErrorCode::unavailable, "the database is unavailable");
+      retryable = true;
+    } else {
+      log_->error("plugin '{}': database work failed: {}", job.owner->name, e.what());
+      status = Status(ErrorCode::internal, "database error");
+    }
+  }
+  in_use_.add(-1);
+  return status;
 }
 
 void DatabasePool::health_loop() {

@@ -47,6 +47,8 @@ class DatabasePool {
   };
 
   void worker_loop();
+  // Runs one job; `retryable` says whether it failed before anything could commit.
+  Status run_job(Job& job, pqxx::connection& conn, bool& retryable);
   void health_loop();
   void finish(Job& job, const Status& status);
   std::unique_ptr<pqxx::connection> connect();

@@ -18,7 +18,8 @@ std::string plugin_dir() { return PARLEY_TEST_PLUGIN_DIR; }
 
 ParleydProcess::ParleydProcess(Options options) : options_(std::move(options)), port_(free_port()) {
   std::string yaml = "server:\n  listen: 127.0.0.1\n  port: " + std::to_string(port_) + "\n" + options_.server_yaml +
-                     "\nworker_threads: 2\nshutdown_timeout_ms: 8000\nplugin_dir: " + plugin_dir() + "\n";
+                     "\nworker_threads: 2\nshutdown_timeout_ms: 8000\nplugin_dir: " +
+                     (options_.plugin_dir.empty() ? plugin_dir() : options_.plugin_dir) + "\n";
   if (!options_.database_url.empty()) {
     yaml += "database:\n  url: " + options_.database_url + "\n  pool_size: 3\n  reconnect_interval_seconds: 1\n";
   }
@@ -87,6 +88,14 @@ void ParleydProcess::kill_hard() {
   kill(pid_, SIGKILL);
   waitpid(pid_, nullptr, 0);
   pid_ = -1;
+}
+
+std::size_t ParleydProcess::rss_bytes() const {
+  if (pid_ <= 0) return 0;
+  const std::string status = read_file("/proc/" + std::to_string(pid_) + "/status");
+  const auto pos = status.find("VmRSS:");
+  if (pos == std::string::npos) return 0;
+  return std::stoull(status.substr(pos + 6)) * 1024;
 }
 
 std::string ParleydProcess::log() const { return read_file(dir_.path() / "parleyd.log"); }

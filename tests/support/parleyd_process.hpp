@@ -22,6 +22,7 @@ class ParleydProcess {
     std::string plugins_yaml;
     std::string server_yaml;  // extra keys under server:, indented by 2
     bool wait_ready = true;
+    std::string plugin_dir;  // default: the build's plugin directory
   };
 
   explicit ParleydProcess(Options options);
@@ -34,6 +35,9 @@ class ParleydProcess {
   bool running();
 
   int port() const { return port_; }
+  pid_t pid() const { return pid_; }
+  // Resident memory of the process, from /proc (0 when not running).
+  std::size_t rss_bytes() const;
   std::string log() const;
   const std::filesystem::path& config_file() const { return config_; }
   // Waits until GET /readyz gives `status`.

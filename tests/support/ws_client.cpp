@@ -25,6 +25,8 @@ using tcp = asio::ip::tcp;
 
 struct WsClient::Impl {
   asio::io_context ioc;
+  // Keeps ioc.run() going while reading is paused.
+  asio::executor_work_guard<asio::io_context::executor_type> work = asio::make_work_guard(ioc);
   asio::ssl::context ssl_ctx{asio::ssl::context::tls_client};
   std::optional<websocket::stream<beast::tcp_stream>> plain;
   std::optional<websocket::stream<beast::ssl_stream<beast::tcp_stream>>> secure;
@@ -37,6 +39,7 @@ struct WsClient::Impl {
   std::deque<json::object> stashed_events;
   bool closed = false;
   bool paused = false;
+  bool reading = false;  // an async_read is pending
   std::optional<int> code;
   int next_id = 1;
 
@@ -49,10 +52,12 @@ struct WsClient::Impl {
     }
   }
 
+  // Call with `reading` set to true by the caller (under the mutex).
   void read_loop() {
     with_stream([this](auto& ws) {
       ws.async_read(buffer, [this, &ws](beast::error_code ec, std::size_t) {
         std::unique_lock lock(mutex);
+        reading = false;
         if (ec) {
           closed = true;
           if (ws.reason().code != websocket::close_code::none) code = static_cast<int>(ws.reason().code);
@@ -67,6 +72,7 @@ struct WsClient::Impl {
         if (!jec && value.is_object()) frames.push_back(std::move(value.get_object()));
         arrived.notify_all();
         if (!paused) {
+          reading = true;
           lock.unlock();
           read_loop();
         }
@@ -105,6 +111,7 @@ WsClient::WsClient(int port, Options options) : impl_(std::make_unique<Impl>()) 
     impl_->plain.emplace(std::move(stream));
     impl_->plain->handshake("127.0.0.1", "/ws");
   }
+  impl_->reading = true;
   impl_->read_loop();
   impl_->thread = std::thread([this] { impl_->ioc.run(); });
 }
@@ -184,6 +191,16 @@ bool WsClient::no_event(const std::string& type, std::chrono::milliseconds timeo
 void WsClient::pause_reading() {
   std::lock_guard lock(impl_->mutex);
   impl_->paused = true;
+}
+
+void WsClient::resume_reading() {
+  {
+    std::lock_guard lock(impl_->mutex);
+    impl_->paused = false;
+    if (impl_->reading || impl_->closed) return;
+    impl_->reading = true;
+  }
+  asio::post(impl_->ioc, [this] { impl_->read_loop(); });
 }
 
 bool WsClient::wait_closed(std::chrono::milliseconds timeout) {

@@ -45,6 +45,7 @@ class WsClient {
 
   // Stops reading from the socket (the server's queue for us grows).
   void pause_reading();
+  void resume_reading();
   // Whether the connection is closed, waiting up to `timeout`; the close code
   // the server sent, if any.
   bool wait_closed(std::chrono::milliseconds timeout = 5s);

@@ -3,7 +3,9 @@
 // appends "start <name>" / "stop <name>" to the file named by `journal`, may
 // be told to fail in start(), and answers the request type "<name>.echo".
 #include <fstream>
+#include <mutex>
 
+#include <parley/fields.hpp>
 #include <parley/sdk.hpp>
 
 #ifndef JOURNAL_PLUGIN_NAME
@@ -23,11 +25,19 @@ class JournalPlugin : public parley::Plugin {
     journal_ = config.require_string("journal");
     fail_start_ = config.bool_or("fail_start", false);
     greeting_ = config.string_or("greeting", "hello");
+    record_ = config.get_string_list("record").value_or(std::vector<std::string>{});
+    if (auto* filter = config.section("filter")) {
+      filter_hook_ = filter->require_string("hook");
+      veto_word_ = filter->string_or("veto", "");
+      rewrite_from_ = filter->string_or("rewrite_from", "");
+      rewrite_to_ = filter->string_or("rewrite_to", "");
+    }
   }
 
   void start() override {
     write("start");
     if (fail_start_) throw std::runtime_error("told to fail");
+    start_observing();
     host_.gateway().handle(std::string(JOURNAL_PLUGIN_NAME) + ".echo",
                            [this](parley::Request request, parley::Reply reply) {
                              boost::json::object result;
@@ -36,20 +46,62 @@ class JournalPlugin : public parley::Plugin {
                              reply.ok(std::move(result));
                            },
                            {.before_login = true});
+    // Sends `count` events of `size` bytes to the caller's connection: lets
+    // the gateway tests pile events onto a client that stopped reading.
+    host_.gateway().handle(std::string(JOURNAL_PLUGIN_NAME) + ".flood",
+                           [this](parley::Request request, parley::Reply reply) {
+                             const auto count = parley::fields::required_int(request.fields, "count");
+                             const auto size = parley::fields::required_int(request.fields, "size");
+                             const auto frame = parley::make_frame(
+                                 {{"type", "flood"}, {"pad", std::string(static_cast<std::size_t>(size), 'x')}});
+                             reply.ok();
+                             for (std::int64_t i = 0; i < count; ++i) host_.gateway().send(request.connection, frame);
+                           },
+                           {.before_login = true});
   }
 
   void stop() override { write("stop"); }
 
+  // Appends each recorded event's JSON form to the journal, and may filter
+  // a hook's "message" field: lets other plugins' tests observe the bus.
+  void start_observing() {
+    for (const auto& name : record_) {
+      host_.bus().subscribe(name, [this](const parley::Event& event) { write(parley::to_json(event).c_str()); });
+    }
+    if (filter_hook_.empty()) return;
+    host_.bus().hook(filter_hook_, 0, [this](boost::json::object& payload) {
+      std::string text(payload["message"].as_string());
+      if (!veto_word_.empty() && text.find(veto_word_) != std::string::npos) {
+        return parley::HookResult::veto(parley::ErrorCode::forbidden, "message refused by filter");
+      }
+      if (!rewrite_from_.empty()) {
+        for (auto pos = text.find(rewrite_from_); pos != std::string::npos; pos = text.find(rewrite_from_, pos)) {
+          text.replace(pos, rewrite_from_.size(), rewrite_to_);
+          pos += rewrite_to_.size();
+        }
+        payload["message"] = text;
+      }
+      return parley::HookResult::proceed();
+    });
+  }
+
  private:
-  void write(const char* what) {
+  void write(const std::string& what) {
+    std::lock_guard lock(journal_mutex_);
     std::ofstream out(journal_, std::ios::app);
     out << what << " " << JOURNAL_PLUGIN_NAME << "\n";
   }
 
   parley::Host& host_;
+  std::mutex journal_mutex_;
   std::string journal_;
   std::string greeting_;
   bool fail_start_ = false;
+  std::vector<std::string> record_;
+  std::string filter_hook_;
+  std::string veto_word_;
+  std::string rewrite_from_;
+  std::string rewrite_to_;
 };
 
 #ifdef JOURNAL_PLUGIN_REQUIRES

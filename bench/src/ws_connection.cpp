@@ -1,0 +1,163 @@
+// The only translation unit of the load generator that includes Beast.
+#include "ws_connection.hpp"
+
+#include <netinet/in.h>
+
+#include <deque>
+
+#include <boost/asio/dispatch.hpp>
+#include <boost/asio/post.hpp>
+#include <boost/asio/strand.hpp>
+#include <boost/beast/core.hpp>
+#include <boost/beast/websocket.hpp>
+
+namespace parley::bench {
+
+namespace asio = boost::asio;
+namespace beast = boost::beast;
+namespace websocket = beast::websocket;
+using tcp = asio::ip::tcp;
+
+namespace {
+
+class BeastConnection final : public WsConnection, public std::enable_shared_from_this<BeastConnection> {
+ public:
+  explicit BeastConnection(asio::io_context& ioc) : strand_(asio::make_strand(ioc)), ws_(strand_) {}
+
+  void connect(const WsTarget& target, std::optional<asio::ip::address> source, Handlers handlers,
+               Done done) override {
+    asio::dispatch(ws_.get_executor(), [self = shared_from_this(), target, source, handlers = std::move(handlers),
+                                        done = std::move(done)]() mutable {
+      self->start_connect(target, source, std::move(handlers), std::move(done));
+    });
+  }
+
+  void send(std::string text) override {
+    asio::dispatch(ws_.get_executor(), [self = shared_from_this(), text = std::move(text)]() mutable {
+      if (self->state_ != State::open) return;
+      self->queue_.push_back(std::move(text));
+      if (!self->writing_) self->write_next();
+    });
+  }
+
+  void close() override {
+    asio::dispatch(ws_.get_executor(), [self = shared_from_this()] {
+      if (self->state_ == State::open) {
+        self->state_ = State::closing;
+        self->ws_.async_close(websocket::close_code::normal, [self](beast::error_code) {});
+      } else if (self->state_ == State::idle || self->state_ == State::connecting) {
+        self->state_ = State::closed;
+        beast::error_code ignored;
+        beast::get_lowest_layer(self->ws_).socket().close(ignored);
+      }
+    });
+  }
+
+  void post(std::function<void()> fn) override { asio::post(ws_.get_executor(), std::move(fn)); }
+
+  bool on_strand() const override { return strand_.running_in_this_thread(); }
+
+ private:
+  enum class State { idle, connecting, open, closing, closed };
+
+  void start_connect(const WsTarget& target, std::optional<asio::ip::address> source, Handlers handlers,
+                     Done done) {
+    handlers_ = std::move(handlers);
+    state_ = State::connecting;
+    auto& stream = beast::get_lowest_layer(ws_);
+    auto& socket = stream.socket();
+    beast::error_code ec;
+    socket.open(target.server.protocol(), ec);
+    if (!ec && source) {
+      // Choose the port at connect() time, by the whole 4-tuple: without this
+      // every source address is limited to one ephemeral range in total.
+      const int one = 1;
+      ::setsockopt(socket.native_handle(), IPPROTO_IP, IP_BIND_ADDRESS_NO_PORT, &one, sizeof one);
+      socket.bind(tcp::endpoint(*source, 0), ec);
+    }
+    if (ec) return fail(done, "socket: " + ec.message());
+    stream.expires_after(target.connect_timeout);
+    stream.async_connect(target.server, [self = shared_from_this(), target, done = std::move(done)](
+                                            beast::error_code cec) mutable {
+      if (cec) return self->fail(done, "connect: " + cec.message());
+      beast::error_code ignored;
+      beast::get_lowest_layer(self->ws_).socket().set_option(tcp::no_delay(true), ignored);
+      self->ws_.set_option(websocket::stream_base::decorator(
+          [](websocket::request_type& req) { req.set(beast::http::field::user_agent, "parley-bench"); }));
+      self->ws_.async_handshake(target.host, target.path, [self, done = std::move(done)](beast::error_code hec) {
+        if (hec) return self->fail(done, "handshake: " + hec.message());
+        // Handshake done: no more deadline on the socket; the server's pings
+        // are answered by Beast while a read is pending.
+        beast::get_lowest_layer(self->ws_).expires_never();
+        self->ws_.set_option(websocket::stream_base::timeout{std::chrono::seconds(30), websocket::stream_base::none(),
+                                                             false});
+        self->ws_.text(true);
+        if (self->state_ != State::connecting) return done("closed while connecting");
+        self->state_ = State::open;
+        self->read_next();
+        done({});
+      });
+    });
+  }
+
+  void fail(const Done& done, const std::string& why) {
+    state_ = State::closed;
+    beast::error_code ignored;
+    beast::get_lowest_layer(ws_).socket().close(ignored);
+    done(why);
+  }
+
+  void read_next() {
+    ws_.async_read(buffer_, [self = shared_from_this()](beast::error_code ec, std::size_t) { self->on_read(ec); });
+  }
+
+  void on_read(beast::error_code ec) {
+    if (ec) return closed(ec == websocket::error::closed ? "closed by the server (code " +
+                                                               std::to_string(static_cast<int>(ws_.reason().code)) + ")"
+                                                         : "read: " + ec.message());
+    const auto data = buffer_.cdata();
+    if (handlers_.on_text) handlers_.on_text(std::string_view(static_cast<const char*>(data.data()), data.size()));
+    buffer_.consume(buffer_.size());
+    read_next();
+  }
+
+  void write_next() {
+    if (queue_.empty() || state_ != State::open) {
+      writing_ = false;
+      return;
+    }
+    writing_ = true;
+    ws_.async_write(asio::buffer(queue_.front()), [self = shared_from_this()](beast::error_code ec, std::size_t) {
+      if (!self->queue_.empty()) self->queue_.pop_front();
+      if (ec) {
+        self->writing_ = false;
+        return;  // the read side reports the end
+      }
+      self->write_next();
+    });
+  }
+
+  void closed(const std::string& why) {
+    const bool expected = state_ == State::closing;
+    state_ = State::closed;  // a write in flight still owns queue_.front()
+    auto handler = std::move(handlers_.on_closed);
+    handlers_ = {};
+    if (handler) handler(expected ? std::string("closed by us") : why);
+  }
+
+  asio::strand<asio::io_context::executor_type> strand_;
+  websocket::stream<beast::tcp_stream> ws_;
+  beast::flat_buffer buffer_;
+  std::deque<std::string> queue_;
+  bool writing_ = false;
+  State state_ = State::idle;
+  Handlers handlers_;
+};
+
+}  // namespace
+
+std::shared_ptr<WsConnection> WsConnection::create(asio::io_context& ioc) {
+  return std::make_shared<BeastConnection>(ioc);
+}
+
+}  // namespace parley::bench

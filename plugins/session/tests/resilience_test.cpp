@@ -1,0 +1,134 @@
+// What must survive: a killed server, a database that goes away, and the
+// extension points other plugins rely on (hooks, stored events, push offers).
+#include <gmock/gmock.h>
+
+#include <thread>
+
+#include "session_fixture.hpp"
+#include "temp_dir.hpp"
+
+namespace parley::test {
+namespace {
+
+using ::testing::HasSubstr;
+using ResilienceTest = SessionTest;
+
+TEST_F(ResilienceTest, MessageAcknowledgedBeforeSigkillIsDeliveredAfterRestart) {
+  auto [alice, a] = online_user("alice");
+  auto b = connect();
+  User bob = register_user(*b, "bob");
+  auto ok = send(*a, bob, "survives", "k1");
+  expect_ok(ok);
+  server_->kill_hard();
+  a.reset();
+  b.reset();
+  server_->start();
+  auto again = connect();
+  auto events = login(*again, bob);
+  ASSERT_EQ(events.size(), 1u);
+  EXPECT_EQ(events[0].at("message").as_string(), "survives");
+  EXPECT_EQ(events[0].at("message_id"), ok.at("message_id"));
+  // Idempotency holds across the restart too.
+  auto a2 = connect();
+  login_with_token(*a2, alice);
+  auto repeat = send(*a2, bob, "survives", "k1");
+  EXPECT_EQ(repeat.at("message_id"), ok.at("message_id"));
+}
+
+TEST_F(ResilienceTest, DatabaseOutageGivesUnavailableThenRecoversInTheSameProcess) {
+  auto [alice, a] = online_user("alice");
+  auto [bob, b] = online_user("bob");
+  const auto pid = server_->pid();
+  TestPostgres::shared().stop();
+  auto during = send(*a, bob, "while down", "d1");
+  expect_error(during, "unavailable");
+  expect_error(a->request({{"type", "history"}, {"conversation", conversation_of(alice, bob)}}), "unavailable");
+  EXPECT_TRUE(server_->wait_ready(503, 10s)) << "readyz should report not ready";
+  // The connection stays usable.
+  expect_ok(a->request({{"type", "ping"}}));
+
+  TestPostgres::shared().start();
+  EXPECT_TRUE(server_->wait_ready(200, 20s)) << server_->log();
+  auto after = send(*a, bob, "back again", "d2");
+  expect_ok(after);
+  auto event = b->next_event("message");
+  ASSERT_TRUE(event);
+  EXPECT_EQ(event->at("message").as_string(), "back again");
+  EXPECT_EQ(server_->pid(), pid);
+}
+
+TEST_F(ResilienceTest, SigtermStopsCleanly) {
+  auto [alice, a] = online_user("alice");
+  EXPECT_EQ(server_->stop(), 0);
+  EXPECT_TRUE(a->wait_closed());
+}
+
+// The session plugin next to the kernel tests' journal plugin, which records
+// bus events and filters messages through the before-store hook.
+class ExtensionTest : public SessionTest {
+ protected:
+  void SetUp() override {
+    SessionTest::SetUp();
+    server_.reset();
+    auto options = server_options();
+    options.plugins_yaml += std::string("  - name: alpha\n    library: ") + JOURNAL_PLUGIN_PATH +
+                            "\n    config:\n      journal: " + journal().string() +
+                            "\n      record: [session.message.stored, push.notify, session.receipt]"
+                            "\n      filter:\n        hook: session.message.before_store\n        veto: spam"
+                            "\n        rewrite_from: darn\n        rewrite_to: '****'\n";
+    server_ = std::make_unique<ParleydProcess>(options);
+  }
+  std::filesystem::path journal() const { return dir_.path() / "journal"; }
+  std::string wait_for_journal(const std::string& needle) {
+    for (int i = 0; i < 100; ++i) {
+      auto text = read_file(journal());
+      if (text.find(needle) != std::string::npos) return text;
+      std::this_thread::sleep_for(50ms);
+    }
+    return read_file(journal());
+  }
+  TempDir dir_;
+};
+
+TEST_F(ExtensionTest, HookMayVetoOrRewriteBeforeStore) {
+  auto [alice, a] = online_user("alice");
+  auto [bob, b] = online_user("bob");
+  auto vetoed = send(*a, bob, "buy spam now", "v1");
+  expect_error(vetoed, "forbidden");
+  EXPECT_EQ(vetoed.at("message").as_string(), "message refused by filter");
+  EXPECT_TRUE(b->no_event("message"));
+  expect_ok(send(*a, bob, "oh darn", "r1"));
+  auto event = b->next_event("message");
+  ASSERT_TRUE(event);
+  EXPECT_EQ(event->at("message").as_string(), "oh ****");
+}
+
+TEST_F(ExtensionTest, StoredEventIsPublished) {
+  auto [alice, a] = online_user("alice");
+  auto [bob, b] = online_user("bob");
+  auto ok = send(*a, bob, "observed", "s1");
+  const auto journal_text = wait_for_journal("session.message.stored");
+  EXPECT_THAT(journal_text, HasSubstr("\"event\":\"session.message.stored\""));
+  EXPECT_THAT(journal_text, HasSubstr("\"message_id\":\"" + std::string(ok.at("message_id").as_string()) + "\""));
+  EXPECT_THAT(journal_text, HasSubstr("\"message\":\"observed\""));
+  // Bob is online: no push offer.
+  EXPECT_THAT(read_file(journal()), ::testing::Not(HasSubstr("push.notify")));
+}
+
+TEST_F(ExtensionTest, OfflineRecipientIsOfferedAPush) {
+  auto [alice, a] = online_user("alice");
+  auto b = connect();
+  User bob = register_user(*b, "bob");
+  auto ok = send(*a, bob, "wake up", "p1");
+  expect_ok(send(*a, bob, "second", "p2"));
+  const auto journal_text = wait_for_journal("\"badge\":2");
+  EXPECT_THAT(journal_text, HasSubstr("\"event\":\"push.notify\""));
+  EXPECT_THAT(journal_text, HasSubstr("\"user_id\":\"" + bob.id + "\""));
+  EXPECT_THAT(journal_text, HasSubstr("\"title\":\"alice\""));
+  EXPECT_THAT(journal_text, HasSubstr("\"body\":\"wake up\""));
+  EXPECT_THAT(journal_text, HasSubstr("\"message_id\":\"" + std::string(ok.at("message_id").as_string()) + "\""));
+  EXPECT_THAT(journal_text, HasSubstr("\"badge\":2"));
+}
+
+}  // namespace
+}  // namespace parley::test

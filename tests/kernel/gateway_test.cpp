@@ -1,0 +1,249 @@
+// The gateway end to end: a real parleyd with a test plugin, real WebSocket
+// clients on loopback. Bad input gets its error and the connection stays
+// usable; oversized frames close with 1009; a client that stops reading is
+// cut off with the server's memory bounded; the operator endpoints answer.
+#include <gmock/gmock.h>
+#include <gtest/gtest.h>
+
+#include <cstdlib>
+#include <regex>
+#include <sstream>
+#include <thread>
+
+#include "parleyd_process.hpp"
+#include "temp_dir.hpp"
+#include "ws_client.hpp"
+
+namespace parley::test {
+namespace {
+
+using ::testing::HasSubstr;
+namespace json = boost::json;
+
+class GatewayTest : public ::testing::Test {
+ protected:
+  ParleydProcess::Options options(const std::string& server_yaml = "") {
+    ParleydProcess::Options o;
+    o.plugin_dir = TEST_PLUGIN_DIR;
+    o.plugins_yaml = "  - name: alpha\n    config:\n      journal: " + (dir_.path() / "journal").string() + "\n";
+    o.server_yaml = server_yaml;
+    return o;
+  }
+  TempDir dir_;
+};
+
+void expect_error(const std::optional<json::object>& frame, const std::string& code, bool with_re) {
+  ASSERT_TRUE(frame.has_value()) << "no answer";
+  EXPECT_EQ(frame->at("type").as_string(), "error") << json::serialize(*frame);
+  EXPECT_EQ(frame->at("code").as_string(), code) << json::serialize(*frame);
+  EXPECT_EQ(frame->contains("re"), with_re) << json::serialize(*frame);
+  EXPECT_TRUE(frame->at("message").is_string());
+}
+
+void expect_usable(WsClient& client) {
+  auto reply = client.request({{"type", "ping"}});
+  EXPECT_EQ(reply.at("type").as_string(), "ok");
+}
+
+TEST_F(GatewayTest, PingBeforeLoginAndRequestRouting) {
+  ParleydProcess server(options());
+  WsClient client(server.port());
+  expect_usable(client);
+  auto reply = client.request({{"type", "alpha.echo"}});
+  EXPECT_EQ(reply.at("type").as_string(), "ok");
+  EXPECT_EQ(reply.at("greeting").as_string(), "hello");
+}
+
+TEST_F(GatewayTest, MalformedJsonIsBadRequestWithoutRe) {
+  ParleydProcess server(options());
+  WsClient client(server.port());
+  client.send_text("{\"type\": \"ping\", ");
+  expect_error(client.receive(), "bad_request", false);
+  expect_usable(client);
+}
+
+TEST_F(GatewayTest, JsonArrayIsBadRequestWithoutRe) {
+  ParleydProcess server(options());
+  WsClient client(server.port());
+  client.send_text("[1, 2, 3]");
+  expect_error(client.receive(), "bad_request", false);
+  expect_usable(client);
+}
+
+TEST_F(GatewayTest, MissingOrInvalidIdIsBadRequestWithoutRe) {
+  ParleydProcess server(options());
+  WsClient client(server.port());
+  client.send_text(R"({"type": "ping"})");
+  expect_error(client.receive(), "bad_request", false);
+  client.send_text(R"({"type": "ping", "id": 7})");
+  expect_error(client.receive(), "bad_request", false);
+  client.send_text(R"({"type": "ping", "id": ""})");
+  expect_error(client.receive(), "bad_request", false);
+  client.send_text(R"({"type": "ping", "id": ")" + std::string(65, 'i') + "\"}");
+  expect_error(client.receive(), "bad_request", false);
+  expect_usable(client);
+}
+
+TEST_F(GatewayTest, MissingTypeIsBadRequestWithRe) {
+  ParleydProcess server(options());
+  WsClient client(server.port());
+  client.send_text(R"({"id": "abc"})");
+  auto frame = client.receive();
+  expect_error(frame, "bad_request", true);
+  EXPECT_EQ(frame->at("re").as_string(), "abc");
+  expect_usable(client);
+}
+
+TEST_F(GatewayTest, UnknownTypeIsUnsupported) {
+  ParleydProcess server(options());
+  WsClient client(server.port());
+  auto reply = client.request({{"type", "no.such.thing"}});
+  EXPECT_EQ(reply.at("code").as_string(), "unsupported");
+  expect_usable(client);
+}
+
+TEST_F(GatewayTest, BinaryFrameIsBadRequest) {
+  ParleydProcess server(options());
+  WsClient client(server.port());
+  client.send_binary(R"({"type": "ping", "id": "1"})");
+  expect_error(client.receive(), "bad_request", false);
+  expect_usable(client);
+}
+
+TEST_F(GatewayTest, InvalidUtf8InBinaryFrameIsBadRequest) {
+  ParleydProcess server(options());
+  WsClient client(server.port());
+  client.send_binary(std::string("\xff\xfe\x80", 3));
+  expect_error(client.receive(), "bad_request", false);
+  expect_usable(client);
+}
+
+TEST_F(GatewayTest, InvalidUtf8InTextFrameClosesWith1007PerRfc6455) {
+  // Beast enforces RFC 6455 section 8.1 here; see docs/protocol.md.
+  ParleydProcess server(options());
+  WsClient client(server.port());
+  client.send_text(std::string("{\"id\":\"1\",\"type\":\"ping\",\"x\":\"\xff\"}"));
+  ASSERT_TRUE(client.wait_closed());
+  EXPECT_EQ(client.close_code(), 1007);
+  WsClient other(server.port());
+  expect_usable(other);
+}
+
+TEST_F(GatewayTest, OversizedFrameClosesWith1009AndOthersAreServed) {
+  ParleydProcess server(options("  max_frame_bytes: 1024\n"));
+  WsClient bystander(server.port());
+  WsClient client(server.port());
+  client.send_text(R"({"type":"ping","id":"1","pad":")" + std::string(2000, 'x') + "\"}");
+  ASSERT_TRUE(client.wait_closed());
+  EXPECT_EQ(client.close_code(), 1009);
+  expect_usable(bystander);
+  WsClient newcomer(server.port());
+  expect_usable(newcomer);
+}
+
+TEST_F(GatewayTest, FrameJustUnderTheLimitIsServed) {
+  ParleydProcess server(options("  max_frame_bytes: 1024\n"));
+  WsClient client(server.port());
+  const std::string head = R"({"type":"ping","id":"1","pad":")";
+  client.send_text(head + std::string(1024 - head.size() - 2, 'x') + "\"}");
+  auto frame = client.receive();
+  ASSERT_TRUE(frame);
+  EXPECT_EQ(frame->at("type").as_string(), "ok");
+}
+
+TEST_F(GatewayTest, RateLimitAnswersRateLimited) {
+  ParleydProcess server(options("  rate_limit:\n    requests_per_second: 1\n    burst: 3\n"));
+  WsClient client(server.port());
+  for (int i = 0; i < 6; ++i) client.send_text(R"({"type":"ping","id":"p)" + std::to_string(i) + "\"}");
+  int ok = 0, limited = 0;
+  for (int i = 0; i < 6; ++i) {
+    auto frame = client.receive();
+    ASSERT_TRUE(frame);
+    if (frame->at("type").as_string() == "ok") ++ok;
+    if (frame->contains("code") && frame->at("code").as_string() == "rate_limited") ++limited;
+  }
+  EXPECT_EQ(ok, 3);
+  EXPECT_EQ(limited, 3);
+}
+
+TEST_F(GatewayTest, ClientThatStopsReadingIsDisconnectedAndMemoryStaysBounded) {
+  ParleydProcess server(options("  max_queued_frames: 100000\n  max_queued_bytes: 8388608\n"));
+  WsClient slow(server.port(), {.receive_buffer = 4096});
+  slow.pause_reading();
+  const std::size_t before = server.rss_bytes();
+  // 50 MB of events towards a client that reads nothing.
+  slow.send(json::object{{"type", "alpha.flood"}, {"id", "f"}, {"count", 5000}, {"size", 10000}});
+  const auto deadline = std::chrono::steady_clock::now() + 15s;
+  while (server.log().find("send queue over its limit") == std::string::npos &&
+         std::chrono::steady_clock::now() < deadline) {
+    std::this_thread::sleep_for(50ms);
+  }
+  ASSERT_THAT(server.log(), HasSubstr("send queue over its limit"));
+  const std::size_t after = server.rss_bytes();
+  EXPECT_LT(after, before + 40u * 1024 * 1024) << "server memory grew by " << (after - before) / 1024 << " KiB";
+  slow.resume_reading();
+  EXPECT_TRUE(slow.wait_closed(10s)) << "the slow client was not disconnected";
+  WsClient other(server.port());
+  expect_usable(other);
+}
+
+TEST_F(GatewayTest, HealthReadyAndUnknownPaths) {
+  ParleydProcess server(options());
+  EXPECT_EQ(http_get(server.port(), "/healthz").status, 200);
+  EXPECT_EQ(http_get(server.port(), "/readyz").status, 200);
+  EXPECT_EQ(http_get(server.port(), "/nope").status, 404);
+}
+
+// Every line of the exposition is a comment, blank, or `name{labels} value`.
+TEST_F(GatewayTest, MetricsParseAsPrometheusText) {
+  ParleydProcess server(options());
+  {
+    WsClient client(server.port());
+    EXPECT_EQ(client.request({{"type", "alpha.echo"}}).at("type").as_string(), "ok");
+    client.send_text("not json");
+    client.receive();
+  }
+  auto result = http_get(server.port(), "/metrics");
+  ASSERT_EQ(result.status, 200);
+  const std::regex sample(R"(^[a-zA-Z_:][a-zA-Z0-9_:]*(\{([a-zA-Z_][a-zA-Z0-9_]*="([^"\\]|\\.)*",?)*\})? -?[0-9.e+Inf]+$)");
+  const std::regex help(R"(^# (HELP|TYPE) [a-zA-Z_:][a-zA-Z0-9_:]* .+$)");
+  std::istringstream in(result.body);
+  int samples = 0;
+  for (std::string line; std::getline(in, line);) {
+    if (line.empty()) continue;
+    if (line[0] == '#') {
+      EXPECT_TRUE(std::regex_match(line, help)) << line;
+    } else {
+      EXPECT_TRUE(std::regex_match(line, sample)) << line;
+      ++samples;
+    }
+  }
+  EXPECT_GT(samples, 5);
+  EXPECT_THAT(result.body, HasSubstr("parley_connections "));
+  EXPECT_THAT(result.body, HasSubstr("parley_frames_in_total "));
+  EXPECT_THAT(result.body, HasSubstr("parley_errors_total{code=\"bad_request\"} 1"));
+  EXPECT_THAT(result.body, HasSubstr("parley_request_duration_seconds_bucket{type=\"alpha.echo\""));
+}
+
+TEST_F(GatewayTest, TlsServesWss) {
+  const auto cert = dir_.path() / "cert.pem";
+  const auto key = dir_.path() / "key.pem";
+  const std::string command = "openssl req -x509 -newkey rsa:2048 -nodes -subj /CN=127.0.0.1 -days 1 -keyout " +
+                              key.string() + " -out " + cert.string() + " >/dev/null 2>&1";
+  ASSERT_EQ(std::system(command.c_str()), 0);
+  auto o = options("  tls:\n    certificate: " + cert.string() + "\n    private_key: " + key.string() + "\n");
+  o.wait_ready = false;
+  ParleydProcess server(o);
+  std::this_thread::sleep_for(1s);
+  WsClient client(server.port(), {.tls = true});
+  expect_usable(client);
+}
+
+TEST_F(GatewayTest, SigtermStopsPluginsAndExitsZero) {
+  ParleydProcess server(options());
+  EXPECT_EQ(server.stop(), 0);
+  EXPECT_EQ(read_file(dir_.path() / "journal"), "start alpha\nstop alpha\n");
+}
+
+}  // namespace
+}  // namespace parley::test
