@@ -1,0 +1,32 @@
+#!/usr/bin/env bash
+# Installs the SDK on its own, builds sdk/example against the installed copy
+# (not the source tree), and has parleyd load the result.
+#   out_of_tree_test.sh SOURCE_DIR PARLEYD
+set -euo pipefail
+source_dir=$1
+parleyd=$2
+work=$(mktemp -d)
+trap 'rm -rf "$work"' EXIT
+
+cmake -S "$source_dir/sdk" -B "$work/sdk-build" -G Ninja -DCMAKE_INSTALL_PREFIX="$work/prefix" >/dev/null
+cmake --install "$work/sdk-build" >/dev/null
+test -f "$work/prefix/include/parley/sdk.hpp"
+
+cmake -S "$source_dir/sdk/example" -B "$work/example-build" -G Ninja -DCMAKE_PREFIX_PATH="$work/prefix" \
+  -DCMAKE_CXX_FLAGS="-Wall -Wextra -Werror" >/dev/null
+cmake --build "$work/example-build" >/dev/null
+plugin="$work/example-build/parley_shout.so"
+test -f "$plugin"
+
+cat >"$work/parley.yaml" <<YAML
+server:
+  port: 0
+plugins:
+  - name: shout
+    library: $plugin
+    config:
+      max_length: 50
+YAML
+"$parleyd" --check-config "$work/parley.yaml"
+"$parleyd" --list-plugins --config "$work/parley.yaml" | grep -q "shout 1.0.0"
+echo "out-of-tree plugin built against the installed SDK and accepted by parleyd"
