@@ -39,7 +39,8 @@ void ConnectionRegistry::send(ConnectionId id, const Frame& frame) {
   if (target) target->send(frame.text);
 }
 
-void ConnectionRegistry::deliver(std::string_view user_id, const Frame& frame, ConnectionId except) {
+void ConnectionRegistry::deliver(std::string_view user_id, const Frame& frame,
+                                 ConnectionId except) {
   // Sending under the lock keeps a delivery from overtaking a concurrent
   // release_events(); Connection::send only queues.
   std::lock_guard lock(mutex_);

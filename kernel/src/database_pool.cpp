@@ -12,18 +12,24 @@ namespace {
 constexpr std::size_t kMaxQueuedJobs = 100000;
 }  // namespace
 
-DatabasePool::DatabasePool(DatabaseConfig config, MetricsRegistry& metrics, std::shared_ptr<spdlog::logger> log)
+DatabasePool::DatabasePool(DatabaseConfig config, MetricsRegistry& metrics,
+                           std::shared_ptr<spdlog::logger> log)
     : config_(std::move(config)),
       log_(std::move(log)),
       in_use_(metrics.gauge("parley_db_connections_in_use", "Database connections running work")),
       queued_(metrics.gauge("parley_db_queued_jobs", "Database jobs waiting for a connection")),
-      failures_(metrics.counter("parley_db_unavailable_total", "Database jobs refused because it was unreachable")) {
+      failures_(metrics.counter("parley_db_unavailable_total",
+                                "Database jobs refused because it was unreachable")) {
   metrics.gauge("parley_db_pool_size", "Database connections in the pool").set(config_.pool_size);
 }
 
-DatabasePool::~DatabasePool() { stop(); }
+DatabasePool::~DatabasePool() {
+  stop();
+}
 
-std::unique_ptr<pqxx::connection> DatabasePool::connect() { return std::make_unique<pqxx::connection>(config_.url); }
+std::unique_ptr<pqxx::connection> DatabasePool::connect() {
+  return std::make_unique<pqxx::connection>(config_.url);
+}
 
 void DatabasePool::start() {
   try {
@@ -165,7 +171,8 @@ void DatabasePool::health_loop() {
 
 void DatabasePool::migrate(const std::string& component, std::span<const Migration> migrations) {
   std::vector<Migration> ordered(migrations.begin(), migrations.end());
-  std::sort(ordered.begin(), ordered.end(), [](const auto& a, const auto& b) { return a.version < b.version; });
+  std::sort(ordered.begin(), ordered.end(),
+            [](const auto& a, const auto& b) { return a.version < b.version; });
 
   pqxx::connection conn(config_.url);
   auto exec = [&conn](const std::string& sql) {
@@ -177,13 +184,15 @@ void DatabasePool::migrate(const std::string& component, std::span<const Migrati
   const std::string lock_id = "7061723100";  // arbitrary, fixed
   exec("SELECT pg_advisory_lock(" + lock_id + ")");
   try {
-    exec("CREATE TABLE IF NOT EXISTS parley_migrations ("
-         " component text NOT NULL, version integer NOT NULL, name text NOT NULL,"
-         " applied_at timestamptz NOT NULL DEFAULT now(), PRIMARY KEY (component, version))");
+    exec(
+        "CREATE TABLE IF NOT EXISTS parley_migrations ("
+        " component text NOT NULL, version integer NOT NULL, name text NOT NULL,"
+        " applied_at timestamptz NOT NULL DEFAULT now(), PRIMARY KEY (component, version))");
     std::set<int> applied;
     {
       pqxx::nontransaction tx(conn);
-      for (const auto& row : tx.exec_params("SELECT version FROM parley_migrations WHERE component = $1", component)) {
+      for (const auto& row : tx.exec_params(
+               "SELECT version FROM parley_migrations WHERE component = $1", component)) {
         applied.insert(row[0].as<int>());
       }
     }
@@ -192,12 +201,14 @@ void DatabasePool::migrate(const std::string& component, std::span<const Migrati
       try {
         pqxx::work tx(conn);
         tx.exec(m.sql);
-        tx.exec_params("INSERT INTO parley_migrations (component, version, name) VALUES ($1, $2, $3)", component,
-                       m.version, std::string(m.name));
+        tx.exec_params(
+            "INSERT INTO parley_migrations (component, version, name) VALUES ($1, $2, $3)",
+            component, m.version, std::string(m.name));
         tx.commit();
         log_->info("{}: applied migration {}", component, m.name);
       } catch (const std::exception& e) {
-        throw std::runtime_error("migration " + std::string(m.name) + " of " + component + " failed: " + e.what());
+        throw std::runtime_error("migration " + std::string(m.name) + " of " + component +
+                                 " failed: " + e.what());
       }
     }
   } catch (...) {

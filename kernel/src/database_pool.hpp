@@ -25,7 +25,8 @@ namespace parley::kernel {
 
 class DatabasePool {
  public:
-  DatabasePool(DatabaseConfig config, MetricsRegistry& metrics, std::shared_ptr<spdlog::logger> log);
+  DatabasePool(DatabaseConfig config, MetricsRegistry& metrics,
+               std::shared_ptr<spdlog::logger> log);
   ~DatabasePool();
   DatabasePool(const DatabasePool&) = delete;
   DatabasePool& operator=(const DatabasePool&) = delete;
@@ -73,10 +74,13 @@ class DatabasePool {
 class PluginDatabase : public Database {
  public:
   PluginDatabase(DatabasePool& pool, OwnerPtr owner) : pool_(pool), owner_(std::move(owner)) {}
-  void run(std::function<void(pqxx::connection&)> work, std::function<void(const Status&)> done) override {
+  void run(std::function<void(pqxx::connection&)> work,
+           std::function<void(const Status&)> done) override {
     pool_.run(owner_, std::move(work), std::move(done));
   }
-  void migrate(std::span<const Migration> migrations) override { pool_.migrate(owner_->name, migrations); }
+  void migrate(std::span<const Migration> migrations) override {
+    pool_.migrate(owner_->name, migrations);
+  }
   bool available() const override { return pool_.available(); }
 
  private:

@@ -53,8 +53,8 @@ struct PendingRequest {
       try {
         on_response(std::move(response));
       } catch (const std::exception& e) {
-        log->error("plugin '{}': response handler for request '{}' threw: {}", requester->name, name,
-                   e.what());
+        log->error("plugin '{}': response handler for request '{}' threw: {}", requester->name,
+                   name, e.what());
       } catch (...) {
         log->error("plugin '{}': response handler for request '{}' threw", requester->name, name);
       }
@@ -66,8 +66,8 @@ class BusReplySink : public ServiceReplySink {
  public:
   explicit BusReplySink(std::shared_ptr<PendingRequest> pending) : pending_(std::move(pending)) {}
   ~BusReplySink() override {
-    pending_->finish({Status(ErrorCode::internal, "service '" + pending_->name + "' did not answer"),
-                      nullptr});
+    pending_->finish(
+        {Status(ErrorCode::internal, "service '" + pending_->name + "' did not answer"), nullptr});
   }
   void answer(Response response) override { pending_->finish(std::move(response)); }
 
@@ -97,7 +97,8 @@ void EventBus::publish(std::string name, boost::json::value payload) {
       try {
         sub->handler(*event);
       } catch (const std::exception& e) {
-        log->error("plugin '{}': handler of event '{}' threw: {}", sub->owner->name, event->name, e.what());
+        log->error("plugin '{}': handler of event '{}' threw: {}", sub->owner->name, event->name,
+                   e.what());
       } catch (...) {
         log->error("plugin '{}': handler of event '{}' threw", sub->owner->name, event->name);
       }
@@ -114,7 +115,8 @@ void EventBus::subscribe(const OwnerPtr& owner, std::string name, EventHandler h
 void EventBus::hook(const OwnerPtr& owner, std::string name, int priority, HookHandler handler) {
   std::unique_lock lock(mutex_);
   auto& chain = hooks_[std::move(name)];
-  chain.push_back(std::make_shared<Hook>(Hook{owner, priority, hook_sequence_++, std::move(handler)}));
+  chain.push_back(
+      std::make_shared<Hook>(Hook{owner, priority, hook_sequence_++, std::move(handler)}));
   std::stable_sort(chain.begin(), chain.end(), [](const auto& a, const auto& b) {
     return a->priority != b->priority ? a->priority > b->priority : a->sequence < b->sequence;
   });
@@ -144,8 +146,8 @@ Status EventBus::run_hooks(std::string_view name, boost::json::object& payload) 
 void EventBus::serve(const OwnerPtr& owner, std::string name, ServiceHandler handler) {
   std::unique_lock lock(mutex_);
   if (auto it = services_.find(name); it != services_.end()) {
-    throw std::runtime_error("service '" + name + "' is served by both plugin '" + it->second->owner->name +
-                             "' and plugin '" + owner->name + "'");
+    throw std::runtime_error("service '" + name + "' is served by both plugin '" +
+                             it->second->owner->name + "' and plugin '" + owner->name + "'");
   }
   services_.emplace(std::move(name), std::make_shared<Service>(Service{owner, std::move(handler)}));
 }
@@ -175,15 +177,18 @@ void EventBus::request(const OwnerPtr& requester, std::string name, boost::json:
   }
 
   pending->timer = std::make_unique<asio::steady_timer>(workers_, timeout);
-  pending->timer->async_wait([weak = std::weak_ptr<PendingRequest>(pending)](boost::system::error_code ec) {
-    if (ec) return;
-    if (auto p = weak.lock()) {
-      p->finish({Status(ErrorCode::timeout, "service '" + p->name + "' did not answer in time"), nullptr});
-    }
-  });
+  pending->timer->async_wait(
+      [weak = std::weak_ptr<PendingRequest>(pending)](boost::system::error_code ec) {
+        if (ec) return;
+        if (auto p = weak.lock()) {
+          p->finish({Status(ErrorCode::timeout, "service '" + p->name + "' did not answer in time"),
+                     nullptr});
+        }
+      });
 
   auto sink = std::make_shared<BusReplySink>(pending);
-  asio::post(workers_, [service, sink = std::move(sink), payload = std::move(payload), name, log = log_]() mutable {
+  asio::post(workers_, [service, sink = std::move(sink), payload = std::move(payload), name,
+                        log = log_]() mutable {
     try {
       service->handler(payload, ServiceReply(sink));
     } catch (const Failure& f) {

@@ -33,7 +33,7 @@ constexpr std::size_t kMaxIdBytes = 64;
 constexpr std::size_t kMaxHttpRequestBytes = 16 * 1024;
 
 const std::vector<double> kLatencyBuckets = {0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025,
-                                             0.05,   0.1,   0.25,   0.5,   1,     2.5};
+                                             0.05,   0.1,   0.25,   0.5,   1,    2.5};
 
 // What every connection shares: configuration, routing, metrics.
 struct Shared {
@@ -65,10 +65,12 @@ struct Shared {
         open_connections(d.metrics.gauge("parley_connections", "Open WebSocket connections")),
         frames_in(d.metrics.counter("parley_frames_in_total", "WebSocket data frames received")),
         frames_out(d.metrics.counter("parley_frames_out_total", "WebSocket data frames sent")),
-        slow_disconnects(d.metrics.counter("parley_slow_consumer_disconnects_total",
-                                           "Connections closed because their send queue passed its limit")),
-        oversize_closes(d.metrics.counter("parley_oversize_frame_closes_total",
-                                          "Connections closed (1009) for a frame over max_frame_bytes")) {}
+        slow_disconnects(
+            d.metrics.counter("parley_slow_consumer_disconnects_total",
+                              "Connections closed because their send queue passed its limit")),
+        oversize_closes(
+            d.metrics.counter("parley_oversize_frame_closes_total",
+                              "Connections closed (1009) for a frame over max_frame_bytes")) {}
 
   CounterMetric& errors(std::string_view code) {
     return metrics.counter("parley_errors_total", "Error replies sent, by code",
@@ -81,7 +83,8 @@ struct Shared {
   }
 };
 
-std::shared_ptr<const std::string> error_frame(const std::string* re, ErrorCode code, std::string_view message) {
+std::shared_ptr<const std::string> error_frame(const std::string* re, ErrorCode code,
+                                               std::string_view message) {
   json::object obj;
   obj["type"] = "error";
   if (re != nullptr) obj["re"] = *re;
@@ -160,7 +163,8 @@ class RequestReplySink : public ReplySink {
 };
 
 template <class Stream>
-class WebSocketSession : public Connection, public std::enable_shared_from_this<WebSocketSession<Stream>> {
+class WebSocketSession : public Connection,
+                         public std::enable_shared_from_this<WebSocketSession<Stream>> {
  public:
   WebSocketSession(Stream&& stream, Shared& shared)
       : ws_(std::move(stream)),
@@ -179,12 +183,14 @@ class WebSocketSession : public Connection, public std::enable_shared_from_this<
   }
 
   void run(http::request<http::string_body> request) {
-    ws_.set_option(websocket::stream_base::timeout{shared_.config.handshake_timeout, shared_.config.idle_timeout,
+    ws_.set_option(websocket::stream_base::timeout{shared_.config.handshake_timeout,
+                                                   shared_.config.idle_timeout,
                                                    /*keep_alive_pings=*/true});
     ws_.read_message_max(shared_.config.max_frame_bytes);
     ws_.set_option(websocket::stream_base::decorator(
         [](websocket::response_type& res) { res.set(http::field::server, "parley"); }));
-    ws_.async_accept(request, beast::bind_front_handler(&WebSocketSession::on_accept, this->shared_from_this()));
+    ws_.async_accept(
+        request, beast::bind_front_handler(&WebSocketSession::on_accept, this->shared_from_this()));
   }
 
   ConnectionId id() const override { return id_; }
@@ -263,7 +269,8 @@ class WebSocketSession : public Connection, public std::enable_shared_from_this<
 
   void read_next() {
     buffer_.clear();
-    ws_.async_read(buffer_, beast::bind_front_handler(&WebSocketSession::on_read, this->shared_from_this()));
+    ws_.async_read(buffer_,
+                   beast::bind_front_handler(&WebSocketSession::on_read, this->shared_from_this()));
   }
 
   void on_read(beast::error_code ec, std::size_t) {
@@ -285,17 +292,19 @@ class WebSocketSession : public Connection, public std::enable_shared_from_this<
   }
 
   void handle_frame() {
-    if (!ws_.got_text()) return reject(nullptr, ErrorCode::bad_request, "binary frames are not accepted");
+    if (!ws_.got_text())
+      return reject(nullptr, ErrorCode::bad_request, "binary frames are not accepted");
     const auto data = buffer_.cdata();
     const std::string_view text(static_cast<const char*>(data.data()), data.size());
     beast::error_code ec;
     json::value parsed = json::parse(text, ec);
     if (ec) return reject(nullptr, ErrorCode::bad_request, "the frame is not valid JSON");
-    if (!parsed.is_object()) return reject(nullptr, ErrorCode::bad_request, "a request must be a JSON object");
+    if (!parsed.is_object())
+      return reject(nullptr, ErrorCode::bad_request, "a request must be a JSON object");
     json::object& fields = parsed.get_object();
     const auto id_it = fields.find("id");
-    if (id_it == fields.end() || !id_it->value().is_string() || id_it->value().get_string().empty() ||
-        id_it->value().get_string().size() > kMaxIdBytes) {
+    if (id_it == fields.end() || !id_it->value().is_string() ||
+        id_it->value().get_string().empty() || id_it->value().get_string().size() > kMaxIdBytes) {
       return reject(nullptr, ErrorCode::bad_request, "'id' must be a string of 1 to 64 bytes");
     }
     const std::string re(id_it->value().get_string());
@@ -304,12 +313,14 @@ class WebSocketSession : public Connection, public std::enable_shared_from_this<
       return reject(&re, ErrorCode::bad_request, "'type' must be a string");
     }
     std::string type(type_it->value().get_string());
-    if (!bucket_.take()) return reject(&re, ErrorCode::rate_limited, "too many requests; retry later");
+    if (!bucket_.take())
+      return reject(&re, ErrorCode::rate_limited, "too many requests; retry later");
 
     auto route = shared_.router.find(type);
     if (!route) {
       if (type == "ping") {
-        send(std::make_shared<const std::string>(json::serialize(json::object{{"type", "ok"}, {"re", re}})));
+        send(std::make_shared<const std::string>(
+            json::serialize(json::object{{"type", "ok"}, {"re", re}})));
         return;
       }
       return reject(&re, ErrorCode::unsupported, "no enabled plugin handles '" + type + "'");
@@ -323,11 +334,12 @@ class WebSocketSession : public Connection, public std::enable_shared_from_this<
       return reject(&re, ErrorCode::unauthenticated, "log in first");
     }
     Request request{type, std::move(fields), id_, std::move(user)};
-    auto sink = std::make_shared<RequestReplySink>(this->weak_from_this(), shared_, re, route, type);
-    asio::post(shared_.workers, [route = std::move(route), request = std::move(request),
-                                 reply = Reply(std::move(sink)), &router = shared_.router]() mutable {
-      router.invoke(*route, std::move(request), reply);
-    });
+    auto sink =
+        std::make_shared<RequestReplySink>(this->weak_from_this(), shared_, re, route, type);
+    asio::post(
+        shared_.workers,
+        [route = std::move(route), request = std::move(request), reply = Reply(std::move(sink)),
+         &router = shared_.router]() mutable { router.invoke(*route, std::move(request), reply); });
   }
 
   void write_next() {
@@ -340,9 +352,10 @@ class WebSocketSession : public Connection, public std::enable_shared_from_this<
       }
       next = queue_.front();
     }
-    ws_.async_write(asio::buffer(*next), [self = this->shared_from_this(), next](beast::error_code ec, std::size_t) {
-      self->on_write(ec);
-    });
+    ws_.async_write(asio::buffer(*next),
+                    [self = this->shared_from_this(), next](beast::error_code ec, std::size_t) {
+                      self->on_write(ec);
+                    });
   }
 
   void on_write(beast::error_code ec) {
@@ -403,9 +416,11 @@ class HttpSession : public std::enable_shared_from_this<HttpSession<Stream>> {
     if (ec) return;
     auto request = parser_->release();
     if (websocket::is_upgrade(request)) {
-      if (request.target() != "/ws") return respond(request, http::status::not_found, "text/plain", "not found\n");
+      if (request.target() != "/ws")
+        return respond(request, http::status::not_found, "text/plain", "not found\n");
       beast::get_lowest_layer(stream_).expires_never();
-      std::make_shared<WebSocketSession<Stream>>(std::move(stream_), shared_)->run(std::move(request));
+      std::make_shared<WebSocketSession<Stream>>(std::move(stream_), shared_)
+          ->run(std::move(request));
       return;
     }
     const auto target = request.target();
@@ -415,17 +430,18 @@ class HttpSession : public std::enable_shared_from_this<HttpSession<Stream>> {
     if (target == "/healthz") return respond(request, http::status::ok, "text/plain", "ok\n");
     if (target == "/readyz") {
       const bool ready = shared_.ready();
-      return respond(request, ready ? http::status::ok : http::status::service_unavailable, "text/plain",
-                     ready ? "ready\n" : "not ready\n");
+      return respond(request, ready ? http::status::ok : http::status::service_unavailable,
+                     "text/plain", ready ? "ready\n" : "not ready\n");
     }
     if (target == "/metrics") {
-      return respond(request, http::status::ok, "text/plain; version=0.0.4; charset=utf-8", shared_.metrics.render());
+      return respond(request, http::status::ok, "text/plain; version=0.0.4; charset=utf-8",
+                     shared_.metrics.render());
     }
     respond(request, http::status::not_found, "text/plain", "not found\n");
   }
 
-  void respond(const http::request<http::string_body>& request, http::status status, std::string_view content_type,
-               std::string body) {
+  void respond(const http::request<http::string_body>& request, http::status status,
+               std::string_view content_type, std::string body) {
     auto response = std::make_shared<http::response<http::string_body>>(status, request.version());
     response->set(http::field::server, "parley");
     response->set(http::field::content_type, content_type);
@@ -433,17 +449,19 @@ class HttpSession : public std::enable_shared_from_this<HttpSession<Stream>> {
     response->body() = std::move(body);
     response->prepare_payload();
     if (request.method() == http::verb::head) response->body().clear();
-    http::async_write(stream_, *response,
-                      [self = this->shared_from_this(), response](beast::error_code ec, std::size_t) {
-                        if (ec) return;
-                        if (response->keep_alive()) {
-                          self->read_request();
-                        } else {
-                          beast::error_code ignored;
-                          beast::get_lowest_layer(self->stream_).socket().shutdown(tcp::socket::shutdown_send,
-                                                                                   ignored);
-                        }
-                      });
+    http::async_write(
+        stream_, *response,
+        [self = this->shared_from_this(), response](beast::error_code ec, std::size_t) {
+          if (ec) return;
+          if (response->keep_alive()) {
+            self->read_request();
+          } else {
+            beast::error_code ignored;
+            beast::get_lowest_layer(self->stream_)
+                .socket()
+                .shutdown(tcp::socket::shutdown_send, ignored);
+          }
+        });
   }
 
   Stream stream_;
@@ -472,11 +490,14 @@ struct GatewayServer::Impl {
         socket.set_option(tcp::no_delay(true), ec);
         beast::tcp_stream stream(std::move(socket));
         if (tls) {
-          auto ssl = std::make_shared<beast::ssl_stream<beast::tcp_stream>>(std::move(stream), *tls);
+          auto ssl =
+              std::make_shared<beast::ssl_stream<beast::tcp_stream>>(std::move(stream), *tls);
           beast::get_lowest_layer(*ssl).expires_after(shared.config.handshake_timeout);
           ssl->async_handshake(asio::ssl::stream_base::server, [this, ssl](beast::error_code hec) {
             if (hec) return;
-            std::make_shared<HttpSession<beast::ssl_stream<beast::tcp_stream>>>(std::move(*ssl), shared)->run();
+            std::make_shared<HttpSession<beast::ssl_stream<beast::tcp_stream>>>(std::move(*ssl),
+                                                                                shared)
+                ->run();
           });
         } else {
           std::make_shared<HttpSession<beast::tcp_stream>>(std::move(stream), shared)->run();
@@ -489,7 +510,9 @@ struct GatewayServer::Impl {
 
 GatewayServer::GatewayServer(GatewayDependencies deps) : impl_(std::make_unique<Impl>(deps)) {}
 
-GatewayServer::~GatewayServer() { stop(); }
+GatewayServer::~GatewayServer() {
+  stop();
+}
 
 void GatewayServer::start() {
   const auto& config = impl_->shared.config;
@@ -502,7 +525,8 @@ void GatewayServer::start() {
       impl_->tls->use_certificate_chain_file(config.tls->certificate_file);
       impl_->tls->use_private_key_file(config.tls->private_key_file, asio::ssl::context::pem);
     } catch (const std::exception& e) {
-      throw std::runtime_error("server.tls: cannot load certificate or key: " + std::string(e.what()));
+      throw std::runtime_error("server.tls: cannot load certificate or key: " +
+                               std::string(e.what()));
     }
   }
   beast::error_code ec;
@@ -515,13 +539,15 @@ void GatewayServer::start() {
   if (!ec) acceptor.bind(endpoint, ec);
   if (!ec) acceptor.listen(asio::socket_base::max_listen_connections, ec);
   if (ec) {
-    throw std::runtime_error("cannot listen on " + config.listen + ":" + std::to_string(config.port) + ": " +
-                             ec.message());
+    throw std::runtime_error("cannot listen on " + config.listen + ":" +
+                             std::to_string(config.port) + ": " + ec.message());
   }
   impl_->work.emplace(impl_->ioc.get_executor());
   impl_->accept();
-  for (int i = 0; i < config.io_threads; ++i) impl_->threads.emplace_back([this] { impl_->ioc.run(); });
-  impl_->shared.log->info("listening on {}:{}{}", config.listen, port(), config.tls ? " (TLS)" : "");
+  for (int i = 0; i < config.io_threads; ++i)
+    impl_->threads.emplace_back([this] { impl_->ioc.run(); });
+  impl_->shared.log->info("listening on {}:{}{}", config.listen, port(),
+                          config.tls ? " (TLS)" : "");
 }
 
 void GatewayServer::stop() {
@@ -535,7 +561,8 @@ void GatewayServer::stop() {
   // time is cut when the I/O threads stop.
   impl_->shared.connections.for_each([](Connection& c) { c.close_going_away(); });
   const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(2);
-  while (impl_->shared.connections.connection_count() > 0 && std::chrono::steady_clock::now() < deadline) {
+  while (impl_->shared.connections.connection_count() > 0 &&
+         std::chrono::steady_clock::now() < deadline) {
     std::this_thread::sleep_for(std::chrono::milliseconds(20));
   }
   impl_->ioc.stop();

@@ -6,8 +6,8 @@
 #include <functional>
 #include <memory>
 
-#include <boost/asio/any_io_executor.hpp>
 #include <spdlog/logger.h>
+#include <boost/asio/any_io_executor.hpp>
 
 #include "connection_registry.hpp"
 #include "event_bus.hpp"

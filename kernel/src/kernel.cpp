@@ -9,23 +9,29 @@ Kernel::Kernel(KernelConfig config)
       log_(make_logger("kernel", std::nullopt)),
       router_(log_),
       workers_(std::make_unique<boost::asio::thread_pool>(config_.worker_threads)) {
-  if (!config_.database.url.empty()) database_ = std::make_unique<DatabasePool>(config_.database, metrics_, log_);
+  if (!config_.database.url.empty())
+    database_ = std::make_unique<DatabasePool>(config_.database, metrics_, log_);
   bus_ = std::make_unique<EventBus>(workers_->get_executor(), log_);
-  KernelServices services{*bus_, router_, connections_, database_.get(), metrics_, clock_, workers_->get_executor()};
+  KernelServices services{
+      *bus_, router_, connections_, database_.get(), metrics_, clock_, workers_->get_executor()};
   plugins_ = std::make_unique<PluginManager>(services, log_);
 }
 
-Kernel::~Kernel() { stop(); }
+Kernel::~Kernel() {
+  stop();
+}
 
-void Kernel::load() { plugins_->load(config_); }
+void Kernel::load() {
+  plugins_->load(config_);
+}
 
 void Kernel::start() {
   if (database_) database_->start();
   try {
     plugins_->start_all();
-    gateway_ = std::make_unique<GatewayServer>(GatewayDependencies{config_.server, router_, connections_, metrics_,
-                                                                   *bus_, workers_->get_executor(),
-                                                                   [this] { return ready(); }, log_});
+    gateway_ = std::make_unique<GatewayServer>(
+        GatewayDependencies{config_.server, router_, connections_, metrics_, *bus_,
+                            workers_->get_executor(), [this] { return ready(); }, log_});
     gateway_->start();
   } catch (...) {
     gateway_.reset();

@@ -44,8 +44,8 @@ LogLevel read_level(YamlConfig& cfg, std::string_view key, LogLevel fallback) {
   return *level;
 }
 
-std::chrono::seconds seconds_in(YamlConfig& cfg, std::string_view key, std::chrono::seconds fallback,
-                                std::int64_t min, std::int64_t max) {
+std::chrono::seconds seconds_in(YamlConfig& cfg, std::string_view key,
+                                std::chrono::seconds fallback, std::int64_t min, std::int64_t max) {
   return std::chrono::seconds(cfg.int_in(key, fallback.count(), min, max));
 }
 
@@ -53,8 +53,8 @@ void read_server(YamlConfig& cfg, ServerConfig& server) {
   server.listen = cfg.string_or("listen", server.listen);
   server.port = static_cast<std::uint16_t>(cfg.int_in("port", server.port, 0, 65535));
   server.io_threads = static_cast<int>(cfg.int_in("io_threads", server.io_threads, 1, 64));
-  server.max_frame_bytes = static_cast<std::size_t>(
-      cfg.int_in("max_frame_bytes", static_cast<std::int64_t>(server.max_frame_bytes), 256, 16 << 20));
+  server.max_frame_bytes = static_cast<std::size_t>(cfg.int_in(
+      "max_frame_bytes", static_cast<std::int64_t>(server.max_frame_bytes), 256, 16 << 20));
   server.idle_timeout = seconds_in(cfg, "idle_timeout_seconds", server.idle_timeout, 2, 86400);
   server.handshake_timeout =
       seconds_in(cfg, "handshake_timeout_seconds", server.handshake_timeout, 1, 600);
@@ -91,9 +91,10 @@ KernelConfig load_kernel_config(const std::string& file) {
 
   if (auto* db = root.section("database")) {
     config.database.url = db->string_or("url", "");
-    config.database.pool_size = static_cast<int>(db->int_in("pool_size", config.database.pool_size, 1, 256));
-    config.database.reconnect_interval = seconds_in(*db, "reconnect_interval_seconds",
-                                                    config.database.reconnect_interval, 1, 600);
+    config.database.pool_size =
+        static_cast<int>(db->int_in("pool_size", config.database.pool_size, 1, 256));
+    config.database.reconnect_interval =
+        seconds_in(*db, "reconnect_interval_seconds", config.database.reconnect_interval, 1, 600);
   }
   if (config.database.url.empty()) {
     if (const char* env = std::getenv("DATABASE_URL"); env != nullptr) config.database.url = env;
@@ -113,8 +114,8 @@ KernelConfig load_kernel_config(const std::string& file) {
 
   const int cores = static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
   config.worker_threads = static_cast<int>(root.int_in("worker_threads", cores, 1, 256));
-  config.shutdown_timeout =
-      std::chrono::milliseconds(root.int_in("shutdown_timeout_ms", config.shutdown_timeout.count(), 100, 600000));
+  config.shutdown_timeout = std::chrono::milliseconds(
+      root.int_in("shutdown_timeout_ms", config.shutdown_timeout.count(), 100, 600000));
 
   if (auto dir = root.get_string("plugin_dir")) {
     std::filesystem::path path(*dir);
@@ -138,7 +139,8 @@ KernelConfig load_kernel_config(const std::string& file) {
     }
     plugin.library = entry->string_or("library", "");
     plugin.enabled = entry->bool_or("enabled", true);
-    if (entry->get_string("log_level")) plugin.log_level = read_level(*entry, "log_level", LogLevel::info);
+    if (entry->get_string("log_level"))
+      plugin.log_level = read_level(*entry, "log_level", LogLevel::info);
     plugin.config = entry->section_or_empty("config");
     config.plugins.push_back(std::move(plugin));
   }

@@ -75,9 +75,10 @@ int main(int argc, char** argv) {
   if (mode == Mode::list) {
     try {
       for (const auto& p : read_manifests(config)) {
-        std::cout << fmt::format("{} {}{}\n  {}\n  library: {}\n  requires: {}\n  wants: {}\n", p.name, p.version,
-                                 p.enabled ? "" : " (disabled)", p.description, p.path,
-                                 fmt::join(p.requires_list, ", "), fmt::join(p.wants_list, ", "));
+        std::cout << fmt::format("{} {}{}\n  {}\n  library: {}\n  requires: {}\n  wants: {}\n",
+                                 p.name, p.version, p.enabled ? "" : " (disabled)", p.description,
+                                 p.path, fmt::join(p.requires_list, ", "),
+                                 fmt::join(p.wants_list, ", "));
       }
     } catch (const std::exception& e) {
       return fail(e.what());

@@ -12,7 +12,9 @@ std::string series(const std::string& name, const std::string& labels) {
   return labels.empty() ? name : name + "{" + labels + "}";
 }
 
-std::string number(double v) { return fmt::format("{}", v); }
+std::string number(double v) {
+  return fmt::format("{}", v);
+}
 
 }  // namespace
 
@@ -29,7 +31,8 @@ void HistogramMetric::observe(double value) {
   count_.fetch_add(1, std::memory_order_relaxed);
 }
 
-void HistogramMetric::render(std::string& out, const std::string& name, const std::string& labels) const {
+void HistogramMetric::render(std::string& out, const std::string& name,
+                             const std::string& labels) const {
   const std::string sep = labels.empty() ? "" : labels + ",";
   std::uint64_t cumulative = 0;
   for (std::size_t i = 0; i < bounds_.size(); ++i) {
@@ -49,7 +52,8 @@ MetricsRegistry::Family& MetricsRegistry::family(const std::string& name, const 
     it->second.help = help;
     it->second.type = type;
   } else if (it->second.type != type) {
-    throw std::logic_error("metric " + name + " registered as both " + it->second.type + " and " + type);
+    throw std::logic_error("metric " + name + " registered as both " + it->second.type + " and " +
+                           type);
   }
   return it->second;
 }
@@ -71,7 +75,8 @@ GaugeMetric& MetricsRegistry::gauge(const std::string& name, const std::string& 
 }
 
 HistogramMetric& MetricsRegistry::histogram(const std::string& name, const std::string& help,
-                                            const std::string& labels, const std::vector<double>& bounds) {
+                                            const std::string& labels,
+                                            const std::vector<double>& bounds) {
   std::lock_guard lock(mutex_);
   auto& slot = family(name, help, "histogram").histograms[labels];
   if (!slot) slot = std::make_unique<HistogramMetric>(bounds);
@@ -84,8 +89,10 @@ std::string MetricsRegistry::render() const {
   for (const auto& [name, fam] : families_) {
     out += "# HELP " + name + " " + fam.help + "\n";
     out += "# TYPE " + name + " " + fam.type + "\n";
-    for (const auto& [labels, c] : fam.counters) out += series(name, labels) + " " + number(c->value()) + "\n";
-    for (const auto& [labels, g] : fam.gauges) out += series(name, labels) + " " + number(g->value()) + "\n";
+    for (const auto& [labels, c] : fam.counters)
+      out += series(name, labels) + " " + number(c->value()) + "\n";
+    for (const auto& [labels, g] : fam.gauges)
+      out += series(name, labels) + " " + number(g->value()) + "\n";
     for (const auto& [labels, h] : fam.histograms) h->render(out, name, labels);
   }
   return out;

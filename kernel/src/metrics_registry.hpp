@@ -49,10 +49,12 @@ class HistogramMetric {
 class MetricsRegistry {
  public:
   // `labels` is rendered text such as `code="bad_request"` (empty for none).
-  CounterMetric& counter(const std::string& name, const std::string& help, const std::string& labels = "");
-  GaugeMetric& gauge(const std::string& name, const std::string& help, const std::string& labels = "");
-  HistogramMetric& histogram(const std::string& name, const std::string& help, const std::string& labels,
-                             const std::vector<double>& bounds);
+  CounterMetric& counter(const std::string& name, const std::string& help,
+                         const std::string& labels = "");
+  GaugeMetric& gauge(const std::string& name, const std::string& help,
+                     const std::string& labels = "");
+  HistogramMetric& histogram(const std::string& name, const std::string& help,
+                             const std::string& labels, const std::vector<double>& bounds);
   std::string render() const;
 
  private:

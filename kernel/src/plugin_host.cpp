@@ -11,10 +11,12 @@ namespace {
 
 class AsioTimer : public Timer {
  public:
-  AsioTimer(boost::asio::any_io_executor executor, std::chrono::milliseconds delay) : timer_(executor, delay) {}
+  AsioTimer(boost::asio::any_io_executor executor, std::chrono::milliseconds delay)
+      : timer_(executor, delay) {}
   void cancel() override {
     cancelled_ = true;
-    boost::asio::post(timer_.get_executor(), [this, keep = keep_alive_.lock()] { timer_.cancel(); });
+    boost::asio::post(timer_.get_executor(),
+                      [this, keep = keep_alive_.lock()] { timer_.cancel(); });
   }
   boost::asio::steady_timer& timer() { return timer_; }
   bool cancelled() const { return cancelled_.load(); }
@@ -48,16 +50,19 @@ void PluginHost::guarded(const std::function<void()>& task) {
 }
 
 void PluginHost::post(std::function<void()> task) {
-  boost::asio::post(services_.workers, [this, owner = owner_, task = std::move(task)] { guarded(task); });
+  boost::asio::post(services_.workers,
+                    [this, owner = owner_, task = std::move(task)] { guarded(task); });
 }
 
-std::shared_ptr<Timer> PluginHost::schedule(std::chrono::milliseconds delay, std::function<void()> task) {
+std::shared_ptr<Timer> PluginHost::schedule(std::chrono::milliseconds delay,
+                                            std::function<void()> task) {
   auto timer = std::make_shared<AsioTimer>(services_.workers, delay);
   timer->keep_alive_ = timer;
-  timer->timer().async_wait([this, owner = owner_, timer, task = std::move(task)](boost::system::error_code ec) {
-    if (ec || timer->cancelled()) return;
-    guarded(task);
-  });
+  timer->timer().async_wait(
+      [this, owner = owner_, timer, task = std::move(task)](boost::system::error_code ec) {
+        if (ec || timer->cancelled()) return;
+        guarded(task);
+      });
   return timer;
 }
 

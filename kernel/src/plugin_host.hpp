@@ -20,7 +20,9 @@ namespace parley::kernel {
 
 class SystemClock : public Clock {
  public:
-  std::chrono::system_clock::time_point now() const override { return std::chrono::system_clock::now(); }
+  std::chrono::system_clock::time_point now() const override {
+    return std::chrono::system_clock::now();
+  }
 };
 
 // The kernel's shared services, as the plugin manager passes them on.
@@ -45,7 +47,9 @@ class PluginGateway : public Gateway {
   void deliver(std::string_view user_id, const Frame& frame, ConnectionId except) override {
     connections_.deliver(user_id, frame, except);
   }
-  bool is_connected(std::string_view user_id) const override { return connections_.is_connected(user_id); }
+  bool is_connected(std::string_view user_id) const override {
+    return connections_.is_connected(user_id);
+  }
   void bind_user(ConnectionId connection, std::string user_id, bool hold_events) override {
     connections_.bind_user(connection, std::move(user_id), hold_events);
   }
@@ -72,7 +76,8 @@ class PluginHost : public Host {
   Gateway& gateway() override { return gateway_; }
   Database* database() override { return database_ ? &*database_ : nullptr; }
   void post(std::function<void()> task) override;
-  std::shared_ptr<Timer> schedule(std::chrono::milliseconds delay, std::function<void()> task) override;
+  std::shared_ptr<Timer> schedule(std::chrono::milliseconds delay,
+                                  std::function<void()> task) override;
 
  private:
   // Runs plugin code on a worker, reporting what it throws.

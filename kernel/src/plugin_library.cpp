@@ -17,10 +17,15 @@ std::vector<std::string> to_list(const char* const* names) {
 
 }  // namespace
 
-std::vector<std::string> PluginLibrary::requires_list() const { return to_list(entry->hard_dependencies); }
-std::vector<std::string> PluginLibrary::wants_list() const { return to_list(entry->soft_dependencies); }
+std::vector<std::string> PluginLibrary::requires_list() const {
+  return to_list(entry->hard_dependencies);
+}
+std::vector<std::string> PluginLibrary::wants_list() const {
+  return to_list(entry->soft_dependencies);
+}
 
-PluginLibrary open_plugin_library(const std::string& expected_name, const std::filesystem::path& path) {
+PluginLibrary open_plugin_library(const std::string& expected_name,
+                                  const std::filesystem::path& path) {
   const std::string where = "plugin '" + expected_name + "' (" + path.string() + ")";
   std::error_code exists_error;
   if (!std::filesystem::exists(path, exists_error)) {
@@ -31,7 +36,8 @@ PluginLibrary open_plugin_library(const std::string& expected_name, const std::f
   library->load(path, boost::dll::load_mode::rtld_now | boost::dll::load_mode::rtld_local, ec);
   if (ec) {
     const char* detail = dlerror();
-    throw PluginError(where + ": cannot load the library: " + (detail != nullptr ? detail : ec.message()));
+    throw PluginError(where +
+                      ": cannot load the library: " + (detail != nullptr ? detail : ec.message()));
   }
   if (!library->has("parley_plugin_entry")) {
     throw PluginError(where + ": not a Parley plugin (it exports no parley_plugin_entry)");
@@ -45,8 +51,9 @@ PluginLibrary open_plugin_library(const std::string& expected_name, const std::f
                       "; rebuild the plugin against this SDK");
   }
   if (entry->name == nullptr || expected_name != entry->name) {
-    throw PluginError(where + ": the library is plugin '" + std::string(entry->name ? entry->name : "") +
-                      "', not '" + expected_name + "'");
+    throw PluginError(where + ": the library is plugin '" +
+                      std::string(entry->name ? entry->name : "") + "', not '" + expected_name +
+                      "'");
   }
   if (entry->create == nullptr) throw PluginError(where + ": the manifest has no create function");
   return {std::move(library), entry, path};

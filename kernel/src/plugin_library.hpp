@@ -31,7 +31,8 @@ struct PluginLibrary {
 // Loads `path` for the plugin configured as `expected_name`. Throws
 // PluginError: missing file, not a loadable library, no entry symbol, other
 // SDK ABI version (naming both), or a manifest whose name differs.
-PluginLibrary open_plugin_library(const std::string& expected_name, const std::filesystem::path& path);
+PluginLibrary open_plugin_library(const std::string& expected_name,
+                                  const std::filesystem::path& path);
 
 struct DependencyInfo {
   std::string name;

@@ -39,7 +39,8 @@ void PluginManager::load(const KernelConfig& config) {
   }
 
   std::vector<DependencyInfo> deps;
-  for (const auto& l : loaded) deps.push_back({l.library.entry->name, l.library.requires_list(), l.library.wants_list()});
+  for (const auto& l : loaded)
+    deps.push_back({l.library.entry->name, l.library.requires_list(), l.library.wants_list()});
   const auto order = start_order(deps);
 
   for (std::size_t i : order) {
@@ -58,8 +59,8 @@ void PluginManager::load(const KernelConfig& config) {
     } catch (const ConfigError&) {
       throw;
     } catch (const std::exception& e) {
-      throw ConfigError(pc.config->file() + ":" + std::to_string(pc.config->line()) + ": " + pc.config->path() +
-                        ": " + e.what());
+      throw ConfigError(pc.config->file() + ":" + std::to_string(pc.config->line()) + ": " +
+                        pc.config->path() + ": " + e.what());
     }
     plugins_.push_back(std::move(l));
   }

@@ -5,13 +5,15 @@
 
 namespace parley::kernel {
 
-void Router::add(const OwnerPtr& owner, std::string type, RequestHandler handler, RequestOptions options) {
+void Router::add(const OwnerPtr& owner, std::string type, RequestHandler handler,
+                 RequestOptions options) {
   std::unique_lock lock(mutex_);
   if (auto it = routes_.find(type); it != routes_.end()) {
     throw std::runtime_error("request type '" + type + "' is registered by both plugin '" +
                              it->second->owner->name + "' and plugin '" + owner->name + "'");
   }
-  routes_.emplace(std::move(type), std::make_shared<const Route>(Route{owner, std::move(handler), options}));
+  routes_.emplace(std::move(type),
+                  std::make_shared<const Route>(Route{owner, std::move(handler), options}));
 }
 
 void Router::remove_owner(const std::string& owner_name) {

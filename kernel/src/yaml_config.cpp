@@ -76,8 +76,8 @@ std::string YamlConfig::key_path(std::string_view key) const {
 }
 
 void YamlConfig::fail_at(const YAML::Node& node, std::string_view key, std::string_view message) {
-  throw ConfigError(file_ + ":" + std::to_string(line_of(node, line_)) + ": " + key_path(key) + ": " +
-                    std::string(message));
+  throw ConfigError(file_ + ":" + std::to_string(line_of(node, line_)) + ": " + key_path(key) +
+                    ": " + std::string(message));
 }
 
 void YamlConfig::fail(std::string_view key, std::string_view message) {
@@ -97,7 +97,8 @@ YAML::Node YamlConfig::lookup(std::string_view key) {
 std::optional<std::string> YamlConfig::scalar(std::string_view key, std::string_view expected) {
   YAML::Node node = lookup(key);
   if (!node.IsDefined()) return std::nullopt;
-  if (!node.IsScalar()) fail_at(node, key, "expected " + std::string(expected) + ", got " + describe(node));
+  if (!node.IsScalar())
+    fail_at(node, key, "expected " + std::string(expected) + ", got " + describe(node));
   try {
     return substitute_environment(node.Scalar());
   } catch (const std::runtime_error& e) {
@@ -170,7 +171,8 @@ YamlConfig* YamlConfig::section(std::string_view key) {
 
 YamlConfig* YamlConfig::section_or_empty(std::string_view key) {
   if (auto* existing = section(key)) return existing;
-  auto child = std::make_unique<YamlConfig>(YAML::Node(YAML::NodeType::Map), file_, key_path(key), line_);
+  auto child =
+      std::make_unique<YamlConfig>(YAML::Node(YAML::NodeType::Map), file_, key_path(key), line_);
   auto* raw = child.get();
   sections_.emplace(std::string(key), std::move(child));
   return raw;

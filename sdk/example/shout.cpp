@@ -27,7 +27,8 @@ class ShoutPlugin : public parley::Plugin {
       }
       for (auto& c : text) c = static_cast<char>(std::toupper(static_cast<unsigned char>(c)));
       shouts.add();
-      host_.gateway().deliver(request.user_id, parley::make_frame({{"type", "shout"}, {"text", text}}),
+      host_.gateway().deliver(request.user_id,
+                              parley::make_frame({{"type", "shout"}, {"text", text}}),
                               request.connection);
       reply.ok({{"text", text}});
     });
@@ -45,7 +46,12 @@ const char* const kNone[] = {nullptr};
 
 const parley::PluginEntry* entry() {
   static const parley::PluginEntry manifest{
-      PARLEY_SDK_ABI_VERSION, "shout", "1.0.0", "answers in capitals (an SDK example)", kNone, kNone,
+      PARLEY_SDK_ABI_VERSION,
+      "shout",
+      "1.0.0",
+      "answers in capitals (an SDK example)",
+      kNone,
+      kNone,
       [](parley::Host& host) -> parley::Plugin* { return new ShoutPlugin(host); }};
   return &manifest;
 }

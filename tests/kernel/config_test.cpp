@@ -1,6 +1,6 @@
 // Config validation: each class of error names the file, line and key path.
-#include <gtest/gtest.h>
 #include <gmock/gmock.h>
+#include <gtest/gtest.h>
 
 #include <cstdlib>
 
@@ -11,8 +11,8 @@
 namespace parley::kernel {
 namespace {
 
-using ::testing::HasSubstr;
 using test::TempDir;
+using ::testing::HasSubstr;
 
 std::string load_error(const std::string& yaml) {
   TempDir dir;
@@ -30,8 +30,11 @@ std::string load_error(const std::string& yaml) {
 const std::string kPluginDir = std::string("plugin_dir: ") + TEST_PLUGIN_DIR + "\n";
 
 TEST(Config, ValidConfigLoads) {
-  EXPECT_EQ(load_error(kPluginDir + "server:\n  port: 0\nplugins:\n  - name: alpha\n    config:\n      journal: /dev/null\n"),
-            "");
+  EXPECT_EQ(
+      load_error(
+          kPluginDir +
+          "server:\n  port: 0\nplugins:\n  - name: alpha\n    config:\n      journal: /dev/null\n"),
+      "");
 }
 
 TEST(Config, UnknownTopLevelKeyNamesLineAndKey) {
@@ -45,8 +48,9 @@ TEST(Config, UnknownNestedKeyHasFullPath) {
 }
 
 TEST(Config, UnknownKeyInsidePluginBlockHasFullPath) {
-  const auto error = load_error(kPluginDir +
-                                "plugins:\n  - name: alpha\n    config:\n      journal: /dev/null\n      colour: red\n");
+  const auto error = load_error(
+      kPluginDir +
+      "plugins:\n  - name: alpha\n    config:\n      journal: /dev/null\n      colour: red\n");
   EXPECT_THAT(error, HasSubstr(":6: plugins[0].config.colour: unknown key"));
 }
 
@@ -57,12 +61,15 @@ TEST(Config, WrongTypeNamesExpectedType) {
 
 TEST(Config, WrongTypeInPluginBlock) {
   const auto error = load_error(kPluginDir +
-                                "plugins:\n  - name: alpha\n    config:\n      journal: /dev/null\n      fail_start: maybe\n");
-  EXPECT_THAT(error, HasSubstr(":6: plugins[0].config.fail_start: expected true or false, got \"maybe\""));
+                                "plugins:\n  - name: alpha\n    config:\n      journal: "
+                                "/dev/null\n      fail_start: maybe\n");
+  EXPECT_THAT(error,
+              HasSubstr(":6: plugins[0].config.fail_start: expected true or false, got \"maybe\""));
 }
 
 TEST(Config, MissingRequiredKeyInPluginBlock) {
-  const auto error = load_error(kPluginDir + "plugins:\n  - name: alpha\n    config:\n      greeting: hi\n");
+  const auto error =
+      load_error(kPluginDir + "plugins:\n  - name: alpha\n    config:\n      greeting: hi\n");
   EXPECT_THAT(error, HasSubstr("plugins[0].config.journal: required key is missing"));
 }
 
@@ -92,25 +99,31 @@ TEST(Config, SyntaxErrorHasLine) {
 TEST(Config, EnvironmentVariablesAreSubstituted) {
   setenv("PARLEY_TEST_GREETING", "bonjour", 1);
   TempDir dir;
-  const auto file = dir.write("parley.yaml", kPluginDir + "database:\n  url: ${PARLEY_TEST_GREETING}-db\n");
+  const auto file =
+      dir.write("parley.yaml", kPluginDir + "database:\n  url: ${PARLEY_TEST_GREETING}-db\n");
   EXPECT_EQ(load_kernel_config(file.string()).database.url, "bonjour-db");
 }
 
 TEST(Config, EnvironmentDefaultIsUsedWhenUnset) {
   unsetenv("PARLEY_TEST_UNSET");
   TempDir dir;
-  const auto file = dir.write("parley.yaml", kPluginDir + "database:\n  url: ${PARLEY_TEST_UNSET:-fallback}\n");
+  const auto file =
+      dir.write("parley.yaml", kPluginDir + "database:\n  url: ${PARLEY_TEST_UNSET:-fallback}\n");
   EXPECT_EQ(load_kernel_config(file.string()).database.url, "fallback");
 }
 
 TEST(Config, UnsetEnvironmentVariableIsAnError) {
   unsetenv("PARLEY_TEST_UNSET");
   const auto error = load_error(kPluginDir + "database:\n  url: ${PARLEY_TEST_UNSET}\n");
-  EXPECT_THAT(error, HasSubstr(":3: database.url: environment variable PARLEY_TEST_UNSET is not set"));
+  EXPECT_THAT(error,
+              HasSubstr(":3: database.url: environment variable PARLEY_TEST_UNSET is not set"));
 }
 
 TEST(Config, DisabledPluginIsNotLoadedNorValidated) {
-  EXPECT_EQ(load_error(kPluginDir + "plugins:\n  - name: ghost\n    enabled: false\n    config:\n      anything: 1\n"), "");
+  EXPECT_EQ(
+      load_error(kPluginDir +
+                 "plugins:\n  - name: ghost\n    enabled: false\n    config:\n      anything: 1\n"),
+      "");
 }
 
 }  // namespace

@@ -21,15 +21,19 @@ using namespace std::chrono_literals;
 
 class EventBusTest : public ::testing::Test {
  protected:
-  EventBusTest() : pool_(4), bus_(pool_.get_executor(), make_logger("bus-test", LogLevel::critical)) {}
+  EventBusTest()
+      : pool_(4), bus_(pool_.get_executor(), make_logger("bus-test", LogLevel::critical)) {}
   ~EventBusTest() override {
     pool_.stop();
     pool_.join();
   }
 
-  OwnerPtr owner(const std::string& name) { return std::make_shared<const Owner>(Owner{name, nullptr}); }
+  OwnerPtr owner(const std::string& name) {
+    return std::make_shared<const Owner>(Owner{name, nullptr});
+  }
 
-  Response request_and_wait(const std::string& name, boost::json::value payload, std::chrono::milliseconds timeout) {
+  Response request_and_wait(const std::string& name, boost::json::value payload,
+                            std::chrono::milliseconds timeout) {
     std::promise<Response> promise;
     bus_.request(owner("asker"), name, std::move(payload), timeout,
                  [&promise](Response r) { promise.set_value(std::move(r)); });
@@ -115,9 +119,8 @@ TEST_F(EventBusTest, EventHasStableJsonForm) {
 }
 
 TEST_F(EventBusTest, RequestGetsTheServiceAnswer) {
-  bus_.serve(owner("math"), "math.double", [](const boost::json::value& v, ServiceReply reply) {
-    reply.ok(v.as_int64() * 2);
-  });
+  bus_.serve(owner("math"), "math.double",
+             [](const boost::json::value& v, ServiceReply reply) { reply.ok(v.as_int64() * 2); });
   auto r = request_and_wait("math.double", 21, 1s);
   ASSERT_TRUE(r.ok()) << r.status.message();
   EXPECT_EQ(r.value.as_int64(), 42);
@@ -147,9 +150,11 @@ TEST_F(EventBusTest, RequestGetsTheServiceError) {
 }
 
 TEST_F(EventBusTest, ThrowingServiceAnswersInternalOrItsFailureCode) {
-  bus_.serve(owner("s"), "s.throw", [](const boost::json::value&, ServiceReply) { throw std::runtime_error("x"); });
-  bus_.serve(owner("s"), "s.failure",
-             [](const boost::json::value&, ServiceReply) { throw Failure(ErrorCode::forbidden, "no"); });
+  bus_.serve(owner("s"), "s.throw",
+             [](const boost::json::value&, ServiceReply) { throw std::runtime_error("x"); });
+  bus_.serve(owner("s"), "s.failure", [](const boost::json::value&, ServiceReply) {
+    throw Failure(ErrorCode::forbidden, "no");
+  });
   EXPECT_EQ(request_and_wait("s.throw", nullptr, 1s).status.code(), ErrorCode::internal);
   EXPECT_EQ(request_and_wait("s.failure", nullptr, 1s).status.code(), ErrorCode::forbidden);
 }
@@ -223,7 +228,8 @@ TEST_F(EventBusTest, VetoStopsTheChainAndIsReturned) {
 
 TEST_F(EventBusTest, ThrowingHookIsSkipped) {
   bool after_ran = false;
-  bus_.hook(owner("bad"), "h", 5, [](boost::json::object&) -> HookResult { throw std::runtime_error("bad"); });
+  bus_.hook(owner("bad"), "h", 5,
+            [](boost::json::object&) -> HookResult { throw std::runtime_error("bad"); });
   bus_.hook(owner("good"), "h", 1, [&](boost::json::object&) {
     after_ran = true;
     return HookResult::proceed();

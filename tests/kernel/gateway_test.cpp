@@ -25,7 +25,8 @@ class GatewayTest : public ::testing::Test {
   ParleydProcess::Options options(const std::string& server_yaml = "") {
     ParleydProcess::Options o;
     o.plugin_dir = TEST_PLUGIN_DIR;
-    o.plugins_yaml = "  - name: alpha\n    config:\n      journal: " + (dir_.path() / "journal").string() + "\n";
+    o.plugins_yaml =
+        "  - name: alpha\n    config:\n      journal: " + (dir_.path() / "journal").string() + "\n";
     o.server_yaml = server_yaml;
     return o;
   }
@@ -154,7 +155,8 @@ TEST_F(GatewayTest, FrameJustUnderTheLimitIsServed) {
 TEST_F(GatewayTest, RateLimitAnswersRateLimited) {
   ParleydProcess server(options("  rate_limit:\n    requests_per_second: 1\n    burst: 3\n"));
   WsClient client(server.port());
-  for (int i = 0; i < 6; ++i) client.send_text(R"({"type":"ping","id":"p)" + std::to_string(i) + "\"}");
+  for (int i = 0; i < 6; ++i)
+    client.send_text(R"({"type":"ping","id":"p)" + std::to_string(i) + "\"}");
   int ok = 0, limited = 0;
   for (int i = 0; i < 6; ++i) {
     auto frame = client.receive();
@@ -180,7 +182,8 @@ TEST_F(GatewayTest, ClientThatStopsReadingIsDisconnectedAndMemoryStaysBounded) {
   }
   ASSERT_THAT(server.log(), HasSubstr("send queue over its limit"));
   const std::size_t after = server.rss_bytes();
-  EXPECT_LT(after, before + 40u * 1024 * 1024) << "server memory grew by " << (after - before) / 1024 << " KiB";
+  EXPECT_LT(after, before + 40u * 1024 * 1024)
+      << "server memory grew by " << (after - before) / 1024 << " KiB";
   slow.resume_reading();
   EXPECT_TRUE(slow.wait_closed(10s)) << "the slow client was not disconnected";
   WsClient other(server.port());
@@ -205,7 +208,8 @@ TEST_F(GatewayTest, MetricsParseAsPrometheusText) {
   }
   auto result = http_get(server.port(), "/metrics");
   ASSERT_EQ(result.status, 200);
-  const std::regex sample(R"(^[a-zA-Z_:][a-zA-Z0-9_:]*(\{([a-zA-Z_][a-zA-Z0-9_]*="([^"\\]|\\.)*",?)*\})? -?[0-9.e+Inf]+$)");
+  const std::regex sample(
+      R"(^[a-zA-Z_:][a-zA-Z0-9_:]*(\{([a-zA-Z_][a-zA-Z0-9_]*="([^"\\]|\\.)*",?)*\})? -?[0-9.e+Inf]+$)");
   const std::regex help(R"(^# (HELP|TYPE) [a-zA-Z_:][a-zA-Z0-9_:]* .+$)");
   std::istringstream in(result.body);
   int samples = 0;
@@ -228,10 +232,12 @@ TEST_F(GatewayTest, MetricsParseAsPrometheusText) {
 TEST_F(GatewayTest, TlsServesWss) {
   const auto cert = dir_.path() / "cert.pem";
   const auto key = dir_.path() / "key.pem";
-  const std::string command = "openssl req -x509 -newkey rsa:2048 -nodes -subj /CN=127.0.0.1 -days 1 -keyout " +
-                              key.string() + " -out " + cert.string() + " >/dev/null 2>&1";
+  const std::string command =
+      "openssl req -x509 -newkey rsa:2048 -nodes -subj /CN=127.0.0.1 -days 1 -keyout " +
+      key.string() + " -out " + cert.string() + " >/dev/null 2>&1";
   ASSERT_EQ(std::system(command.c_str()), 0);
-  auto o = options("  tls:\n    certificate: " + cert.string() + "\n    private_key: " + key.string() + "\n");
+  auto o = options("  tls:\n    certificate: " + cert.string() +
+                   "\n    private_key: " + key.string() + "\n");
   o.wait_ready = false;
   ParleydProcess server(o);
   std::this_thread::sleep_for(1s);

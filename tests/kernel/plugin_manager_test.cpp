@@ -10,15 +10,17 @@
 namespace parley::kernel {
 namespace {
 
+using test::TempDir;
 using ::testing::ElementsAre;
 using ::testing::HasSubstr;
-using test::TempDir;
 
 class PluginManagerTest : public ::testing::Test {
  protected:
   // A config listing `plugins` (name, extra config lines), all journaling to one file.
-  std::unique_ptr<Kernel> make_kernel(const std::vector<std::pair<std::string, std::string>>& plugins) {
-    std::string yaml = std::string("plugin_dir: ") + TEST_PLUGIN_DIR + "\nserver:\n  listen: 127.0.0.1\n  port: 0\nplugins:\n";
+  std::unique_ptr<Kernel> make_kernel(
+      const std::vector<std::pair<std::string, std::string>>& plugins) {
+    std::string yaml = std::string("plugin_dir: ") + TEST_PLUGIN_DIR +
+                       "\nserver:\n  listen: 127.0.0.1\n  port: 0\nplugins:\n";
     for (const auto& [name, extra] : plugins) {
       yaml += "  - name: " + name + "\n";
       if (name.rfind("lib:", 0) == 0) continue;
@@ -89,7 +91,8 @@ TEST_F(PluginManagerTest, LibraryWithoutEntrySymbolIsRefused) {
 TEST_F(PluginManagerTest, OtherSdkAbiIsRefusedNamingBothVersions) {
   const auto error = load_error({{"future_abi", ""}});
   EXPECT_THAT(error, HasSubstr("built against Parley SDK ABI 999"));
-  EXPECT_THAT(error, HasSubstr("this kernel speaks SDK ABI " + std::to_string(PARLEY_SDK_ABI_VERSION)));
+  EXPECT_THAT(error,
+              HasSubstr("this kernel speaks SDK ABI " + std::to_string(PARLEY_SDK_ABI_VERSION)));
   EXPECT_FALSE(std::filesystem::exists(journal())) << "nothing in the plugin may run";
 }
 
@@ -107,7 +110,8 @@ TEST_F(PluginManagerTest, MissingHardDependencyStopsStartup) {
 
 TEST_F(PluginManagerTest, DisabledHardDependencyCountsAsMissing) {
   std::string yaml = std::string("plugin_dir: ") + TEST_PLUGIN_DIR +
-                     "\nplugins:\n  - name: alpha\n    enabled: false\n  - name: beta\n    config:\n      journal: " +
+                     "\nplugins:\n  - name: alpha\n    enabled: false\n  - name: beta\n    "
+                     "config:\n      journal: " +
                      journal().string() + "\n";
   const auto file = dir_.write("parley.yaml", yaml);
   Kernel kernel(load_kernel_config(file.string()));
@@ -125,8 +129,8 @@ TEST_F(PluginManagerTest, StartsInDependencyOrderAndStopsInReverse) {
   kernel->load();
   kernel->start();
   kernel->stop();
-  EXPECT_THAT(journal_lines(),
-              ElementsAre("start alpha", "start beta", "start gamma", "stop gamma", "stop beta", "stop alpha"));
+  EXPECT_THAT(journal_lines(), ElementsAre("start alpha", "start beta", "start gamma", "stop gamma",
+                                           "stop beta", "stop alpha"));
 }
 
 TEST_F(PluginManagerTest, SoftDependencyAbsentIsFine) {
@@ -146,7 +150,8 @@ TEST_F(PluginManagerTest, FailedStartStopsTheAlreadyStartedInReverse) {
   } catch (const std::exception& e) {
     EXPECT_THAT(e.what(), HasSubstr("plugin 'gamma' failed to start: told to fail"));
   }
-  EXPECT_THAT(journal_lines(), ElementsAre("start alpha", "start beta", "start gamma", "stop beta", "stop alpha"));
+  EXPECT_THAT(journal_lines(),
+              ElementsAre("start alpha", "start beta", "start gamma", "stop beta", "stop alpha"));
   EXPECT_FALSE(kernel->ready());
 }
 

@@ -13,15 +13,21 @@
 
 namespace parley::test {
 
-std::string parleyd_binary() { return PARLEY_TEST_PARLEYD; }
-std::string plugin_dir() { return PARLEY_TEST_PLUGIN_DIR; }
+std::string parleyd_binary() {
+  return PARLEY_TEST_PARLEYD;
+}
+std::string plugin_dir() {
+  return PARLEY_TEST_PLUGIN_DIR;
+}
 
 ParleydProcess::ParleydProcess(Options options) : options_(std::move(options)), port_(free_port()) {
-  std::string yaml = "server:\n  listen: 127.0.0.1\n  port: " + std::to_string(port_) + "\n" + options_.server_yaml +
+  std::string yaml = "server:\n  listen: 127.0.0.1\n  port: " + std::to_string(port_) + "\n" +
+                     options_.server_yaml +
                      "\nworker_threads: 2\nshutdown_timeout_ms: 8000\nplugin_dir: " +
                      (options_.plugin_dir.empty() ? plugin_dir() : options_.plugin_dir) + "\n";
   if (!options_.database_url.empty()) {
-    yaml += "database:\n  url: " + options_.database_url + "\n  pool_size: 3\n  reconnect_interval_seconds: 1\n";
+    yaml += "database:\n  url: " + options_.database_url +
+            "\n  pool_size: 3\n  reconnect_interval_seconds: 1\n";
   }
   yaml += "log:\n  level: info\n";
   yaml += "plugins:\n" + options_.plugins_yaml + "\n";
@@ -98,6 +104,8 @@ std::size_t ParleydProcess::rss_bytes() const {
   return std::stoull(status.substr(pos + 6)) * 1024;
 }
 
-std::string ParleydProcess::log() const { return read_file(dir_.path() / "parleyd.log"); }
+std::string ParleydProcess::log() const {
+  return read_file(dir_.path() / "parleyd.log");
+}
 
 }  // namespace parley::test

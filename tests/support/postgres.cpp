@@ -49,7 +49,8 @@ TestPostgres::TestPostgres() {
       throw std::runtime_error("cannot hand the test directory to the postgres user");
     }
   }
-  run_as_postgres(std::string(kBin) + "/initdb -D " + data.string() + " -U postgres -A trust --no-sync");
+  run_as_postgres(std::string(kBin) + "/initdb -D " + data.string() +
+                  " -U postgres -A trust --no-sync");
   start();
 }
 
@@ -63,18 +64,20 @@ TestPostgres::~TestPostgres() {
 void TestPostgres::start() {
   if (running_) return;
   const auto data = dir_.path() / "data";
-  const std::string options = "-c listen_addresses=127.0.0.1 -c port=" + std::to_string(port_) +
-                              " -c unix_socket_directories=" + dir_.path().string() +
-                              " -c fsync=off -c synchronous_commit=off -c full_page_writes=off -c max_connections=200";
-  run_as_postgres(std::string(kBin) + "/pg_ctl -D " + data.string() + " -l " + (dir_.path() / "server.log").string() +
-                  " -w -t 30 -o \"" + options + "\" start");
+  const std::string options =
+      "-c listen_addresses=127.0.0.1 -c port=" + std::to_string(port_) +
+      " -c unix_socket_directories=" + dir_.path().string() +
+      " -c fsync=off -c synchronous_commit=off -c full_page_writes=off -c max_connections=200";
+  run_as_postgres(std::string(kBin) + "/pg_ctl -D " + data.string() + " -l " +
+                  (dir_.path() / "server.log").string() + " -w -t 30 -o \"" + options + "\" start");
   running_ = true;
 }
 
 void TestPostgres::stop() {
   if (!running_) return;
   running_ = false;
-  run_as_postgres(std::string(kBin) + "/pg_ctl -D " + (dir_.path() / "data").string() + " -m fast -w stop");
+  run_as_postgres(std::string(kBin) + "/pg_ctl -D " + (dir_.path() / "data").string() +
+                  " -m fast -w stop");
 }
 
 std::string TestPostgres::url(const std::string& database) const {

@@ -60,7 +60,8 @@ struct WsClient::Impl {
         reading = false;
         if (ec) {
           closed = true;
-          if (ws.reason().code != websocket::close_code::none) code = static_cast<int>(ws.reason().code);
+          if (ws.reason().code != websocket::close_code::none)
+            code = static_cast<int>(ws.reason().code);
           arrived.notify_all();
           return;
         }
@@ -85,7 +86,8 @@ struct WsClient::Impl {
     asio::post(ioc, [&] {
       with_stream([&](auto& ws) {
         ws.text(text);
-        ws.async_write(asio::buffer(data), [&](beast::error_code ec, std::size_t) { done.set_value(ec); });
+        ws.async_write(asio::buffer(data),
+                       [&](beast::error_code ec, std::size_t) { done.set_value(ec); });
       });
     });
     auto ec = done.get_future().get();
@@ -127,12 +129,17 @@ WsClient::~WsClient() {
   if (impl_->thread.joinable()) impl_->thread.join();
 }
 
-void WsClient::send_text(const std::string& text) { impl_->write(text, true); }
-void WsClient::send_binary(const std::string& data) { impl_->write(data, false); }
+void WsClient::send_text(const std::string& text) {
+  impl_->write(text, true);
+}
+void WsClient::send_binary(const std::string& data) {
+  impl_->write(data, false);
+}
 
 std::optional<json::object> WsClient::receive(std::chrono::milliseconds timeout) {
   std::unique_lock lock(impl_->mutex);
-  if (!impl_->arrived.wait_for(lock, timeout, [&] { return !impl_->frames.empty() || impl_->closed; })) {
+  if (!impl_->arrived.wait_for(lock, timeout,
+                               [&] { return !impl_->frames.empty() || impl_->closed; })) {
     return std::nullopt;
   }
   if (impl_->frames.empty()) return std::nullopt;
@@ -151,17 +158,20 @@ json::object WsClient::request(json::object request, std::chrono::milliseconds t
   send(request);
   const auto deadline = std::chrono::steady_clock::now() + timeout;
   while (true) {
-    const auto left = std::chrono::duration_cast<std::chrono::milliseconds>(deadline - std::chrono::steady_clock::now());
+    const auto left = std::chrono::duration_cast<std::chrono::milliseconds>(
+        deadline - std::chrono::steady_clock::now());
     if (left.count() <= 0) throw std::runtime_error("no reply to " + json::serialize(request));
     auto frame = receive(left);
     if (!frame) throw std::runtime_error("no reply to " + json::serialize(request));
-    if (auto re = frame->if_contains("re"); re && re->is_string() && re->get_string() == id) return *frame;
+    if (auto re = frame->if_contains("re"); re && re->is_string() && re->get_string() == id)
+      return *frame;
     std::lock_guard lock(impl_->mutex);
     impl_->stashed_events.push_back(std::move(*frame));
   }
 }
 
-std::optional<json::object> WsClient::next_event(const std::string& type, std::chrono::milliseconds timeout) {
+std::optional<json::object> WsClient::next_event(const std::string& type,
+                                                 std::chrono::milliseconds timeout) {
   {
     std::lock_guard lock(impl_->mutex);
     for (auto it = impl_->stashed_events.begin(); it != impl_->stashed_events.end(); ++it) {
@@ -174,7 +184,8 @@ std::optional<json::object> WsClient::next_event(const std::string& type, std::c
   }
   const auto deadline = std::chrono::steady_clock::now() + timeout;
   while (true) {
-    const auto left = std::chrono::duration_cast<std::chrono::milliseconds>(deadline - std::chrono::steady_clock::now());
+    const auto left = std::chrono::duration_cast<std::chrono::milliseconds>(
+        deadline - std::chrono::steady_clock::now());
     if (left.count() <= 0) return std::nullopt;
     auto frame = receive(left);
     if (!frame) return std::nullopt;
@@ -219,7 +230,8 @@ HttpResult http_get(int port, const std::string& target) {
     asio::io_context ioc;
     beast::tcp_stream stream(ioc);
     stream.expires_after(std::chrono::seconds(5));
-    stream.connect(tcp::endpoint(asio::ip::make_address("127.0.0.1"), static_cast<unsigned short>(port)));
+    stream.connect(
+        tcp::endpoint(asio::ip::make_address("127.0.0.1"), static_cast<unsigned short>(port)));
     http::request<http::empty_body> req{http::verb::get, target, 11};
     req.set(http::field::host, "127.0.0.1");
     http::write(stream, req);

@@ -39,7 +39,8 @@ class WsClient {
   boost::json::object request(boost::json::object request, std::chrono::milliseconds timeout = 10s);
   // The next event (a frame without "re") of `type`, skipping other events;
   // nullopt after `timeout`.
-  std::optional<boost::json::object> next_event(const std::string& type, std::chrono::milliseconds timeout = 5s);
+  std::optional<boost::json::object> next_event(const std::string& type,
+                                                std::chrono::milliseconds timeout = 5s);
   // Whether an event of `type` arrives within `timeout` (it is consumed).
   bool no_event(const std::string& type, std::chrono::milliseconds timeout = 300ms);
 

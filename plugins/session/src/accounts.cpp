@@ -20,15 +20,16 @@ std::string random_token() {
   unsigned char raw[kTokenBytes];
   randombytes_buf(raw, sizeof raw);
   char encoded[sodium_base64_ENCODED_LEN(kTokenBytes, sodium_base64_VARIANT_URLSAFE_NO_PADDING)];
-  sodium_bin2base64(encoded, sizeof encoded, raw, sizeof raw, sodium_base64_VARIANT_URLSAFE_NO_PADDING);
+  sodium_bin2base64(encoded, sizeof encoded, raw, sizeof raw,
+                    sodium_base64_VARIANT_URLSAFE_NO_PADDING);
   return encoded;
 }
 
 // Tokens are stored only as a hash (hex of BLAKE2b-256).
 std::string token_hash(std::string_view token) {
   unsigned char digest[32];
-  crypto_generichash(digest, sizeof digest, reinterpret_cast<const unsigned char*>(token.data()), token.size(),
-                     nullptr, 0);
+  crypto_generichash(digest, sizeof digest, reinterpret_cast<const unsigned char*>(token.data()),
+                     token.size(), nullptr, 0);
   char hex[sizeof digest * 2 + 1];
   sodium_bin2hex(hex, sizeof hex, digest, sizeof digest);
   return hex;
@@ -43,9 +44,11 @@ std::string hash_password(std::string_view password, std::uint64_t ops, std::siz
 }
 
 void check_length(std::string_view value, std::string_view field, std::size_t max) {
-  if (value.empty()) throw Failure(ErrorCode::bad_request, "'" + std::string(field) + "' must not be empty");
+  if (value.empty())
+    throw Failure(ErrorCode::bad_request, "'" + std::string(field) + "' must not be empty");
   if (utf8_length(value) > max) {
-    throw Failure(ErrorCode::bad_request, "'" + std::string(field) + "' is longer than " + std::to_string(max));
+    throw Failure(ErrorCode::bad_request,
+                  "'" + std::string(field) + "' is longer than " + std::to_string(max));
   }
 }
 
@@ -71,23 +74,30 @@ class Accounts::LoginReplySink : public ReplySink {
   Reply inner_;
 };
 
-Accounts::Accounts(Host& host, const Settings& settings, AfterLogin after_login, AfterLogout after_logout)
+Accounts::Accounts(Host& host, const Settings& settings, AfterLogin after_login,
+                   AfterLogout after_logout)
     : host_(host),
       db_(*host.database()),
       settings_(settings),
       after_login_(std::move(after_login)),
       after_logout_(std::move(after_logout)) {
-  dummy_hash_ = hash_password("not a real password", settings_.password_ops_limit, settings_.password_mem_limit_bytes);
+  dummy_hash_ = hash_password("not a real password", settings_.password_ops_limit,
+                              settings_.password_mem_limit_bytes);
 }
 
 void Accounts::register_handlers(Gateway& gateway) {
-  gateway.handle("register", [this](Request r, Reply reply) { on_register(std::move(r), std::move(reply)); },
+  gateway.handle("register",
+                 [this](Request r, Reply reply) { on_register(std::move(r), std::move(reply)); },
                  {.before_login = true});
-  gateway.handle("login", [this](Request r, Reply reply) { on_login(std::move(r), std::move(reply)); },
+  gateway.handle("login",
+                 [this](Request r, Reply reply) { on_login(std::move(r), std::move(reply)); },
                  {.before_login = true});
-  gateway.handle("logout", [this](Request r, Reply reply) { on_logout(std::move(r), std::move(reply)); });
-  gateway.handle("user.get", [this](Request r, Reply reply) { on_user_get(std::move(r), std::move(reply)); });
-  gateway.handle("user.find", [this](Request r, Reply reply) { on_user_find(std::move(r), std::move(reply)); });
+  gateway.handle("logout",
+                 [this](Request r, Reply reply) { on_logout(std::move(r), std::move(reply)); });
+  gateway.handle("user.get",
+                 [this](Request r, Reply reply) { on_user_get(std::move(r), std::move(reply)); });
+  gateway.handle("user.find",
+                 [this](Request r, Reply reply) { on_user_find(std::move(r), std::move(reply)); });
 }
 
 void Accounts::on_register(Request request, Reply reply) {
@@ -97,16 +107,20 @@ void Accounts::on_register(Request request, Reply reply) {
   check_length(name, "name", 100);
   check_length(email, "email", 254);
   check_length(password, "password", 1024);
-  if (email.find('@') == std::string::npos) throw Failure(ErrorCode::bad_request, "'email' is not an email address");
+  if (email.find('@') == std::string::npos)
+    throw Failure(ErrorCode::bad_request, "'email' is not an email address");
 
-  auto hash = hash_password(password, settings_.password_ops_limit, settings_.password_mem_limit_bytes);
+  auto hash =
+      hash_password(password, settings_.password_ops_limit, settings_.password_mem_limit_bytes);
   auto user_id = std::make_shared<std::string>();
   db_.run(
       [=](pqxx::connection& conn) {
         pqxx::work tx(conn);
         try {
-          *user_id = tx.exec_params1("INSERT INTO users (email, name, password_hash) VALUES ($1, $2, $3) RETURNING id",
-                                     email, name, hash)[0]
+          *user_id = tx.exec_params1(
+                           "INSERT INTO users (email, name, password_hash) VALUES ($1, $2, $3) "
+                           "RETURNING id",
+                           email, name, hash)[0]
                          .as<std::string>();
           tx.commit();
         } catch (const pqxx::unique_violation&) {
@@ -120,7 +134,8 @@ void Accounts::on_register(Request request, Reply reply) {
 }
 
 void Accounts::on_login(Request request, Reply reply) {
-  if (!request.user_id.empty()) throw Failure(ErrorCode::bad_request, "this connection is already logged in");
+  if (!request.user_id.empty())
+    throw Failure(ErrorCode::bad_request, "this connection is already logged in");
   {
     std::lock_guard lock(mutex_);
     if (!logging_in_.insert(request.connection).second) {
@@ -135,7 +150,8 @@ void Accounts::on_login(Request request, Reply reply) {
     } else {
       const auto email = optional_string(request.fields, "email");
       const auto password = optional_string(request.fields, "password");
-      if (!email || !password) throw Failure(ErrorCode::bad_request, "login needs 'email' and 'password', or 'token'");
+      if (!email || !password)
+        throw Failure(ErrorCode::bad_request, "login needs 'email' and 'password', or 'token'");
       login_with_password(request.connection, std::string(*email), std::string(*password), guarded);
     }
   } catch (const Failure& f) {
@@ -143,7 +159,8 @@ void Accounts::on_login(Request request, Reply reply) {
   }
 }
 
-void Accounts::login_with_password(ConnectionId connection, std::string email, std::string password, Reply reply) {
+void Accounts::login_with_password(ConnectionId connection, std::string email, std::string password,
+                                   Reply reply) {
   struct Found {
     std::string user_id, name, hash;
   };
@@ -151,9 +168,11 @@ void Accounts::login_with_password(ConnectionId connection, std::string email, s
   db_.run(
       [=](pqxx::connection& conn) {
         pqxx::read_transaction tx(conn);
-        auto rows = tx.exec_params("SELECT id, name, password_hash FROM users WHERE lower(email) = lower($1)", email);
+        auto rows = tx.exec_params(
+            "SELECT id, name, password_hash FROM users WHERE lower(email) = lower($1)", email);
         if (!rows.empty()) {
-          *found = Found{rows[0][0].as<std::string>(), rows[0][1].as<std::string>(), rows[0][2].as<std::string>()};
+          *found = Found{rows[0][0].as<std::string>(), rows[0][1].as<std::string>(),
+                         rows[0][2].as<std::string>()};
         }
       },
       [=, this](const Status& status) {
@@ -161,7 +180,8 @@ void Accounts::login_with_password(ConnectionId connection, std::string email, s
         // Verifying costs tens of milliseconds of CPU: not on a database thread.
         host_.post([=, this] {
           const std::string& hash = found->has_value() ? (*found)->hash : dummy_hash_;
-          const bool valid = crypto_pwhash_str_verify(hash.c_str(), password.data(), password.size()) == 0;
+          const bool valid =
+              crypto_pwhash_str_verify(hash.c_str(), password.data(), password.size()) == 0;
           if (!valid || !found->has_value()) {
             return reply.error(ErrorCode::unauthenticated, "invalid credentials");
           }
@@ -170,18 +190,21 @@ void Accounts::login_with_password(ConnectionId connection, std::string email, s
       });
 }
 
-void Accounts::issue_token(ConnectionId connection, std::string user_id, std::string name, Reply reply) {
+void Accounts::issue_token(ConnectionId connection, std::string user_id, std::string name,
+                           Reply reply) {
   auto token = std::make_shared<std::string>(random_token());
   auto expires_at = std::make_shared<std::string>();
   const auto ttl = std::to_string(settings_.token_ttl.count());
   db_.run(
       [=](pqxx::connection& conn) {
         pqxx::work tx(conn);
-        *expires_at = tx.exec_params1("INSERT INTO session_tokens (token_hash, user_id, expires_at) VALUES "
-                                      "(decode($1, 'hex'), $2, now() + make_interval(secs => $3)) RETURNING " +
-                                          sql_timestamp("expires_at"),
-                                      token_hash(*token), user_id, ttl)[0]
-                          .as<std::string>();
+        *expires_at =
+            tx.exec_params1(
+                  "INSERT INTO session_tokens (token_hash, user_id, expires_at) VALUES "
+                  "(decode($1, 'hex'), $2, now() + make_interval(secs => $3)) RETURNING " +
+                      sql_timestamp("expires_at"),
+                  token_hash(*token), user_id, ttl)[0]
+                .as<std::string>();
         tx.commit();
       },
       [=, this](const Status& status) {
@@ -198,24 +221,28 @@ void Accounts::login_with_token(ConnectionId connection, std::string token, Repl
   db_.run(
       [=](pqxx::connection& conn) {
         pqxx::read_transaction tx(conn);
-        auto rows = tx.exec_params("SELECT u.id, u.name, " + sql_timestamp("t.expires_at") +
-                                       " FROM session_tokens t JOIN users u ON u.id = t.user_id"
-                                       " WHERE t.token_hash = decode($1, 'hex') AND t.revoked_at IS NULL"
-                                       " AND t.expires_at > now()",
-                                   token_hash(token));
+        auto rows =
+            tx.exec_params("SELECT u.id, u.name, " + sql_timestamp("t.expires_at") +
+                               " FROM session_tokens t JOIN users u ON u.id = t.user_id"
+                               " WHERE t.token_hash = decode($1, 'hex') AND t.revoked_at IS NULL"
+                               " AND t.expires_at > now()",
+                           token_hash(token));
         if (!rows.empty()) {
-          *found = Found{rows[0][0].as<std::string>(), rows[0][1].as<std::string>(), rows[0][2].as<std::string>()};
+          *found = Found{rows[0][0].as<std::string>(), rows[0][1].as<std::string>(),
+                         rows[0][2].as<std::string>()};
         }
       },
       [=, this](const Status& status) {
         if (!status.ok()) return reply.fail(status);
-        if (!found->has_value()) return reply.error(ErrorCode::unauthenticated, "invalid credentials");
-        finish_login(connection, (*found)->user_id, (*found)->name, token, (*found)->expires_at, reply);
+        if (!found->has_value())
+          return reply.error(ErrorCode::unauthenticated, "invalid credentials");
+        finish_login(connection, (*found)->user_id, (*found)->name, token, (*found)->expires_at,
+                     reply);
       });
 }
 
-void Accounts::finish_login(ConnectionId connection, std::string user_id, std::string name, std::string token,
-                            std::string expires_at, Reply reply) {
+void Accounts::finish_login(ConnectionId connection, std::string user_id, std::string name,
+                            std::string token, std::string expires_at, Reply reply) {
   {
     std::lock_guard lock(mutex_);
     token_hash_by_connection_[connection] = token_hash(token);
@@ -223,7 +250,8 @@ void Accounts::finish_login(ConnectionId connection, std::string user_id, std::s
   auto& gateway = host_.gateway();
   const bool had_connection = gateway.is_connected(user_id);
   gateway.bind_user(connection, user_id, /*hold_events=*/true);
-  json::object result{{"user_id", user_id}, {"name", name}, {"token", token}, {"expires_at", expires_at}};
+  json::object result{
+      {"user_id", user_id}, {"name", name}, {"token", token}, {"expires_at", expires_at}};
   after_login_(user_id, connection, had_connection, std::move(result), reply);
 }
 
@@ -237,7 +265,8 @@ void Accounts::on_logout(Request request, Reply reply) {
   std::string hash;
   {
     std::lock_guard lock(mutex_);
-    if (auto it = token_hash_by_connection_.find(request.connection); it != token_hash_by_connection_.end()) {
+    if (auto it = token_hash_by_connection_.find(request.connection);
+        it != token_hash_by_connection_.end()) {
       hash = it->second;
       token_hash_by_connection_.erase(it);
     }
@@ -248,7 +277,9 @@ void Accounts::on_logout(Request request, Reply reply) {
       [hash](pqxx::connection& conn) {
         if (hash.empty()) return;
         pqxx::work tx(conn);
-        tx.exec_params("UPDATE session_tokens SET revoked_at = now() WHERE token_hash = decode($1, 'hex')", hash);
+        tx.exec_params(
+            "UPDATE session_tokens SET revoked_at = now() WHERE token_hash = decode($1, 'hex')",
+            hash);
         tx.commit();
       },
       [=, this](const Status& status) {
@@ -269,7 +300,8 @@ void Accounts::lookup_user(const std::string& where, const std::string& value, R
       [=](pqxx::connection& conn) {
         pqxx::read_transaction tx(conn);
         auto rows = tx.exec_params("SELECT id, name FROM users WHERE " + where, value);
-        if (!rows.empty()) *found = std::make_pair(rows[0][0].as<std::string>(), rows[0][1].as<std::string>());
+        if (!rows.empty())
+          *found = std::make_pair(rows[0][0].as<std::string>(), rows[0][1].as<std::string>());
       },
       [=](const Status& status) {
         if (!status.ok()) return reply.fail(status);
@@ -285,7 +317,8 @@ void Accounts::on_user_get(Request request, Reply reply) {
 }
 
 void Accounts::on_user_find(Request request, Reply reply) {
-  lookup_user("lower(email) = lower($1)", std::string(required_string(request.fields, "email")), std::move(reply));
+  lookup_user("lower(email) = lower($1)", std::string(required_string(request.fields, "email")),
+              std::move(reply));
 }
 
 void Accounts::connection_closed(ConnectionId connection) {

@@ -19,8 +19,9 @@ class Accounts {
   // Called once credentials are verified and the connection is bound with
   // its events held: sends the catch-up and answers the login with
   // `login_result`.
-  using AfterLogin = std::function<void(std::string user_id, ConnectionId connection, bool had_connection,
-                                        boost::json::object login_result, Reply reply)>;
+  using AfterLogin =
+      std::function<void(std::string user_id, ConnectionId connection, bool had_connection,
+                         boost::json::object login_result, Reply reply)>;
   // Called after a logout unbound a connection of `user_id`.
   using AfterLogout = std::function<void(std::string user_id)>;
 
@@ -39,11 +40,12 @@ class Accounts {
   void on_user_get(Request request, Reply reply);
   void on_user_find(Request request, Reply reply);
 
-  void login_with_password(ConnectionId connection, std::string email, std::string password, Reply reply);
+  void login_with_password(ConnectionId connection, std::string email, std::string password,
+                           Reply reply);
   void login_with_token(ConnectionId connection, std::string token, Reply reply);
   void issue_token(ConnectionId connection, std::string user_id, std::string name, Reply reply);
-  void finish_login(ConnectionId connection, std::string user_id, std::string name, std::string token,
-                    std::string expires_at, Reply reply);
+  void finish_login(ConnectionId connection, std::string user_id, std::string name,
+                    std::string token, std::string expires_at, Reply reply);
   void login_finished(ConnectionId connection, bool succeeded);
   void lookup_user(const std::string& where, const std::string& value, Reply reply);
 
@@ -52,7 +54,8 @@ class Accounts {
   const Settings& settings_;
   AfterLogin after_login_;
   AfterLogout after_logout_;
-  std::string dummy_hash_;  // verified against for unknown emails, so timing does not reveal accounts
+  std::string
+      dummy_hash_;  // verified against for unknown emails, so timing does not reveal accounts
 
   std::mutex mutex_;
   std::unordered_map<ConnectionId, std::string> token_hash_by_connection_;

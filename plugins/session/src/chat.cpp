@@ -25,7 +25,8 @@ constexpr std::int64_t kMaxSyncMessages = 1000;
 // The participants of a 1:1 conversation, checking that `user_id` is one of
 // them: bad_request for an id that is not a conversation, forbidden for an
 // outsider, unsupported for a group conversation (no group plugin here).
-std::pair<std::string, std::string> direct_members(std::string_view conversation, const std::string& user_id) {
+std::pair<std::string, std::string> direct_members(std::string_view conversation,
+                                                   const std::string& user_id) {
   if (conversation.substr(0, 2) == "g:") {
     throw Failure(ErrorCode::forbidden, "not a member of this conversation");
   }
@@ -37,7 +38,8 @@ std::pair<std::string, std::string> direct_members(std::string_view conversation
   return *members;
 }
 
-const std::string& peer_of(const std::pair<std::string, std::string>& members, const std::string& user_id) {
+const std::string& peer_of(const std::pair<std::string, std::string>& members,
+                           const std::string& user_id) {
   return members.first == user_id ? members.second : members.first;
 }
 
@@ -54,15 +56,22 @@ Chat::Chat(Host& host, const Settings& settings)
       db_(*host.database()),
       settings_(settings),
       writer_(*host.database(), host.clock(), settings.write_batch_max,
-              [this](const SendRequest& r, const StoredMessage& m, bool created) { on_stored(r, m, created); }) {}
+              [this](const SendRequest& r, const StoredMessage& m, bool created) {
+                on_stored(r, m, created);
+              }) {}
 
 void Chat::register_handlers(Gateway& gateway) {
-  gateway.handle("send", [this](Request r, Reply reply) { on_send(std::move(r), std::move(reply)); });
-  gateway.handle("mark", [this](Request r, Reply reply) { on_mark(std::move(r), std::move(reply)); });
-  gateway.handle("history", [this](Request r, Reply reply) { on_history(std::move(r), std::move(reply)); });
-  gateway.handle("conversations",
-                 [this](Request r, Reply reply) { on_conversations(std::move(r), std::move(reply)); });
-  gateway.handle("typing", [this](Request r, Reply reply) { on_typing(std::move(r), std::move(reply)); });
+  gateway.handle("send",
+                 [this](Request r, Reply reply) { on_send(std::move(r), std::move(reply)); });
+  gateway.handle("mark",
+                 [this](Request r, Reply reply) { on_mark(std::move(r), std::move(reply)); });
+  gateway.handle("history",
+                 [this](Request r, Reply reply) { on_history(std::move(r), std::move(reply)); });
+  gateway.handle("conversations", [this](Request r, Reply reply) {
+    on_conversations(std::move(r), std::move(reply));
+  });
+  gateway.handle("typing",
+                 [this](Request r, Reply reply) { on_typing(std::move(r), std::move(reply)); });
 }
 
 void Chat::on_send(Request request, Reply reply) {
@@ -73,13 +82,15 @@ void Chat::on_send(Request request, Reply reply) {
     throw Failure(ErrorCode::bad_request, "send needs exactly one of 'to' and 'group_id'");
   }
   const auto text = optional_string(f, "message");
-  if (!text || text->empty()) throw Failure(ErrorCode::bad_request, "'message' must be a non-empty string");
+  if (!text || text->empty())
+    throw Failure(ErrorCode::bad_request, "'message' must be a non-empty string");
   if (text->find('\0') != std::string_view::npos) {
     throw Failure(ErrorCode::bad_request, "'message' must not contain NUL characters");
   }
   if (utf8_length(*text) > settings_.max_message_length) {
-    throw Failure(ErrorCode::too_large,
-                  "'message' is longer than " + std::to_string(settings_.max_message_length) + " characters");
+    throw Failure(
+        ErrorCode::too_large,
+        "'message' is longer than " + std::to_string(settings_.max_message_length) + " characters");
   }
   const auto client_msg_id = required_string(f, "client_msg_id");
   if (client_msg_id.empty() || client_msg_id.size() > kMaxClientMsgIdBytes ||
@@ -87,7 +98,8 @@ void Chat::on_send(Request request, Reply reply) {
     throw Failure(ErrorCode::bad_request, "'client_msg_id' must be a string of 1 to 64 bytes");
   }
   if (group_id) throw Failure(ErrorCode::unsupported, "group messages need the group plugin");
-  if (*to == request.user_id) throw Failure(ErrorCode::bad_request, "cannot send a message to oneself");
+  if (*to == request.user_id)
+    throw Failure(ErrorCode::bad_request, "cannot send a message to oneself");
   const auto recipient = parse_user_id(*to);
   if (!recipient) throw Failure(ErrorCode::not_found, "no such user");
 
@@ -106,7 +118,8 @@ void Chat::on_send(Request request, Reply reply) {
                             {"message", send.body}};
   const Status verdict = host_.bus().run_hooks("session.message.before_store", hook_payload);
   if (!verdict.ok()) return reply.fail(verdict);
-  if (const auto* rewritten = hook_payload.if_contains("message"); rewritten && rewritten->is_string()) {
+  if (const auto* rewritten = hook_payload.if_contains("message");
+      rewritten && rewritten->is_string()) {
     send.body = std::string(rewritten->get_string());
     if (send.body.empty()) throw Failure(ErrorCode::bad_request, "the message became empty");
   }
@@ -151,7 +164,8 @@ void Chat::publish_push(const StoredMessage& message) {
         pqxx::read_transaction tx(conn);
         const auto row = tx.exec_params1(
             "SELECT (SELECT name FROM users WHERE id = $1),"
-            " (SELECT count(*) FROM participants p JOIN messages m ON m.conversation = p.conversation"
+            " (SELECT count(*) FROM participants p JOIN messages m ON m.conversation = "
+            "p.conversation"
             "  AND m.seq > p.read_seq AND m.sender_id <> p.user_id WHERE p.user_id = $2)",
             message.sender_id, *message.recipient_id);
         details->sender_name = row[0].is_null() ? "" : row[0].as<std::string>();
@@ -162,14 +176,15 @@ void Chat::publish_push(const StoredMessage& message) {
           host_.log().warn("push for message {} not offered: {}", message.id, status.message());
           return;
         }
-        host_.bus().publish("push.notify",
-                            json::object{{"user_id", std::to_string(*message.recipient_id)},
-                                         {"title", details->sender_name},
-                                         {"body", settings_.push_show_content ? message.body
-                                                                              : settings_.push_generic_text},
-                                         {"badge", details->unread},
-                                         {"data", json::object{{"conversation", message.conversation},
-                                                               {"message_id", std::to_string(message.id)}}}});
+        host_.bus().publish(
+            "push.notify",
+            json::object{
+                {"user_id", std::to_string(*message.recipient_id)},
+                {"title", details->sender_name},
+                {"body", settings_.push_show_content ? message.body : settings_.push_generic_text},
+                {"badge", details->unread},
+                {"data", json::object{{"conversation", message.conversation},
+                                      {"message_id", std::to_string(message.id)}}}});
       });
 }
 
@@ -215,16 +230,17 @@ void Chat::on_mark(Request request, Reply reply) {
         const auto to = is_read ? new_read : new_delivered;
         if (to > from) {
           result->moved_to = to;
-          for (const auto& row : tx.exec_params(
-                   "SELECT DISTINCT sender_id FROM messages WHERE conversation = $1 AND seq > $2 AND seq <= $3"
-                   " AND sender_id <> $4",
-                   conversation, from, to, me)) {
+          for (const auto& row : tx.exec_params("SELECT DISTINCT sender_id FROM messages WHERE "
+                                                "conversation = $1 AND seq > $2 AND seq <= $3"
+                                                " AND sender_id <> $4",
+                                                conversation, from, to, me)) {
             result->senders.push_back(row[0].as<std::string>());
           }
         }
         tx.commit();
       },
-      [=, this, connection = request.connection, user_id = request.user_id](const Status& db_status) {
+      [=, this, connection = request.connection,
+       user_id = request.user_id](const Status& db_status) {
         if (!db_status.ok()) return reply.fail(db_status);
         reply.ok();
         if (result->moved_to == 0) return;
@@ -256,15 +272,18 @@ void Chat::on_history(Request request, Reply reply) {
   db_.run(
       [=](pqxx::connection& conn) {
         pqxx::read_transaction tx(conn);
-        std::map<std::int64_t, std::pair<std::int64_t, std::int64_t>> marks;  // user -> delivered, read
-        for (const auto& row : tx.exec_params(
-                 "SELECT user_id, delivered_seq, read_seq FROM participants WHERE conversation = $1", conversation)) {
+        std::map<std::int64_t, std::pair<std::int64_t, std::int64_t>>
+            marks;  // user -> delivered, read
+        for (const auto& row : tx.exec_params("SELECT user_id, delivered_seq, read_seq FROM "
+                                              "participants WHERE conversation = $1",
+                                              conversation)) {
           marks[row[0].as<std::int64_t>()] = {row[1].as<std::int64_t>(), row[2].as<std::int64_t>()};
         }
-        auto rows = tx.exec_params("SELECT " + message_columns("m") +
-                                       " FROM messages m WHERE m.conversation = $1"
-                                       " AND ($2::bigint IS NULL OR m.seq < $2) ORDER BY m.seq DESC LIMIT $3",
-                                   conversation, before, limit);
+        auto rows = tx.exec_params(
+            "SELECT " + message_columns("m") +
+                " FROM messages m WHERE m.conversation = $1"
+                " AND ($2::bigint IS NULL OR m.seq < $2) ORDER BY m.seq DESC LIMIT $3",
+            conversation, before, limit);
         for (auto it = rows.rbegin(); it != rows.rend(); ++it) {
           const auto m = read_message(*it);
           // The sender sees the peer's progress; the reader sees their own.
@@ -286,10 +305,12 @@ void Chat::on_conversations(Request request, Reply reply) {
         pqxx::read_transaction tx(conn);
         auto rows = tx.exec_params(
             "SELECT p.conversation, p.delivered_seq, p.read_seq,"
-            " (SELECT min(q.read_seq) FROM participants q WHERE q.conversation = p.conversation AND q.user_id <> $1),"
+            " (SELECT min(q.read_seq) FROM participants q WHERE q.conversation = p.conversation "
+            "AND q.user_id <> $1),"
             " (SELECT min(q.delivered_seq) FROM participants q"
             "   WHERE q.conversation = p.conversation AND q.user_id <> $1),"
-            " (SELECT count(*) FROM messages u WHERE u.conversation = p.conversation AND u.seq > p.read_seq"
+            " (SELECT count(*) FROM messages u WHERE u.conversation = p.conversation AND u.seq > "
+            "p.read_seq"
             "   AND u.sender_id <> $1), " +
                 message_columns("m") +
                 " FROM participants p JOIN conversations c ON c.id = p.conversation"
@@ -310,8 +331,9 @@ void Chat::on_conversations(Request request, Reply reply) {
             entry["last_message"] = nullptr;
           } else {
             const auto m = read_message(row, 6);
-            entry["last_message"] = message_object(
-                m, m.sender_id == me ? status_for(m.seq, peer_delivered, peer_read) : status_for(m.seq, delivered, read));
+            entry["last_message"] =
+                message_object(m, m.sender_id == me ? status_for(m.seq, peer_delivered, peer_read)
+                                                    : status_for(m.seq, delivered, read));
           }
           list->push_back(std::move(entry));
         }
@@ -325,10 +347,10 @@ void Chat::on_conversations(Request request, Reply reply) {
 void Chat::on_typing(Request request, Reply reply) {
   const std::string conversation(required_string(request.fields, "conversation"));
   const auto members = direct_members(conversation, request.user_id);
-  host_.gateway().deliver(peer_of(members, request.user_id),
-                          make_frame(json::object{{"type", "typing"},
-                                                  {"conversation", conversation},
-                                                  {"user_id", request.user_id}}));
+  host_.gateway().deliver(
+      peer_of(members, request.user_id),
+      make_frame(json::object{
+          {"type", "typing"}, {"conversation", conversation}, {"user_id", request.user_id}}));
   reply.ok();
 }
 
@@ -355,14 +377,15 @@ void Chat::login_sync(const std::string& user_id, ConnectionId connection, bool 
         }
 
         if (!had_connection) {
-          for (const auto& row : tx.exec_params(
-                   "SELECT o.conversation, o.user_id, o.delivered_seq, o.read_seq,"
-                   " o.delivered_at > $2::timestamptz, o.read_at > $2::timestamptz"
-                   " FROM participants me JOIN participants o"
-                   " ON o.conversation = me.conversation AND o.user_id <> me.user_id"
-                   " WHERE me.user_id = $1 AND (o.delivered_at > $2::timestamptz OR o.read_at > $2::timestamptz)"
-                   " ORDER BY greatest(o.delivered_at, o.read_at)",
-                   me, since)) {
+          for (const auto& row :
+               tx.exec_params("SELECT o.conversation, o.user_id, o.delivered_seq, o.read_seq,"
+                              " o.delivered_at > $2::timestamptz, o.read_at > $2::timestamptz"
+                              " FROM participants me JOIN participants o"
+                              " ON o.conversation = me.conversation AND o.user_id <> me.user_id"
+                              " WHERE me.user_id = $1 AND (o.delivered_at > $2::timestamptz OR "
+                              "o.read_at > $2::timestamptz)"
+                              " ORDER BY greatest(o.delivered_at, o.read_at)",
+                              me, since)) {
             const auto conversation = row[0].as<std::string>();
             const auto reader = row[1].as<std::string>();
             if (row[4].as<bool>(false)) {
@@ -402,11 +425,14 @@ void Chat::user_maybe_offline(const std::string& user_id) {
   db_.run(
       [id = *me](pqxx::connection& conn) {
         pqxx::work tx(conn);
-        tx.exec_params("UPDATE users SET offline_since = now() WHERE id = $1 AND offline_since IS NULL", id);
+        tx.exec_params(
+            "UPDATE users SET offline_since = now() WHERE id = $1 AND offline_since IS NULL", id);
         tx.commit();
       },
       [this, user_id](const Status& status) {
-        if (!status.ok()) host_.log().warn("could not record that user {} went offline: {}", user_id, status.message());
+        if (!status.ok())
+          host_.log().warn("could not record that user {} went offline: {}", user_id,
+                           status.message());
       });
 }
 

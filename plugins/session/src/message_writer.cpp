@@ -14,7 +14,8 @@ constexpr std::size_t kMaxCached = 1'000'000;
 constexpr int kAttempts = 3;
 }  // namespace
 
-MessageWriter::MessageWriter(Database& db, const Clock& clock, std::size_t batch_max, OnStored on_stored)
+MessageWriter::MessageWriter(Database& db, const Clock& clock, std::size_t batch_max,
+                             OnStored on_stored)
     : db_(db), clock_(clock), batch_max_(batch_max), on_stored_(std::move(on_stored)) {}
 
 void MessageWriter::submit(SendRequest request, Reply reply) {
@@ -65,7 +66,8 @@ void MessageWriter::write_batch(pqxx::connection& conn, const std::vector<Pendin
   }
   if (!unknown.empty()) {
     if (known_users_.size() > kMaxCached) known_users_.clear();
-    for (const auto& row : tx.exec_params("SELECT id FROM users WHERE id = ANY($1::bigint[])", bigint_array(unknown))) {
+    for (const auto& row : tx.exec_params("SELECT id FROM users WHERE id = ANY($1::bigint[])",
+                                          bigint_array(unknown))) {
       known_users_.insert(row[0].as<std::int64_t>());
     }
   }
@@ -78,10 +80,11 @@ void MessageWriter::write_batch(pqxx::connection& conn, const std::vector<Pendin
     client_ids.push_back(p.request.client_msg_id);
   }
   std::map<std::pair<std::int64_t, std::string>, StoredMessage> stored;
-  for (const auto& row : tx.exec_params("SELECT m.client_msg_id, " + message_columns("m") +
-                                            " FROM messages m JOIN unnest($1::bigint[], $2::text[]) AS k(s, c)"
-                                            " ON m.sender_id = k.s AND m.client_msg_id = k.c",
-                                        bigint_array(senders), text_array(client_ids))) {
+  for (const auto& row :
+       tx.exec_params("SELECT m.client_msg_id, " + message_columns("m") +
+                          " FROM messages m JOIN unnest($1::bigint[], $2::text[]) AS k(s, c)"
+                          " ON m.sender_id = k.s AND m.client_msg_id = k.c",
+                      bigint_array(senders), text_array(client_ids))) {
     auto message = read_message(row, 1);
     stored.emplace(std::make_pair(message.sender_id, row[0].as<std::string>()), std::move(message));
   }
@@ -127,7 +130,8 @@ void MessageWriter::write_batch(pqxx::connection& conn, const std::vector<Pendin
     for (const auto& row : tx.exec_params(
              "INSERT INTO conversations (id, last_seq, last_activity)"
              " SELECT c, n, $3::timestamptz FROM unnest($1::text[], $2::bigint[]) AS v(c, n)"
-             " ON CONFLICT (id) DO UPDATE SET last_seq = conversations.last_seq + EXCLUDED.last_seq,"
+             " ON CONFLICT (id) DO UPDATE SET last_seq = conversations.last_seq + "
+             "EXCLUDED.last_seq,"
              " last_activity = EXCLUDED.last_activity RETURNING id, last_seq",
              text_array(conv_ids), bigint_array(counts), now)) {
       const auto conv = row[0].as<std::string>();
@@ -150,7 +154,8 @@ void MessageWriter::write_batch(pqxx::connection& conn, const std::vector<Pendin
     }
     if (!new_conv.empty()) {
       tx.exec_params(
-          "INSERT INTO participants (conversation, user_id) SELECT * FROM unnest($1::text[], $2::bigint[])"
+          "INSERT INTO participants (conversation, user_id) SELECT * FROM unnest($1::text[], "
+          "$2::bigint[])"
           " ON CONFLICT DO NOTHING",
           text_array(new_conv), bigint_array(new_user));
     }
@@ -175,13 +180,15 @@ void MessageWriter::write_batch(pqxx::connection& conn, const std::vector<Pendin
       m_client.push_back(r.client_msg_id);
     }
     std::map<std::pair<std::string, std::int64_t>, std::int64_t> ids;
-    for (const auto& row : tx.exec_params(
-             "INSERT INTO messages (conversation, seq, sender_id, recipient_id, body, client_msg_id, created_at)"
-             " SELECT c, s, f, t, b, k, $7::timestamptz"
-             " FROM unnest($1::text[], $2::bigint[], $3::bigint[], $4::bigint[], $5::text[], $6::text[])"
-             " AS v(c, s, f, t, b, k) RETURNING conversation, seq, id",
-             text_array(m_conv), bigint_array(m_seq), bigint_array(m_sender), bigint_array(m_recipient),
-             text_array(m_body), text_array(m_client), now)) {
+    for (const auto& row :
+         tx.exec_params("INSERT INTO messages (conversation, seq, sender_id, recipient_id, body, "
+                        "client_msg_id, created_at)"
+                        " SELECT c, s, f, t, b, k, $7::timestamptz"
+                        " FROM unnest($1::text[], $2::bigint[], $3::bigint[], $4::bigint[], "
+                        "$5::text[], $6::text[])"
+                        " AS v(c, s, f, t, b, k) RETURNING conversation, seq, id",
+                        text_array(m_conv), bigint_array(m_seq), bigint_array(m_sender),
+                        bigint_array(m_recipient), text_array(m_body), text_array(m_client), now)) {
       ids[{row[0].as<std::string>(), row[1].as<std::int64_t>()}] = row[2].as<std::int64_t>();
     }
     for (std::size_t i : fresh) {
@@ -198,7 +205,8 @@ void MessageWriter::write_batch(pqxx::connection& conn, const std::vector<Pendin
   for (const auto& [conv, n] : per_conversation) known_conversations_.insert(conv);
 }
 
-void MessageWriter::finish_batch(std::vector<Pending>& batch, std::vector<Outcome>& outcomes, const Status& status) {
+void MessageWriter::finish_batch(std::vector<Pending>& batch, std::vector<Outcome>& outcomes,
+                                 const Status& status) {
   for (std::size_t i = 0; i < batch.size(); ++i) {
     auto& p = batch[i];
     if (!status.ok()) {

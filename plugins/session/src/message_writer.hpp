@@ -31,7 +31,8 @@ class MessageWriter {
  public:
   // Called on a database thread after the batch holding `request` committed:
   // `created` is false when the client_msg_id had been stored before.
-  using OnStored = std::function<void(const SendRequest& request, const StoredMessage& message, bool created)>;
+  using OnStored =
+      std::function<void(const SendRequest& request, const StoredMessage& message, bool created)>;
 
   MessageWriter(Database& db, const Clock& clock, std::size_t batch_max, OnStored on_stored);
 
@@ -51,8 +52,10 @@ class MessageWriter {
   };
 
   void start_batch_locked();
-  void write_batch(pqxx::connection& conn, const std::vector<Pending>& batch, std::vector<Outcome>& outcomes);
-  void finish_batch(std::vector<Pending>& batch, std::vector<Outcome>& outcomes, const Status& status);
+  void write_batch(pqxx::connection& conn, const std::vector<Pending>& batch,
+                   std::vector<Outcome>& outcomes);
+  void finish_batch(std::vector<Pending>& batch, std::vector<Outcome>& outcomes,
+                    const Status& status);
 
   Database& db_;
   const Clock& clock_;

@@ -17,20 +17,21 @@ class SessionPlugin : public Plugin {
   explicit SessionPlugin(Host& host) : host_(host) {}
 
   void configure(Config& config) override {
-    settings_.token_ttl = std::chrono::seconds(config.int_in("token_ttl_seconds", settings_.token_ttl.count(), 1,
-                                                             10LL * 365 * 24 * 3600));
-    settings_.max_message_length = static_cast<std::size_t>(
-        config.int_in("max_message_length", static_cast<std::int64_t>(settings_.max_message_length), 1, 1 << 20));
-    settings_.write_batch_max = static_cast<std::size_t>(
-        config.int_in("write_batch_max", static_cast<std::int64_t>(settings_.write_batch_max), 1, 100000));
+    settings_.token_ttl = std::chrono::seconds(
+        config.int_in("token_ttl_seconds", settings_.token_ttl.count(), 1, 10LL * 365 * 24 * 3600));
+    settings_.max_message_length = static_cast<std::size_t>(config.int_in(
+        "max_message_length", static_cast<std::int64_t>(settings_.max_message_length), 1, 1 << 20));
+    settings_.write_batch_max = static_cast<std::size_t>(config.int_in(
+        "write_batch_max", static_cast<std::int64_t>(settings_.write_batch_max), 1, 100000));
     if (auto* hashing = config.section("password_hashing")) {
-      settings_.password_ops_limit = static_cast<std::uint64_t>(hashing->int_in(
-          "ops_limit", static_cast<std::int64_t>(settings_.password_ops_limit), crypto_pwhash_OPSLIMIT_MIN, 32));
-      settings_.password_mem_limit_bytes = static_cast<std::size_t>(hashing->int_in(
-                                               "mem_limit_kib",
-                                               static_cast<std::int64_t>(settings_.password_mem_limit_bytes >> 10),
-                                               crypto_pwhash_MEMLIMIT_MIN >> 10, 4 << 20))
-                                           << 10;
+      settings_.password_ops_limit = static_cast<std::uint64_t>(
+          hashing->int_in("ops_limit", static_cast<std::int64_t>(settings_.password_ops_limit),
+                          crypto_pwhash_OPSLIMIT_MIN, 32));
+      settings_.password_mem_limit_bytes =
+          static_cast<std::size_t>(hashing->int_in(
+              "mem_limit_kib", static_cast<std::int64_t>(settings_.password_mem_limit_bytes >> 10),
+              crypto_pwhash_MEMLIMIT_MIN >> 10, 4 << 20))
+          << 10;
     }
     if (auto* push = config.section("push")) {
       settings_.push_show_content = push->bool_or("show_content", settings_.push_show_content);
@@ -44,16 +45,18 @@ class SessionPlugin : public Plugin {
     if (sodium_init() < 0) throw std::runtime_error("libsodium could not be initialised");
     Database* db = host_.database();
     if (db == nullptr) {
-      throw std::runtime_error("the session plugin stores accounts and messages: configure database.url");
+      throw std::runtime_error(
+          "the session plugin stores accounts and messages: configure database.url");
     }
     db->migrate(parley_plugin_migrations());
 
     chat_ = std::make_unique<Chat>(host_, settings_);
     accounts_ = std::make_unique<Accounts>(
         host_, settings_,
-        [this](std::string user_id, ConnectionId connection, bool had_connection, boost::json::object result,
-               Reply reply) {
-          chat_->login_sync(user_id, connection, had_connection, std::move(result), std::move(reply));
+        [this](std::string user_id, ConnectionId connection, bool had_connection,
+               boost::json::object result, Reply reply) {
+          chat_->login_sync(user_id, connection, had_connection, std::move(result),
+                            std::move(reply));
         },
         [this](std::string user_id) { chat_->user_maybe_offline(user_id); });
 

@@ -32,7 +32,8 @@ std::optional<std::pair<std::string, std::string>> direct_participants(std::stri
 
 std::string format_timestamp(std::chrono::system_clock::time_point time) {
   const auto ms = std::chrono::time_point_cast<std::chrono::milliseconds>(time);
-  return fmt::format("{:%Y-%m-%dT%H:%M:%S}.{:03d}Z", std::chrono::time_point_cast<std::chrono::seconds>(ms),
+  return fmt::format("{:%Y-%m-%dT%H:%M:%S}.{:03d}Z",
+                     std::chrono::time_point_cast<std::chrono::seconds>(ms),
                      static_cast<int>(ms.time_since_epoch().count() % 1000));
 }
 
@@ -68,9 +69,10 @@ std::string bigint_array(const std::vector<std::int64_t>& values) {
 }
 
 std::string message_columns(std::string_view a) {
-  return fmt::format("{0}.id, {0}.conversation, {0}.seq, {0}.sender_id, {0}.recipient_id, {0}.group_id, {0}.body, "
-                     "{0}.event_type, {1}",
-                     a, sql_timestamp(std::string(a) + ".created_at"));
+  return fmt::format(
+      "{0}.id, {0}.conversation, {0}.seq, {0}.sender_id, {0}.recipient_id, {0}.group_id, {0}.body, "
+      "{0}.event_type, {1}",
+      a, sql_timestamp(std::string(a) + ".created_at"));
 }
 
 StoredMessage read_message(const pqxx::row& row, int c) {

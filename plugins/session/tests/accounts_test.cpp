@@ -13,7 +13,8 @@ using AccountsTest = SessionTest;
 TEST_F(AccountsTest, RegisterThenLoginWithPassword) {
   auto client = connect();
   User alice = register_user(*client, "alice");
-  auto reply = client->request({{"type", "login"}, {"email", alice.email}, {"password", alice.password}});
+  auto reply =
+      client->request({{"type", "login"}, {"email", alice.email}, {"password", alice.password}});
   expect_ok(reply);
   EXPECT_EQ(reply.at("user_id").as_string(), alice.id);
   EXPECT_EQ(reply.at("name").as_string(), "alice");
@@ -29,15 +30,17 @@ TEST_F(AccountsTest, EmailIsCaseInsensitiveAndDuplicateIsConflict) {
   User alice = register_user(*client, "alice");
   std::string upper = alice.email;
   for (auto& c : upper) c = static_cast<char>(std::toupper(static_cast<unsigned char>(c)));
-  expect_error(client->request({{"type", "register"}, {"name", "x"}, {"email", upper}, {"password", "pw"}}),
-               "conflict");
+  expect_error(
+      client->request({{"type", "register"}, {"name", "x"}, {"email", upper}, {"password", "pw"}}),
+      "conflict");
 }
 
 TEST_F(AccountsTest, WrongPasswordAndUnknownEmailGetTheSameAnswer) {
   auto client = connect();
   User alice = register_user(*client, "alice");
   auto wrong = client->request({{"type", "login"}, {"email", alice.email}, {"password", "nope"}});
-  auto unknown = client->request({{"type", "login"}, {"email", "nobody@example.com"}, {"password", "nope"}});
+  auto unknown =
+      client->request({{"type", "login"}, {"email", "nobody@example.com"}, {"password", "nope"}});
   expect_error(wrong, "unauthenticated");
   expect_error(unknown, "unauthenticated");
   EXPECT_EQ(wrong.at("message"), unknown.at("message"));
@@ -88,7 +91,8 @@ TEST_F(AccountsTest, LogoutLeavesOtherSessionsAlone) {
 
 TEST_F(AccountsTest, RequestsBeforeLoginAreUnauthenticated) {
   auto client = connect();
-  for (const char* type : {"logout", "user.get", "user.find", "send", "mark", "history", "conversations", "typing"}) {
+  for (const char* type :
+       {"logout", "user.get", "user.find", "send", "mark", "history", "conversations", "typing"}) {
     expect_error(client->request({{"type", type}}), "unauthenticated");
   }
   expect_ok(client->request({{"type", "ping"}}));
@@ -96,19 +100,24 @@ TEST_F(AccountsTest, RequestsBeforeLoginAreUnauthenticated) {
 
 TEST_F(AccountsTest, SecondLoginOnALoggedInConnectionIsBadRequest) {
   auto [alice, client] = online_user("alice");
-  expect_error(client->request({{"type", "login"}, {"email", alice.email}, {"password", alice.password}}),
-               "bad_request");
+  expect_error(
+      client->request({{"type", "login"}, {"email", alice.email}, {"password", alice.password}}),
+      "bad_request");
 }
 
 TEST_F(AccountsTest, RegisterValidatesItsFields) {
   auto client = connect();
-  expect_error(client->request({{"type", "register"}, {"name", "x"}, {"email", "x@y"}}), "bad_request");
-  expect_error(client->request({{"type", "register"}, {"name", ""}, {"email", "x@y"}, {"password", "p"}}),
+  expect_error(client->request({{"type", "register"}, {"name", "x"}, {"email", "x@y"}}),
                "bad_request");
-  expect_error(client->request({{"type", "register"}, {"name", "x"}, {"email", "no-at"}, {"password", "p"}}),
-               "bad_request");
-  expect_error(client->request({{"type", "register"}, {"name", 5}, {"email", "x@y"}, {"password", "p"}}),
-               "bad_request");
+  expect_error(
+      client->request({{"type", "register"}, {"name", ""}, {"email", "x@y"}, {"password", "p"}}),
+      "bad_request");
+  expect_error(
+      client->request({{"type", "register"}, {"name", "x"}, {"email", "no-at"}, {"password", "p"}}),
+      "bad_request");
+  expect_error(
+      client->request({{"type", "register"}, {"name", 5}, {"email", "x@y"}, {"password", "p"}}),
+      "bad_request");
   expect_error(client->request({{"type", "login"}, {"email", "x@y"}}), "bad_request");
 }
 
@@ -125,17 +134,20 @@ TEST_F(AccountsTest, UserGetAndFind) {
   EXPECT_EQ(found.at("user_id").as_string(), bob.id);
   expect_error(client->request({{"type", "user.get"}, {"user_id", "999999"}}), "not_found");
   expect_error(client->request({{"type", "user.get"}, {"user_id", "abc"}}), "not_found");
-  expect_error(client->request({{"type", "user.find"}, {"email", "ghost@example.com"}}), "not_found");
+  expect_error(client->request({{"type", "user.find"}, {"email", "ghost@example.com"}}),
+               "not_found");
 }
 
 TEST_F(AccountsTest, PasswordsAndTokensAreNotStoredInTheClear) {
   auto [alice, client] = online_user("alice");
   pqxx::connection conn(database_url_);
   pqxx::read_transaction tx(conn);
-  const auto hash = tx.exec1("SELECT password_hash FROM users WHERE id = " + alice.id)[0].as<std::string>();
+  const auto hash =
+      tx.exec1("SELECT password_hash FROM users WHERE id = " + alice.id)[0].as<std::string>();
   EXPECT_EQ(hash.rfind("$argon2id$", 0), 0u) << hash;
   EXPECT_EQ(hash.find(alice.password), std::string::npos);
-  const auto stored = tx.exec1("SELECT encode(token_hash, 'escape') FROM session_tokens LIMIT 1")[0].as<std::string>();
+  const auto stored = tx.exec1("SELECT encode(token_hash, 'escape') FROM session_tokens LIMIT 1")[0]
+                          .as<std::string>();
   EXPECT_EQ(stored.find(alice.token), std::string::npos);
   EXPECT_EQ(server_->log().find(alice.password), std::string::npos);
 }

@@ -10,7 +10,9 @@ namespace {
 
 using ChatTest = SessionTest;
 
-std::string text_of(const json::object& event) { return std::string(event.at("message").as_string()); }
+std::string text_of(const json::object& event) {
+  return std::string(event.at("message").as_string());
+}
 
 TEST_F(ChatTest, AliceToBobLive) {
   auto [alice, a] = online_user("alice");
@@ -38,7 +40,8 @@ TEST_F(ChatTest, OfflineMessagesArriveInOrderAtLoginThenSynced) {
   auto [alice, a] = online_user("alice");
   auto b = connect();
   User bob = register_user(*b, "bob");
-  for (int i = 1; i <= 5; ++i) expect_ok(send(*a, bob, "m" + std::to_string(i), "c" + std::to_string(i)));
+  for (int i = 1; i <= 5; ++i)
+    expect_ok(send(*a, bob, "m" + std::to_string(i), "c" + std::to_string(i)));
   auto events = login(*b, bob);
   ASSERT_EQ(events.size(), 5u);
   for (int i = 0; i < 5; ++i) {
@@ -59,7 +62,9 @@ TEST_F(ChatTest, UndeliveredMessagesComeAgainUntilMarkedDelivered) {
   auto again = connect();
   auto events = login_with_token(*again, bob);
   ASSERT_EQ(events.size(), 2u) << "not marked delivered: pending again";
-  expect_ok(again->request({{"type", "mark"}, {"conversation", conversation_of(alice, bob)}, {"status", "delivered"},
+  expect_ok(again->request({{"type", "mark"},
+                            {"conversation", conversation_of(alice, bob)},
+                            {"status", "delivered"},
                             {"seq", 1}}));
   again.reset();
   auto third = connect();
@@ -103,7 +108,8 @@ TEST_F(ChatTest, ReceiptsReachTheSenderLive) {
   expect_ok(send(*a, bob, "one", "c1"));
   expect_ok(send(*a, bob, "two", "c2"));
   ASSERT_TRUE(b->next_event("message"));
-  expect_ok(b->request({{"type", "mark"}, {"conversation", conv}, {"status", "delivered"}, {"seq", 2}}));
+  expect_ok(
+      b->request({{"type", "mark"}, {"conversation", conv}, {"status", "delivered"}, {"seq", 2}}));
   auto delivered = a->next_event("receipt");
   ASSERT_TRUE(delivered);
   EXPECT_EQ(delivered->at("conversation").as_string(), conv);
@@ -127,16 +133,19 @@ TEST_F(ChatTest, ReadMarkSendsOnlyAReadReceiptAndBeyondLastCountsAsLast) {
   auto [bob, b] = online_user("bob");
   const auto conv = conversation_of(alice, bob);
   expect_ok(send(*a, bob, "one", "c1"));
-  expect_ok(b->request({{"type", "mark"}, {"conversation", conv}, {"status", "read"}, {"seq", 99}}));
+  expect_ok(
+      b->request({{"type", "mark"}, {"conversation", conv}, {"status", "read"}, {"seq", 99}}));
   auto receipt = a->next_event("receipt");
   ASSERT_TRUE(receipt);
   EXPECT_EQ(receipt->at("status").as_string(), "read");
   EXPECT_EQ(receipt->at("seq").as_int64(), 1);
   EXPECT_TRUE(a->no_event("receipt"));
-  expect_error(b->request({{"type", "mark"}, {"conversation", conv}, {"status", "read"}, {"seq", 0}}),
-               "bad_request");
-  expect_error(b->request({{"type", "mark"}, {"conversation", conv}, {"status", "seen"}, {"seq", 1}}),
-               "bad_request");
+  expect_error(
+      b->request({{"type", "mark"}, {"conversation", conv}, {"status", "read"}, {"seq", 0}}),
+      "bad_request");
+  expect_error(
+      b->request({{"type", "mark"}, {"conversation", conv}, {"status", "seen"}, {"seq", 1}}),
+      "bad_request");
 }
 
 TEST_F(ChatTest, MarkersOtherDevicesFollowTheReadState) {
@@ -146,8 +155,10 @@ TEST_F(ChatTest, MarkersOtherDevicesFollowTheReadState) {
   login(*laptop, bob);
   expect_ok(send(*a, bob, "one", "c1"));
   ASSERT_TRUE(phone->next_event("message"));
-  expect_ok(phone->request(
-      {{"type", "mark"}, {"conversation", conversation_of(alice, bob)}, {"status", "read"}, {"seq", 1}}));
+  expect_ok(phone->request({{"type", "mark"},
+                            {"conversation", conversation_of(alice, bob)},
+                            {"status", "read"},
+                            {"seq", 1}}));
   auto on_laptop = laptop->next_event("receipt");
   ASSERT_TRUE(on_laptop);
   EXPECT_EQ(on_laptop->at("user_id").as_string(), bob.id);
@@ -162,7 +173,8 @@ TEST_F(ChatTest, ReceiptsReachTheSenderAfterReconnecting) {
   expect_ok(send(*a, bob, "two", "c2"));
   a.reset();  // Alice goes offline
   std::this_thread::sleep_for(300ms);
-  expect_ok(b->request({{"type", "mark"}, {"conversation", conv}, {"status", "delivered"}, {"seq", 2}}));
+  expect_ok(
+      b->request({{"type", "mark"}, {"conversation", conv}, {"status", "delivered"}, {"seq", 2}}));
   expect_ok(b->request({{"type", "mark"}, {"conversation", conv}, {"status", "read"}, {"seq", 1}}));
   auto again = connect();
   auto events = login_with_token(*again, alice);
@@ -195,7 +207,8 @@ TEST_F(ChatTest, RepeatedClientMsgIdYieldsOneMessageAndTheSameOk) {
   auto third = send(*again, bob, "retry", "same-id");
   third.erase("re");
   EXPECT_EQ(first, third);
-  auto history = again->request({{"type", "history"}, {"conversation", conversation_of(alice, bob)}});
+  auto history =
+      again->request({{"type", "history"}, {"conversation", conversation_of(alice, bob)}});
   EXPECT_EQ(history.at("messages").as_array().size(), 1u);
 }
 
@@ -203,7 +216,10 @@ TEST_F(ChatTest, SimultaneousDuplicatesStoreOneMessage) {
   auto [alice, a] = online_user("alice");
   auto [bob, b] = online_user("bob");
   for (int i = 0; i < 5; ++i) {
-    a->send({{"type", "send"}, {"id", "d" + std::to_string(i)}, {"to", bob.id}, {"message", "x"},
+    a->send({{"type", "send"},
+             {"id", "d" + std::to_string(i)},
+             {"to", bob.id},
+             {"message", "x"},
              {"client_msg_id", "dup"}});
   }
   std::set<std::string> ids;
@@ -224,7 +240,10 @@ TEST_F(ChatTest, BothSidesSendingConcurrentlyGetGaplessSeq) {
   constexpr int kEach = 100;
   auto pump = [&](WsClient& client, const User& to, const std::string& prefix) {
     for (int i = 0; i < kEach; ++i) {
-      client.send({{"type", "send"}, {"id", prefix + std::to_string(i)}, {"to", to.id}, {"message", prefix},
+      client.send({{"type", "send"},
+                   {"id", prefix + std::to_string(i)},
+                   {"to", to.id},
+                   {"message", prefix},
                    {"client_msg_id", prefix + std::to_string(i)}});
     }
   };
@@ -256,14 +275,16 @@ TEST_F(ChatTest, HistoryPagesBackwardsInAscendingOrder) {
   auto [alice, a] = online_user("alice");
   auto [bob, b] = online_user("bob");
   const auto conv = conversation_of(alice, bob);
-  for (int i = 1; i <= 7; ++i) expect_ok(send(*a, bob, "m" + std::to_string(i), "c" + std::to_string(i)));
+  for (int i = 1; i <= 7; ++i)
+    expect_ok(send(*a, bob, "m" + std::to_string(i), "c" + std::to_string(i)));
   auto latest = a->request({{"type", "history"}, {"conversation", conv}, {"limit", 3}});
   expect_ok(latest);
   auto messages = latest.at("messages").as_array();
   ASSERT_EQ(messages.size(), 3u);
   EXPECT_EQ(messages[0].at("seq").as_int64(), 5);
   EXPECT_EQ(messages[2].at("seq").as_int64(), 7);
-  auto older = a->request({{"type", "history"}, {"conversation", conv}, {"limit", 3}, {"before_seq", 5}});
+  auto older =
+      a->request({{"type", "history"}, {"conversation", conv}, {"limit", 3}, {"before_seq", 5}});
   messages = older.at("messages").as_array();
   ASSERT_EQ(messages.size(), 3u);
   EXPECT_EQ(messages[0].at("seq").as_int64(), 2);
@@ -271,7 +292,8 @@ TEST_F(ChatTest, HistoryPagesBackwardsInAscendingOrder) {
   EXPECT_EQ(messages[0].at("message").as_string(), "m2");
   auto oldest = a->request({{"type", "history"}, {"conversation", conv}, {"before_seq", 2}});
   ASSERT_EQ(oldest.at("messages").as_array().size(), 1u);
-  expect_error(a->request({{"type", "history"}, {"conversation", conv}, {"limit", 0}}), "bad_request");
+  expect_error(a->request({{"type", "history"}, {"conversation", conv}, {"limit", 0}}),
+               "bad_request");
   auto capped = a->request({{"type", "history"}, {"conversation", conv}, {"limit", 1000}});
   expect_ok(capped);
 }
@@ -281,7 +303,8 @@ TEST_F(ChatTest, HistoryShowsStatusFromEachSidesPointOfView) {
   auto [bob, b] = online_user("bob");
   const auto conv = conversation_of(alice, bob);
   for (int i = 1; i <= 3; ++i) expect_ok(send(*a, bob, "m", "c" + std::to_string(i)));
-  expect_ok(b->request({{"type", "mark"}, {"conversation", conv}, {"status", "delivered"}, {"seq", 2}}));
+  expect_ok(
+      b->request({{"type", "mark"}, {"conversation", conv}, {"status", "delivered"}, {"seq", 2}}));
   expect_ok(b->request({{"type", "mark"}, {"conversation", conv}, {"status", "read"}, {"seq", 1}}));
   auto mine = a->request({{"type", "history"}, {"conversation", conv}}).at("messages").as_array();
   ASSERT_EQ(mine.size(), 3u);
@@ -301,7 +324,10 @@ TEST_F(ChatTest, ConversationsListNewestFirstWithUnreadCounts) {
   expect_ok(send(*b, alice, "from bob 1", "b1"));
   expect_ok(send(*b, alice, "from bob 2", "b2"));
   expect_ok(send(*c, alice, "from carol", "c1"));
-  expect_ok(a->request({{"type", "mark"}, {"conversation", conversation_of(alice, bob)}, {"status", "read"}, {"seq", 1}}));
+  expect_ok(a->request({{"type", "mark"},
+                        {"conversation", conversation_of(alice, bob)},
+                        {"status", "read"},
+                        {"seq", 1}}));
   auto reply = a->request({{"type", "conversations"}});
   expect_ok(reply);
   auto list = reply.at("conversations").as_array();
@@ -340,7 +366,9 @@ TEST_F(ChatTest, OutsidersAreForbidden) {
   const auto conv = conversation_of(alice, bob);
   expect_ok(send(*a, bob, "private", "c1"));
   expect_error(e->request({{"type", "history"}, {"conversation", conv}}), "forbidden");
-  expect_error(e->request({{"type", "mark"}, {"conversation", conv}, {"status", "read"}, {"seq", 1}}), "forbidden");
+  expect_error(
+      e->request({{"type", "mark"}, {"conversation", conv}, {"status", "read"}, {"seq", 1}}),
+      "forbidden");
   expect_error(e->request({{"type", "typing"}, {"conversation", conv}}), "forbidden");
   expect_error(e->request({{"type", "history"}, {"conversation", "g:1"}}), "forbidden");
   expect_error(e->request({{"type", "history"}, {"conversation", "nonsense"}}), "bad_request");
@@ -355,10 +383,12 @@ TEST_F(ChatTest, SendIsValidated) {
     return a->request(std::move(fields));
   };
   expect_error(req({{"message", "x"}, {"client_msg_id", "1"}}), "bad_request");
-  expect_error(req({{"to", bob.id}, {"group_id", "1"}, {"message", "x"}, {"client_msg_id", "2"}}), "bad_request");
+  expect_error(req({{"to", bob.id}, {"group_id", "1"}, {"message", "x"}, {"client_msg_id", "2"}}),
+               "bad_request");
   expect_error(req({{"to", bob.id}, {"message", ""}, {"client_msg_id", "3"}}), "bad_request");
   expect_error(req({{"to", bob.id}, {"message", "x"}}), "bad_request");
-  expect_error(req({{"to", bob.id}, {"message", "x"}, {"client_msg_id", std::string(65, 'c')}}), "bad_request");
+  expect_error(req({{"to", bob.id}, {"message", "x"}, {"client_msg_id", std::string(65, 'c')}}),
+               "bad_request");
   expect_error(req({{"to", alice.id}, {"message", "x"}, {"client_msg_id", "4"}}), "bad_request");
   expect_error(req({{"to", "424242"}, {"message", "x"}, {"client_msg_id", "5"}}), "not_found");
   expect_error(req({{"to", "bob"}, {"message", "x"}, {"client_msg_id", "6"}}), "not_found");

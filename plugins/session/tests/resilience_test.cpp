@@ -42,7 +42,8 @@ TEST_F(ResilienceTest, DatabaseOutageGivesUnavailableThenRecoversInTheSameProces
   TestPostgres::shared().stop();
   auto during = send(*a, bob, "while down", "d1");
   expect_error(during, "unavailable");
-  expect_error(a->request({{"type", "history"}, {"conversation", conversation_of(alice, bob)}}), "unavailable");
+  expect_error(a->request({{"type", "history"}, {"conversation", conversation_of(alice, bob)}}),
+               "unavailable");
   EXPECT_TRUE(server_->wait_ready(503, 10s)) << "readyz should report not ready";
   // The connection stays usable.
   expect_ok(a->request({{"type", "ping"}}));
@@ -71,11 +72,12 @@ class ExtensionTest : public SessionTest {
     SessionTest::SetUp();
     server_.reset();
     auto options = server_options();
-    options.plugins_yaml += std::string("  - name: alpha\n    library: ") + JOURNAL_PLUGIN_PATH +
-                            "\n    config:\n      journal: " + journal().string() +
-                            "\n      record: [session.message.stored, push.notify, session.receipt]"
-                            "\n      filter:\n        hook: session.message.before_store\n        veto: spam"
-                            "\n        rewrite_from: darn\n        rewrite_to: '****'\n";
+    options.plugins_yaml +=
+        std::string("  - name: alpha\n    library: ") + JOURNAL_PLUGIN_PATH +
+        "\n    config:\n      journal: " + journal().string() +
+        "\n      record: [session.message.stored, push.notify, session.receipt]"
+        "\n      filter:\n        hook: session.message.before_store\n        veto: spam"
+        "\n        rewrite_from: darn\n        rewrite_to: '****'\n";
     server_ = std::make_unique<ParleydProcess>(options);
   }
   std::filesystem::path journal() const { return dir_.path() / "journal"; }
@@ -109,7 +111,8 @@ TEST_F(ExtensionTest, StoredEventIsPublished) {
   auto ok = send(*a, bob, "observed", "s1");
   const auto journal_text = wait_for_journal("session.message.stored");
   EXPECT_THAT(journal_text, HasSubstr("\"event\":\"session.message.stored\""));
-  EXPECT_THAT(journal_text, HasSubstr("\"message_id\":\"" + std::string(ok.at("message_id").as_string()) + "\""));
+  EXPECT_THAT(journal_text,
+              HasSubstr("\"message_id\":\"" + std::string(ok.at("message_id").as_string()) + "\""));
   EXPECT_THAT(journal_text, HasSubstr("\"message\":\"observed\""));
   // Bob is online: no push offer.
   EXPECT_THAT(read_file(journal()), ::testing::Not(HasSubstr("push.notify")));
@@ -126,7 +129,8 @@ TEST_F(ExtensionTest, OfflineRecipientIsOfferedAPush) {
   EXPECT_THAT(journal_text, HasSubstr("\"user_id\":\"" + bob.id + "\""));
   EXPECT_THAT(journal_text, HasSubstr("\"title\":\"alice\""));
   EXPECT_THAT(journal_text, HasSubstr("\"body\":\"wake up\""));
-  EXPECT_THAT(journal_text, HasSubstr("\"message_id\":\"" + std::string(ok.at("message_id").as_string()) + "\""));
+  EXPECT_THAT(journal_text,
+              HasSubstr("\"message_id\":\"" + std::string(ok.at("message_id").as_string()) + "\""));
   EXPECT_THAT(journal_text, HasSubstr("\"badge\":2"));
 }
 

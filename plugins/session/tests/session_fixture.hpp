@@ -41,7 +41,8 @@ class SessionTest : public ::testing::Test {
     ParleydProcess::Options o;
     o.database_url = database_url_;
     o.plugins_yaml =
-        "  - name: session\n    config:\n      password_hashing:\n        ops_limit: 1\n        mem_limit_kib: 8\n" +
+        "  - name: session\n    config:\n      password_hashing:\n        ops_limit: 1\n        "
+        "mem_limit_kib: 8\n" +
         session_config();
     return o;
   }
@@ -64,7 +65,8 @@ class SessionTest : public ::testing::Test {
     u.name = name;
     u.email = name + "." + std::to_string(counter++) + "@example.com";
     u.password = "correct horse " + name;
-    auto reply = client.request({{"type", "register"}, {"name", name}, {"email", u.email}, {"password", u.password}});
+    auto reply = client.request(
+        {{"type", "register"}, {"name", name}, {"email", u.email}, {"password", u.password}});
     expect_ok(reply);
     u.id = std::string(reply.at("user_id").as_string());
     return u;
@@ -73,7 +75,8 @@ class SessionTest : public ::testing::Test {
   // Logs `client` in with a password; consumes the catch-up up to "synced"
   // and returns the events it contained.
   std::vector<json::object> login(WsClient& client, User& user) {
-    auto reply = client.request({{"type", "login"}, {"email", user.email}, {"password", user.password}});
+    auto reply =
+        client.request({{"type", "login"}, {"email", user.email}, {"password", user.password}});
     expect_ok(reply);
     user.token = std::string(reply.at("token").as_string());
     return until_synced(client);
@@ -110,8 +113,10 @@ class SessionTest : public ::testing::Test {
     return a.id < b.id ? "d:" + a.id + ":" + b.id : "d:" + b.id + ":" + a.id;
   }
 
-  static json::object send(WsClient& from, const User& to, const std::string& text, const std::string& client_msg_id) {
-    return from.request({{"type", "send"}, {"to", to.id}, {"message", text}, {"client_msg_id", client_msg_id}});
+  static json::object send(WsClient& from, const User& to, const std::string& text,
+                           const std::string& client_msg_id) {
+    return from.request(
+        {{"type", "send"}, {"to", to.id}, {"message", text}, {"client_msg_id", client_msg_id}});
   }
 
   std::string database_url_;

@@ -44,7 +44,8 @@ struct Event {
 
 // The JSON form of an event: {"event": name, "payload": payload}.
 inline std::string to_json(const Event& event) {
-  return boost::json::serialize(boost::json::object{{"event", event.name}, {"payload", event.payload}});
+  return boost::json::serialize(
+      boost::json::object{{"event", event.name}, {"payload", event.payload}});
 }
 
 using EventHandler = std::function<void(const Event& event)>;

@@ -39,7 +39,8 @@ inline std::optional<std::int64_t> optional_int(const boost::json::object& field
   if (v.is_uint64() && v.get_uint64() <= static_cast<std::uint64_t>(INT64_MAX)) {
     return static_cast<std::int64_t>(v.get_uint64());
   }
-  if (v.is_double() && v.get_double() == static_cast<double>(static_cast<std::int64_t>(v.get_double()))) {
+  if (v.is_double() &&
+      v.get_double() == static_cast<double>(static_cast<std::int64_t>(v.get_double()))) {
     return static_cast<std::int64_t>(v.get_double());
   }
   throw Failure(ErrorCode::bad_request, "'" + std::string(key) + "' must be an integer");

@@ -29,7 +29,8 @@ struct Frame {
 };
 
 inline Frame make_frame(const boost::json::object& event, std::string dedupe_key = {}) {
-  return {std::make_shared<const std::string>(boost::json::serialize(event)), std::move(dedupe_key)};
+  return {std::make_shared<const std::string>(boost::json::serialize(event)),
+          std::move(dedupe_key)};
 }
 
 // A client request routed to the plugin that registered its type. `fields` is

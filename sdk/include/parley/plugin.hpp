@@ -40,9 +40,9 @@ class Plugin {
 // any kernel can read it; the rest is trusted only when it matches.
 struct PluginEntry {
   std::uint32_t sdk_abi;
-  const char* name;         // unique, [a-z0-9_]+, equals the config entry's name
-  const char* version;      // the plugin's own version, for humans
-  const char* description;  // one line
+  const char* name;                      // unique, [a-z0-9_]+, equals the config entry's name
+  const char* version;                   // the plugin's own version, for humans
+  const char* description;               // one line
   const char* const* hard_dependencies;  // nullptr-terminated; start-up fails without them
   const char* const* soft_dependencies;  // nullptr-terminated; started first when enabled
   Plugin* (*create)(Host& host);

@@ -32,19 +32,32 @@ enum class ErrorCode {
 // The wire name of a code ("bad_request"); `timeout` is reported as "unavailable".
 inline std::string_view wire_name(ErrorCode code) {
   switch (code) {
-    case ErrorCode::ok: return "ok";
-    case ErrorCode::bad_request: return "bad_request";
-    case ErrorCode::unauthenticated: return "unauthenticated";
-    case ErrorCode::forbidden: return "forbidden";
-    case ErrorCode::not_found: return "not_found";
-    case ErrorCode::conflict: return "conflict";
-    case ErrorCode::group_full: return "group_full";
-    case ErrorCode::too_large: return "too_large";
-    case ErrorCode::rate_limited: return "rate_limited";
-    case ErrorCode::unsupported: return "unsupported";
-    case ErrorCode::unavailable: return "unavailable";
-    case ErrorCode::timeout: return "unavailable";
-    case ErrorCode::internal: return "internal";
+    case ErrorCode::ok:
+      return "ok";
+    case ErrorCode::bad_request:
+      return "bad_request";
+    case ErrorCode::unauthenticated:
+      return "unauthenticated";
+    case ErrorCode::forbidden:
+      return "forbidden";
+    case ErrorCode::not_found:
+      return "not_found";
+    case ErrorCode::conflict:
+      return "conflict";
+    case ErrorCode::group_full:
+      return "group_full";
+    case ErrorCode::too_large:
+      return "too_large";
+    case ErrorCode::rate_limited:
+      return "rate_limited";
+    case ErrorCode::unsupported:
+      return "unsupported";
+    case ErrorCode::unavailable:
+      return "unavailable";
+    case ErrorCode::timeout:
+      return "unavailable";
+    case ErrorCode::internal:
+      return "internal";
   }
   return "internal";
 }

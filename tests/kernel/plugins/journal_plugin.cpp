@@ -48,16 +48,17 @@ class JournalPlugin : public parley::Plugin {
                            {.before_login = true});
     // Sends `count` events of `size` bytes to the caller's connection: lets
     // the gateway tests pile events onto a client that stopped reading.
-    host_.gateway().handle(std::string(JOURNAL_PLUGIN_NAME) + ".flood",
-                           [this](parley::Request request, parley::Reply reply) {
-                             const auto count = parley::fields::required_int(request.fields, "count");
-                             const auto size = parley::fields::required_int(request.fields, "size");
-                             const auto frame = parley::make_frame(
-                                 {{"type", "flood"}, {"pad", std::string(static_cast<std::size_t>(size), 'x')}});
-                             reply.ok();
-                             for (std::int64_t i = 0; i < count; ++i) host_.gateway().send(request.connection, frame);
-                           },
-                           {.before_login = true});
+    host_.gateway().handle(
+        std::string(JOURNAL_PLUGIN_NAME) + ".flood",
+        [this](parley::Request request, parley::Reply reply) {
+          const auto count = parley::fields::required_int(request.fields, "count");
+          const auto size = parley::fields::required_int(request.fields, "size");
+          const auto frame = parley::make_frame(
+              {{"type", "flood"}, {"pad", std::string(static_cast<std::size_t>(size), 'x')}});
+          reply.ok();
+          for (std::int64_t i = 0; i < count; ++i) host_.gateway().send(request.connection, frame);
+        },
+        {.before_login = true});
   }
 
   void stop() override { write("stop"); }
@@ -66,7 +67,8 @@ class JournalPlugin : public parley::Plugin {
   // a hook's "message" field: lets other plugins' tests observe the bus.
   void start_observing() {
     for (const auto& name : record_) {
-      host_.bus().subscribe(name, [this](const parley::Event& event) { write(parley::to_json(event).c_str()); });
+      host_.bus().subscribe(
+          name, [this](const parley::Event& event) { write(parley::to_json(event).c_str()); });
     }
     if (filter_hook_.empty()) return;
     host_.bus().hook(filter_hook_, 0, [this](boost::json::object& payload) {
@@ -75,7 +77,8 @@ class JournalPlugin : public parley::Plugin {
         return parley::HookResult::veto(parley::ErrorCode::forbidden, "message refused by filter");
       }
       if (!rewrite_from_.empty()) {
-        for (auto pos = text.find(rewrite_from_); pos != std::string::npos; pos = text.find(rewrite_from_, pos)) {
+        for (auto pos = text.find(rewrite_from_); pos != std::string::npos;
+             pos = text.find(rewrite_from_, pos)) {
           text.replace(pos, rewrite_from_.size(), rewrite_to_);
           pos += rewrite_to_.size();
         }
@@ -117,8 +120,12 @@ const char* const kWants[] = {nullptr};
 
 const parley::PluginEntry* entry() {
   static const parley::PluginEntry manifest{
-      JOURNAL_PLUGIN_ABI, JOURNAL_PLUGIN_NAME, "1.0.0", "records its lifecycle for the kernel's tests",
-      kRequires,          kWants,
+      JOURNAL_PLUGIN_ABI,
+      JOURNAL_PLUGIN_NAME,
+      "1.0.0",
+      "records its lifecycle for the kernel's tests",
+      kRequires,
+      kWants,
       [](parley::Host& host) -> parley::Plugin* { return new JournalPlugin(host); }};
   return &manifest;
 }
