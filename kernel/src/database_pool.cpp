@@ -18,8 +18,9 @@ DatabasePool::DatabasePool(DatabaseConfig config, MetricsRegistry& metrics,
       log_(std::move(log)),
       in_use_(metrics.gauge("parley_db_connections_in_use", "Database connections running work")),
       queued_(metrics.gauge("parley_db_queued_jobs", "Database jobs waiting for a connection")),
-      failures_(metrics.counter("parley_db_unavailable_total",
-                                "Database jobs refused because it was unreachable")) {
+      failures_(metrics.counter(
+          "parley_db_unavailable_total",
+          "Database jobs answered unavailable (unreachable, lost mid-commit, or overloaded)")) {
   metrics.gauge("parley_db_pool_size", "Database connections in the pool").set(config_.pool_size);
 }
 
@@ -67,6 +68,7 @@ void DatabasePool::run(const OwnerPtr& owner, std::function<void(pqxx::connectio
       return;
     }
   }
+  failures_.add();
   finish(job, Status(ErrorCode::unavailable, "the database is overloaded or shutting down"));
 }
 

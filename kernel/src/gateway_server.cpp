@@ -202,7 +202,7 @@ class WebSocketSession : public Connection,
 
   void send(std::shared_ptr<const std::string> text) override {
     std::lock_guard lock(mutex_);
-    if (closing_) return;
+    if (closing_ || going_away_) return;
     if (queue_.size() >= shared_.config.max_queued_frames ||
         queued_bytes_ + text->size() > shared_.config.max_queued_bytes) {
       closing_ = true;
@@ -225,10 +225,12 @@ class WebSocketSession : public Connection,
     asio::post(ws_.get_executor(), [self = this->shared_from_this()] {
       {
         std::lock_guard lock(self->mutex_);
-        if (self->closing_ || !self->accepted_) return;
-        self->closing_ = true;
+        if (self->closing_ || self->going_away_ || !self->accepted_) return;
+        self->going_away_ = true;
+        // What is queued goes first; write_next() closes when it is out.
+        if (self->writing_) return;
       }
-      self->ws_.async_close(websocket::close_code::going_away, [self](beast::error_code) {});
+      self->send_close();
     });
   }
 
@@ -342,16 +344,28 @@ class WebSocketSession : public Connection,
          &router = shared_.router]() mutable { router.invoke(*route, std::move(request), reply); });
   }
 
+  void send_close() {
+    {
+      std::lock_guard lock(mutex_);
+      if (closing_) return;
+      closing_ = true;
+    }
+    ws_.async_close(websocket::close_code::going_away,
+                    [self = this->shared_from_this()](beast::error_code) {});
+  }
+
   void write_next() {
     std::shared_ptr<const std::string> next;
     {
       std::lock_guard lock(mutex_);
       if (queue_.empty() || closing_) {
         writing_ = false;
-        return;
+        if (!going_away_ || closing_) return;
+      } else {
+        next = queue_.front();
       }
-      next = queue_.front();
     }
+    if (!next) return send_close();
     ws_.async_write(asio::buffer(*next),
                     [self = this->shared_from_this(), next](beast::error_code ec, std::size_t) {
                       self->on_write(ec);
@@ -391,6 +405,7 @@ class WebSocketSession : public Connection,
   bool writing_ = false;
   bool accepted_ = false;
   bool closing_ = false;
+  bool going_away_ = false;  // the server is stopping: close once the queue is sent
 };
 
 // Reads HTTP requests on a fresh connection: operator endpoints, or the

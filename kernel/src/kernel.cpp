@@ -4,7 +4,7 @@
 
 namespace parley::kernel {
 
-Kernel::Kernel(KernelConfig config)
+Kernel::Kernel(KernelConfig config, const Clock* clock)
     : config_(std::move(config)),
       log_(make_logger("kernel", std::nullopt)),
       router_(log_),
@@ -12,8 +12,13 @@ Kernel::Kernel(KernelConfig config)
   if (!config_.database.url.empty())
     database_ = std::make_unique<DatabasePool>(config_.database, metrics_, log_);
   bus_ = std::make_unique<EventBus>(workers_->get_executor(), log_);
-  KernelServices services{
-      *bus_, router_, connections_, database_.get(), metrics_, clock_, workers_->get_executor()};
+  KernelServices services{*bus_,
+                          router_,
+                          connections_,
+                          database_.get(),
+                          metrics_,
+                          clock ? *clock : system_clock_,
+                          workers_->get_executor()};
   plugins_ = std::make_unique<PluginManager>(services, log_);
 }
 
@@ -51,15 +56,18 @@ void Kernel::stop() {
   running_ = false;
   if (gateway_) gateway_->stop();
   if (plugins_) plugins_->stop_all();
+  // Queued database work finishes; its callbacks may still post to the workers.
   if (database_) database_->stop();
   if (workers_) {
+    // Work not started by now is dropped: a request it would have answered
+    // gets `internal`. Its handlers are destroyed here, while the gateway
+    // and the plugins' libraries they refer to still exist.
     workers_->stop();
     workers_->join();
+    workers_.reset();
   }
   if (plugins_) plugins_->destroy_all();
   gateway_.reset();
-  // Leftover handlers hold their plugin's library until they are destroyed here.
-  workers_.reset();
 }
 
 }  // namespace parley::kernel

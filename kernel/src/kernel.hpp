@@ -21,7 +21,8 @@ namespace parley::kernel {
 
 class Kernel {
  public:
-  explicit Kernel(KernelConfig config);
+  // `clock` replaces the system clock for plugins (tests drive time with it).
+  explicit Kernel(KernelConfig config, const Clock* clock = nullptr);
   ~Kernel();
   Kernel(const Kernel&) = delete;
   Kernel& operator=(const Kernel&) = delete;
@@ -31,18 +32,20 @@ class Kernel {
   // Connects the database, starts plugins in order, opens the port. On
   // failure, what already started is stopped and the error is thrown.
   void start();
-  // Closes the port, stops plugins in reverse order, drains the workers.
+  // Closes the port, stops plugins in reverse order, finishes queued
+  // database work, then stops the workers.
   void stop();
 
   bool ready() const;
   std::uint16_t port() const { return gateway_ ? gateway_->port() : 0; }
   PluginManager& plugins() { return *plugins_; }
+  Router& router() { return router_; }
   EventBus& bus() { return *bus_; }
 
  private:
   KernelConfig config_;
   std::shared_ptr<spdlog::logger> log_;
-  SystemClock clock_;
+  SystemClock system_clock_;
   MetricsRegistry metrics_;
   Router router_;
   ConnectionRegistry connections_;

@@ -1,5 +1,7 @@
 #include "logging.hpp"
 
+#include "parley/timestamp.hpp"
+
 #include <mutex>
 
 #include <fmt/chrono.h>
@@ -73,13 +75,6 @@ class JsonFormatter : public spdlog::formatter {
 };
 
 }  // namespace
-
-std::string format_timestamp(std::chrono::system_clock::time_point time) {
-  const auto ms = std::chrono::time_point_cast<std::chrono::milliseconds>(time);
-  return fmt::format("{:%Y-%m-%dT%H:%M:%S}.{:03d}Z",
-                     std::chrono::time_point_cast<std::chrono::seconds>(ms),
-                     static_cast<int>(ms.time_since_epoch().count() % 1000));
-}
 
 spdlog::level::level_enum to_spdlog(LogLevel level) {
   switch (level) {

@@ -33,7 +33,4 @@ class PluginLog : public Log {
   std::shared_ptr<spdlog::logger> logger_;
 };
 
-// RFC 3339 UTC with milliseconds: 2024-09-13T18:54:30.123Z
-std::string format_timestamp(std::chrono::system_clock::time_point time);
-
 }  // namespace parley::kernel

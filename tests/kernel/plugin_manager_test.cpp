@@ -141,6 +141,60 @@ TEST_F(PluginManagerTest, SoftDependencyAbsentIsFine) {
   EXPECT_THAT(journal_lines(), ElementsAre("start gamma", "stop gamma"));
 }
 
+TEST_F(PluginManagerTest, TwoPluginsHandlingOneRequestTypeIsAStartupErrorNamingBoth) {
+  auto kernel = make_kernel(
+      {{"alpha", "      handle: [shared.type]\n"}, {"gamma", "      handle: [shared.type]\n"}});
+  kernel->load();
+  try {
+    kernel->start();
+    FAIL() << "expected start to fail";
+  } catch (const std::exception& e) {
+    EXPECT_THAT(e.what(),
+                HasSubstr("'shared.type' is registered by both plugin 'alpha' and plugin 'gamma'"));
+  }
+  EXPECT_THAT(journal_lines(), ElementsAre("start alpha", "start gamma", "stop alpha"));
+}
+
+// A clock the test drives: plugins see its time, not the system's.
+class ManualClock : public Clock {
+ public:
+  std::chrono::system_clock::time_point now() const override { return now_; }
+  std::chrono::system_clock::time_point now_{std::chrono::milliseconds(1'000'000)};
+};
+
+// Captures a request's answer.
+class CapturingSink : public ReplySink {
+ public:
+  void answer(Status status, boost::json::object result) override {
+    status_ = status;
+    result_ = std::move(result);
+  }
+  Status status_;
+  boost::json::object result_;
+};
+
+TEST_F(PluginManagerTest, PluginsSeeTheClockTheKernelGivesThem) {
+  ManualClock clock;
+  const auto file = dir_.write(
+      "clock.yaml",
+      std::string("plugin_dir: ") + TEST_PLUGIN_DIR +
+          "\nplugins:\n  - name: alpha\n    config:\n      journal: " + journal().string() + "\n");
+  Kernel kernel(load_kernel_config(file.string()), &clock);
+  kernel.load();
+  kernel.start();
+  auto route = kernel.router().find("alpha.echo");
+  ASSERT_TRUE(route);
+  auto ask = [&] {
+    auto sink = std::make_shared<CapturingSink>();
+    kernel.router().invoke(*route, Request{"alpha.echo", {}, 1, "u"}, Reply(sink));
+    return sink->result_.at("now_ms").as_int64();
+  };
+  EXPECT_EQ(ask(), 1'000'000);
+  clock.now_ += std::chrono::hours(24);
+  EXPECT_EQ(ask(), 1'000'000 + 24 * 3600 * 1000);
+  kernel.stop();
+}
+
 TEST_F(PluginManagerTest, FailedStartStopsTheAlreadyStartedInReverse) {
   auto kernel = make_kernel({{"alpha", ""}, {"beta", ""}, {"gamma", "      fail_start: true\n"}});
   kernel->load();

@@ -2,6 +2,8 @@
 
 #include <sodium.h>
 
+#include <atomic>
+
 #include <parley/fields.hpp>
 
 #include "wire.hpp"
@@ -59,7 +61,13 @@ class Accounts::LoginReplySink : public ReplySink {
  public:
   LoginReplySink(Accounts& accounts, ConnectionId connection, Reply inner)
       : accounts_(accounts), connection_(connection), inner_(std::move(inner)) {}
+  ~LoginReplySink() override {
+    // Dropped without an answer: the inner reply reports `internal`; the
+    // connection may log in again.
+    if (!answered_) accounts_.login_finished(connection_, false);
+  }
   void answer(Status status, json::object result) override {
+    if (answered_.exchange(true)) return;
     accounts_.login_finished(connection_, status.ok());
     if (status.ok()) {
       inner_.ok(std::move(result));
@@ -72,6 +80,7 @@ class Accounts::LoginReplySink : public ReplySink {
   Accounts& accounts_;
   ConnectionId connection_;
   Reply inner_;
+  std::atomic<bool> answered_{false};
 };
 
 Accounts::Accounts(Host& host, const Settings& settings, AfterLogin after_login,

@@ -24,7 +24,8 @@ constexpr std::int64_t kMaxSyncMessages = 1000;
 
 // The participants of a 1:1 conversation, checking that `user_id` is one of
 // them: bad_request for an id that is not a conversation, forbidden for an
-// outsider, unsupported for a group conversation (no group plugin here).
+// outsider and for a group conversation (group membership belongs to the
+// group plugin; without it nobody is a member).
 std::pair<std::string, std::string> direct_members(std::string_view conversation,
                                                    const std::string& user_id) {
   if (conversation.substr(0, 2) == "g:") {
@@ -72,6 +73,18 @@ void Chat::register_handlers(Gateway& gateway) {
   });
   gateway.handle("typing",
                  [this](Request r, Reply reply) { on_typing(std::move(r), std::move(reply)); });
+}
+
+void Chat::check_message_text(std::string_view text) const {
+  if (text.empty()) throw Failure(ErrorCode::bad_request, "'message' must be a non-empty string");
+  if (text.find('\0') != std::string_view::npos) {
+    throw Failure(ErrorCode::bad_request, "'message' must not contain NUL characters");
+  }
+  if (utf8_length(text) > settings_.max_message_length) {
+    throw Failure(
+        ErrorCode::too_large,
+        "'message' is longer than " + std::to_string(settings_.max_message_length) + " characters");
+  }
 }
 
 void Chat::on_send(Request request, Reply reply) {
@@ -207,6 +220,7 @@ void Chat::on_mark(Request request, Reply reply) {
   auto result = std::make_shared<Result>();
   db_.run(
       [=](pqxx::connection& conn) {
+        *result = Result{};  // the pool may run this twice (a dead connection)
         pqxx::work tx(conn);
         auto rows = tx.exec_params(
             "SELECT p.delivered_seq, p.read_seq, c.last_seq FROM participants p"
@@ -302,6 +316,7 @@ void Chat::on_conversations(Request request, Reply reply) {
   auto list = std::make_shared<json::array>();
   db_.run(
       [=](pqxx::connection& conn) {
+        list->clear();  // the pool may run this twice (a dead connection)
         pqxx::read_transaction tx(conn);
         auto rows = tx.exec_params(
             "SELECT p.conversation, p.delivered_seq, p.read_seq,"
@@ -360,6 +375,7 @@ void Chat::login_sync(const std::string& user_id, ConnectionId connection, bool 
   auto frames = std::make_shared<std::vector<Frame>>();
   db_.run(
       [=](pqxx::connection& conn) {
+        frames->clear();  // the pool may run this twice (a dead connection)
         pqxx::work tx(conn);
         const auto since_row = tx.exec_params1(
             "SELECT coalesce(offline_since, now()) FROM users WHERE id = $1 FOR UPDATE", me);

@@ -19,21 +19,31 @@ MessageWriter::MessageWriter(Database& db, const Clock& clock, std::size_t batch
     : db_(db), clock_(clock), batch_max_(batch_max), on_stored_(std::move(on_stored)) {}
 
 void MessageWriter::submit(SendRequest request, Reply reply) {
-  std::lock_guard lock(mutex_);
-  queue_.push_back({std::move(request), std::move(reply)});
-  if (!writing_) start_batch_locked();
+  {
+    std::lock_guard lock(mutex_);
+    queue_.push_back({std::move(request), std::move(reply)});
+    if (writing_) return;
+    writing_ = true;
+  }
+  write_next_batch();
 }
 
-void MessageWriter::start_batch_locked() {
-  if (queue_.empty()) return;
-  writing_ = true;
+void MessageWriter::write_next_batch() {
   auto batch = std::make_shared<std::vector<Pending>>();
-  const std::size_t n = std::min(queue_.size(), batch_max_);
-  batch->reserve(n);
-  for (std::size_t i = 0; i < n; ++i) {
-    batch->push_back(std::move(queue_.front()));
-    queue_.pop_front();
+  {
+    std::lock_guard lock(mutex_);
+    if (queue_.empty()) {
+      writing_ = false;
+      return;
+    }
+    const std::size_t n = std::min(queue_.size(), batch_max_);
+    batch->reserve(n);
+    for (std::size_t i = 0; i < n; ++i) {
+      batch->push_back(std::move(queue_.front()));
+      queue_.pop_front();
+    }
   }
+  // Not under the mutex: a refused job calls `done` on this thread.
   auto outcomes = std::make_shared<std::vector<Outcome>>();
   db_.run(
       [this, batch, outcomes](pqxx::connection& conn) {
@@ -48,9 +58,7 @@ void MessageWriter::start_batch_locked() {
       },
       [this, batch, outcomes](const Status& status) {
         finish_batch(*batch, *outcomes, status);
-        std::lock_guard lock(mutex_);
-        writing_ = false;
-        start_batch_locked();
+        write_next_batch();
       });
 }
 
@@ -59,13 +67,13 @@ void MessageWriter::write_batch(pqxx::connection& conn, const std::vector<Pendin
   outcomes.assign(batch.size(), Outcome{});
   pqxx::work tx(conn);
 
+  if (known_users_.size() > kMaxCached) known_users_.clear();
   // Recipients not yet known to exist.
   std::vector<std::int64_t> unknown;
   for (const auto& p : batch) {
     if (!known_users_.contains(p.request.recipient_id)) unknown.push_back(p.request.recipient_id);
   }
   if (!unknown.empty()) {
-    if (known_users_.size() > kMaxCached) known_users_.clear();
     for (const auto& row : tx.exec_params("SELECT id FROM users WHERE id = ANY($1::bigint[])",
                                           bigint_array(unknown))) {
       known_users_.insert(row[0].as<std::int64_t>());

@@ -51,7 +51,9 @@ class MessageWriter {
     bool created = false;
   };
 
-  void start_batch_locked();
+  // Takes the next batch off the queue and writes it; clears writing_ when
+  // the queue is empty.
+  void write_next_batch();
   void write_batch(pqxx::connection& conn, const std::vector<Pending>& batch,
                    std::vector<Outcome>& outcomes);
   void finish_batch(std::vector<Pending>& batch, std::vector<Outcome>& outcomes,

@@ -30,13 +30,6 @@ std::optional<std::pair<std::string, std::string>> direct_participants(std::stri
   return std::make_pair(std::string(a), std::string(b));
 }
 
-std::string format_timestamp(std::chrono::system_clock::time_point time) {
-  const auto ms = std::chrono::time_point_cast<std::chrono::milliseconds>(time);
-  return fmt::format("{:%Y-%m-%dT%H:%M:%S}.{:03d}Z",
-                     std::chrono::time_point_cast<std::chrono::seconds>(ms),
-                     static_cast<int>(ms.time_since_epoch().count() % 1000));
-}
-
 std::string sql_timestamp(std::string_view column) {
   return fmt::format("to_char({} AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS.MS\"Z\"')", column);
 }

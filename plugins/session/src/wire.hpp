@@ -11,6 +11,8 @@
 #include <boost/json/object.hpp>
 #include <pqxx/pqxx>
 
+#include <parley/timestamp.hpp>
+
 namespace parley::session {
 
 // A user id as the protocol writes it ("42") to the store's bigint;
@@ -23,8 +25,6 @@ std::string direct_conversation(std::string_view a, std::string_view b);
 // The two participants of "d:A:B", or nullopt when `id` is not a valid 1:1 id.
 std::optional<std::pair<std::string, std::string>> direct_participants(std::string_view id);
 
-// RFC 3339 UTC with milliseconds.
-std::string format_timestamp(std::chrono::system_clock::time_point time);
 // SQL expression rendering a timestamptz column that way.
 std::string sql_timestamp(std::string_view column);
 

@@ -3,6 +3,8 @@
 #include <set>
 #include <thread>
 
+#include <fmt/chrono.h>
+
 #include "session_fixture.hpp"
 
 namespace parley::test {
@@ -34,6 +36,28 @@ TEST_F(ChatTest, AliceToBobLive) {
   EXPECT_EQ(event->at("timestamp"), ok.at("timestamp"));
   // The sending connection has the ok, not a copy.
   EXPECT_TRUE(a->no_event("message"));
+}
+
+TEST_F(ChatTest, TimestampsAreUtcWhateverTheServersTimeZone) {
+  setenv("TZ", "JST-9", 1);  // a POSIX zone nine hours east, no tzdata needed
+  server_->stop();
+  server_->start();
+  unsetenv("TZ");
+  auto [alice, a] = online_user("alice");
+  auto [bob, b] = online_user("bob");
+  const auto minute = [](std::chrono::system_clock::time_point t) {
+    return fmt::format("{:%Y-%m-%dT%H:%M}", fmt::gmtime(std::chrono::system_clock::to_time_t(t)));
+  };
+  const auto before = minute(std::chrono::system_clock::now());
+  auto ok = send(*a, bob, "what time is it?", "t1");
+  const auto after = minute(std::chrono::system_clock::now());
+  const std::string stamp(ok.at("timestamp").as_string());
+  EXPECT_TRUE(stamp.rfind(before, 0) == 0 || stamp.rfind(after, 0) == 0)
+      << stamp << " vs " << before;
+  EXPECT_EQ(stamp.size(), 24u);
+  EXPECT_EQ(stamp.back(), 'Z');
+  auto history = a->request({{"type", "history"}, {"conversation", conversation_of(alice, bob)}});
+  EXPECT_EQ(history.at("messages").at(0).at("timestamp").as_string(), stamp);
 }
 
 TEST_F(ChatTest, OfflineMessagesArriveInOrderAtLoginThenSynced) {

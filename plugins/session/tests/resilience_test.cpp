@@ -4,6 +4,8 @@
 
 #include <thread>
 
+#include <pqxx/pqxx>
+
 #include "session_fixture.hpp"
 #include "temp_dir.hpp"
 
@@ -56,6 +58,33 @@ TEST_F(ResilienceTest, DatabaseOutageGivesUnavailableThenRecoversInTheSameProces
   ASSERT_TRUE(event);
   EXPECT_EQ(event->at("message").as_string(), "back again");
   EXPECT_EQ(server_->pid(), pid);
+}
+
+TEST(MigrationTest, TwoServersStartingTogetherApplyEachMigrationOnce) {
+  const auto url = TestPostgres::shared().create_database("migration_race");
+  ParleydProcess::Options options;
+  options.database_url = url;
+  options.plugins_yaml = "  - name: session\n";
+  options.wait_ready = false;
+  ParleydProcess first(options);
+  ParleydProcess second(options);
+  ASSERT_TRUE(first.wait_ready()) << first.log();
+  ASSERT_TRUE(second.wait_ready()) << second.log();
+  pqxx::connection conn(url);
+  pqxx::read_transaction tx(conn);
+  const auto rows = tx.exec(
+      "SELECT version, count(*) FROM parley_migrations WHERE component = 'session'"
+      " GROUP BY version ORDER BY version");
+  ASSERT_EQ(rows.size(), 2u);
+  for (const auto& row : rows) EXPECT_EQ(row[1].as<int>(), 1);
+  // Between them, each migration was applied (and logged) exactly once.
+  const auto logs = first.log() + second.log();
+  for (const char* name :
+       {"applied migration 001_accounts.sql", "applied migration 002_messages.sql"}) {
+    const auto at = logs.find(name);
+    ASSERT_NE(at, std::string::npos) << name;
+    EXPECT_EQ(logs.find(name, at + 1), std::string::npos) << name << " applied twice";
+  }
 }
 
 TEST_F(ResilienceTest, SigtermStopsCleanly) {

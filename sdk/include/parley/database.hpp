@@ -27,7 +27,11 @@ class Database {
   // Runs `work` on a pool thread with a live connection, then `done` on the
   // same thread: ok, `unavailable` when the database cannot be reached (the
   // pool reconnects by itself later), or `internal` when `work` threw.
-  // `work` owns its transaction (pqxx::work tx(conn)).
+  // `work` owns its transaction (pqxx::work tx(conn)). When a connection
+  // turns out dead before anything committed, `work` runs again on a fresh
+  // one: reset what it fills in at its start. A job refused outright (the
+  // pool is stopping or 100,000 jobs are queued) gets `unavailable` at once,
+  // on the calling thread: do not hold a lock `done` takes.
   virtual void run(std::function<void(pqxx::connection& conn)> work,
                    std::function<void(const Status& status)> done) = 0;
 

@@ -11,4 +11,5 @@
 #include "parley/metrics.hpp"
 #include "parley/plugin.hpp"
 #include "parley/status.hpp"
+#include "parley/timestamp.hpp"
 #include "parley/version.hpp"

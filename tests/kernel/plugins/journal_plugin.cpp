@@ -2,6 +2,7 @@
 // different names and dependencies (see tests/kernel/CMakeLists.txt). It
 // appends "start <name>" / "stop <name>" to the file named by `journal`, may
 // be told to fail in start(), and answers the request type "<name>.echo".
+#include <chrono>
 #include <fstream>
 #include <mutex>
 
@@ -25,6 +26,7 @@ class JournalPlugin : public parley::Plugin {
     journal_ = config.require_string("journal");
     fail_start_ = config.bool_or("fail_start", false);
     greeting_ = config.string_or("greeting", "hello");
+    extra_types_ = config.get_string_list("handle").value_or(std::vector<std::string>{});
     record_ = config.get_string_list("record").value_or(std::vector<std::string>{});
     if (auto* filter = config.section("filter")) {
       filter_hook_ = filter->require_string("hook");
@@ -38,14 +40,19 @@ class JournalPlugin : public parley::Plugin {
     write("start");
     if (fail_start_) throw std::runtime_error("told to fail");
     start_observing();
-    host_.gateway().handle(std::string(JOURNAL_PLUGIN_NAME) + ".echo",
-                           [this](parley::Request request, parley::Reply reply) {
-                             boost::json::object result;
-                             result["greeting"] = greeting_;
-                             result["user_id"] = request.user_id;
-                             reply.ok(std::move(result));
-                           },
+    auto echo = [this](parley::Request request, parley::Reply reply) {
+      boost::json::object result;
+      result["greeting"] = greeting_;
+      result["user_id"] = request.user_id;
+      result["now_ms"] = std::chrono::duration_cast<std::chrono::milliseconds>(
+                             host_.clock().now().time_since_epoch())
+                             .count();
+      reply.ok(std::move(result));
+    };
+    host_.gateway().handle(std::string(JOURNAL_PLUGIN_NAME) + ".echo", echo,
                            {.before_login = true});
+    for (const auto& type : extra_types_)
+      host_.gateway().handle(type, echo, {.before_login = true});
     // Sends `count` events of `size` bytes to the caller's connection: lets
     // the gateway tests pile events onto a client that stopped reading.
     host_.gateway().handle(
@@ -101,6 +108,7 @@ class JournalPlugin : public parley::Plugin {
   std::string greeting_;
   bool fail_start_ = false;
   std::vector<std::string> record_;
+  std::vector<std::string> extra_types_;
   std::string filter_hook_;
   std::string veto_word_;
   std::string rewrite_from_;
