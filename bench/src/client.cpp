@@ -2,6 +2,7 @@
 
 #include <charconv>
 
+#include <boost/json/monotonic_resource.hpp>
 #include <boost/json/parse.hpp>
 #include <boost/json/serialize.hpp>
 
@@ -46,6 +47,30 @@ void Client::request(Json fields, ReplyFn fn) {
   }
 }
 
+void Client::request_members(std::string members, ReplyFn fn) {
+  auto act = [this, members = std::move(members), fn = std::move(fn)]() mutable {
+    if (!open_) {
+      fn(Json{{"type", "error"}, {"code", "closed"}, {"message", "the connection is not open"}});
+      return;
+    }
+    const std::uint64_t id = next_id_++;
+    std::string frame;
+    frame.reserve(members.size() + 32);
+    frame += "{\"id\":\"";
+    frame += std::to_string(id);
+    frame += "\",";
+    frame += members;
+    frame += '}';
+    pending_.emplace(id, std::move(fn));
+    conn_->send(std::move(frame));
+  };
+  if (conn_->on_strand()) {
+    act();
+  } else {
+    conn_->post(std::move(act));
+  }
+}
+
 void Client::login(Json credentials, Done done) {
   credentials["type"] = "login";
   request(std::move(credentials), [this, done = std::move(done)](const Json& reply) mutable {
@@ -69,8 +94,12 @@ void Client::close() {
 }
 
 void Client::on_text(std::string_view text) {
+  // Frames are parsed into a buffer on the stack: no allocation for the
+  // usual small frame. The parsed value lives for this call only.
+  unsigned char scratch[4096];
+  json::monotonic_resource resource(scratch, sizeof scratch);
   json::error_code ec;
-  json::value value = json::parse(text, ec);
+  json::value value = json::parse(text, ec, &resource);
   if (ec || !value.is_object()) {
     net_.note_close("unreadable frame from the server: " + std::string(text.substr(0, 200)));
     return;

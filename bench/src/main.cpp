@@ -111,6 +111,11 @@ int run_scenario(const std::string& name, int argc, char** argv) {
     Options options(argc, argv, 2);
     output = options.string("output", "");
     ctx.run_id = options.string("run-id", random_run_id());
+    if (ctx.run_id.empty() || ctx.run_id.size() > 24 ||
+        ctx.run_id.find_first_not_of("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_") !=
+            std::string::npos) {
+      throw OptionError("--run-id: 1 to 24 letters, digits or _");
+    }
     ctx.timeout = seconds_ms(options.number("timeout", 120, 1, 86400));
     if (options.has("server-pid")) {
       ctx.server_pid = static_cast<pid_t>(options.integer("server-pid", 0, 1, 1 << 30));
