@@ -7,10 +7,12 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 config=${1:-config/parley.yaml}
 
-scripts/build.sh build-release Release
+# The server needs neither the tests nor the load generator.
+PARLEY_CMAKE_ARGS="-DPARLEY_BUILD_TESTS=OFF -DPARLEY_BUILD_BENCH=OFF ${PARLEY_CMAKE_ARGS:-}" \
+  scripts/build.sh build-server Release
 
 if [ -z "${DATABASE_URL:-}" ] && ! grep -Eq '^\s*url:\s*\S' "$config"; then
   export DATABASE_URL=$(scripts/private-postgres.sh var/postgres "${PARLEY_PG_PORT:-54329}")
   echo "parley: using the private PostgreSQL at $DATABASE_URL (data in var/postgres)" >&2
 fi
-exec build-release/bin/parleyd --config "$config"
+exec build-server/bin/parleyd --config "$config"

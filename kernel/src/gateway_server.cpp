@@ -4,6 +4,8 @@
 #include <chrono>
 #include <deque>
 #include <mutex>
+#include <shared_mutex>
+#include <unordered_map>
 #include <thread>
 #include <vector>
 
@@ -76,11 +78,22 @@ struct Shared {
     return metrics.counter("parley_errors_total", "Error replies sent, by code",
                            "code=\"" + std::string(code) + "\"");
   }
-  HistogramMetric& latency(std::string_view type) {
-    return metrics.histogram("parley_request_duration_seconds",
-                             "Time from a request's arrival to its reply, by request type",
-                             "type=\"" + std::string(type) + "\"", kLatencyBuckets);
+  // One histogram per routed request type, looked up on every reply: cached
+  // so the hot path takes a shared lock instead of the registry's mutex.
+  HistogramMetric& latency(const std::string& type) {
+    {
+      std::shared_lock lock(latency_mutex);
+      if (auto it = latency_by_type.find(type); it != latency_by_type.end()) return *it->second;
+    }
+    auto& histogram = metrics.histogram("parley_request_duration_seconds",
+                                        "Time from a request's arrival to its reply, by request type",
+                                        "type=\"" + type + "\"", kLatencyBuckets);
+    std::unique_lock lock(latency_mutex);
+    latency_by_type.emplace(type, &histogram);
+    return histogram;
   }
+  std::shared_mutex latency_mutex;
+  std::unordered_map<std::string, HistogramMetric*> latency_by_type;
 };
 
 std::shared_ptr<const std::string> error_frame(const std::string* re, ErrorCode code,

@@ -58,7 +58,7 @@ std::string text_array(const std::vector<std::string>& values) {
 }
 
 std::string bigint_array(const std::vector<std::int64_t>& values) {
-  return "{" + fmt::format("{}", fmt::join(values, ",")) + "}";
+  return fmt::format("{{{}}}", fmt::join(values, ","));
 }
 
 std::string message_columns(std::string_view a) {
