@@ -4,6 +4,8 @@
 //   parleyd --check-config FILE     validate FILE and the plugins it names, then exit
 //   parleyd --list-plugins [--config FILE]
 //   parleyd --version
+#include <sys/resource.h>
+
 #include <csignal>
 #include <cstdio>
 #include <cstdlib>
@@ -55,6 +57,13 @@ int main(int argc, char** argv) {
       std::cerr << kUsage;
       return 2;
     }
+  }
+
+  // Each connection is a file descriptor: allow as many as the hard limit does.
+  rlimit files{};
+  if (getrlimit(RLIMIT_NOFILE, &files) == 0 && files.rlim_cur < files.rlim_max) {
+    files.rlim_cur = files.rlim_max;
+    setrlimit(RLIMIT_NOFILE, &files);
   }
 
   // Signals are taken by sigwait() below, so every thread must block them.
