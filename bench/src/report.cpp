@@ -1,7 +1,9 @@
 #include "report.hpp"
 
 #include <cstdio>
+#include <algorithm>
 #include <fstream>
+#include <map>
 #include <iostream>
 #include <sstream>
 #include <string>
@@ -98,14 +100,27 @@ int print_report(int argc, char** argv, std::ostream& out) {
     }
   }
 
+  // The ratio uses the ceiling measured in the same sequence: the latest
+  // before the row, else the first one after it.
   double ceiling = 0;
   for (const auto& run : runs) {
-    if (run.at("scenario") == "ceiling") ceiling = number_at(run, {"results", "rows_per_second"});
+    if (run.at("scenario") == "ceiling") {
+      ceiling = number_at(run, {"results", "rows_per_second"});
+      break;
+    }
   }
 
-  char line[512];
-  std::snprintf(line, sizeof line, "%-18s %-44s %-30s %-30s %s\n", "scenario", "result",
-                "send->ok p50/p90/p99/max ms", "send->delivery p50/p90/p99/max", "ok");
+  struct Figures {
+    std::vector<double> main, ratio, ok_p99, delivery_p50, delivery_p99;
+    std::string unit;
+  };
+  std::map<std::string, Figures> groups;
+  std::vector<std::string> order;
+
+  char line[640];
+  const char* format = "%-17s %-46s %-30s %-32s %s\n";
+  std::snprintf(line, sizeof line, format, "scenario", "result", "send->ok p50/p90/p99/max ms",
+                "send->delivery p50/p90/p99/max ms", "ok");
   out << line;
   bool all_ok = true;
   for (const auto& run : runs) {
@@ -114,33 +129,73 @@ int print_report(int argc, char** argv, std::ostream& out) {
     all_ok = all_ok && ok;
     std::string label = scenario;
     std::string result;
+    if (scenario == "messaging") label += " " + string_at(run, "params", "mode");
+    if (!groups.contains(label)) order.push_back(label);
+    auto& g = groups[label];
     if (scenario == "ceiling") {
-      result = fmt("%.0f rows/s", number_at(run, {"results", "rows_per_second"})) + " (batch " +
-               fmt("%.0f", number_at(run, {"params", "batch"})) + ")";
+      ceiling = number_at(run, {"results", "rows_per_second"});
+      result = fmt("%.0f rows/s", ceiling) + " (batch " + fmt("%.0f", number_at(run, {"params", "batch"})) + ")";
+      g.main.push_back(ceiling);
+      g.unit = "rows/s";
     } else if (scenario == "messaging") {
-      label += " " + string_at(run, "params", "mode");
       const double rate = number_at(run, {"results", "messages_per_second"});
       result = fmt("%.0f msg/s", rate);
       if (string_at(run, "params", "mode") == "open") {
         result += fmt(" of %.0f offered", number_at(run, {"params", "rate"}));
       }
-      if (ceiling > 0) result += fmt(", %.2f of ceiling", rate / ceiling);
+      if (ceiling > 0) {
+        result += fmt(", %.2f of ceiling", rate / ceiling);
+        g.ratio.push_back(rate / ceiling);
+      }
+      g.main.push_back(rate);
+      g.unit = "msg/s";
+      g.ok_p99.push_back(number_at(run, {"results", "send_to_ok", "p99_ms"}));
+      g.delivery_p50.push_back(number_at(run, {"results", "send_to_delivery", "p50_ms"}));
+      g.delivery_p99.push_back(number_at(run, {"results", "send_to_delivery", "p99_ms"}));
     } else if (scenario == "idle") {
       result = fmt("%.0f conns, ", number_at(run, {"results", "connections"})) +
                fmt("%.0f B/conn", number_at(run, {"results", "bytes_per_connection"}));
+      g.main.push_back(number_at(run, {"results", "bytes_per_connection"}));
+      g.unit = "bytes/connection";
     } else if (scenario == "reconnect") {
       result = fmt("%.0f users", number_at(run, {"results", "users"})) +
                fmt(" x %.0f msgs: ", number_at(run, {"results", "messages_per_user"})) +
                fmt("synced in %.2f s", number_at(run, {"results", "storm_seconds"}));
+      g.main.push_back(number_at(run, {"results", "storm_seconds"}));
+      g.unit = "s until all synced";
     } else {
       result = "(see JSON)";
     }
     const std::string ok_col = scenario == "reconnect" ? "-" : latency(run, "send_to_ok");
     const std::string second = scenario == "reconnect" ? "login->synced " + latency(run, "login_to_synced")
                                                        : latency(run, "send_to_delivery");
-    std::snprintf(line, sizeof line, "%-18s %-44s %-30s %-30s %s\n", label.c_str(), result.c_str(), ok_col.c_str(),
-                  second.c_str(), ok ? "yes" : "FAILED");
+    std::snprintf(line, sizeof line, format, label.c_str(), result.c_str(), ok_col.c_str(), second.c_str(),
+                  ok ? "yes" : "FAILED");
     out << line;
+  }
+
+  bool repeated = false;
+  for (const auto& [label, g] : groups) repeated = repeated || g.main.size() > 1;
+  if (repeated) {
+    auto median = [](std::vector<double> v) {
+      if (v.empty()) return 0.0;
+      std::sort(v.begin(), v.end());
+      const auto n = v.size();
+      return n % 2 == 1 ? v[n / 2] : (v[n / 2 - 1] + v[n / 2]) / 2;
+    };
+    out << "\nmedians:\n";
+    for (const auto& label : order) {
+      const auto& g = groups[label];
+      std::string text = fmt(g.unit[0] == 's' ? "%.2f " : "%.0f ", median(g.main)) + g.unit + fmt(" (%.0f runs)", static_cast<double>(g.main.size()));
+      if (!g.ratio.empty()) text += fmt(", %.2f of ceiling", median(g.ratio));
+      if (!g.delivery_p99.empty()) {
+        text += fmt(", send->ok p99 %.1f ms", median(g.ok_p99)) +
+                fmt(", send->delivery p50 %.1f ms", median(g.delivery_p50)) +
+                fmt(" p99 %.1f ms", median(g.delivery_p99));
+      }
+      std::snprintf(line, sizeof line, "%-17s %s\n", label.c_str(), text.c_str());
+      out << line;
+    }
   }
   return all_ok ? 0 : 1;
 }

@@ -163,7 +163,7 @@ class Ceiling final : public Scenario {
     r["batches_in_window"] = batches_in_window;
     // Over the span of the batches inside the window (whole batches only).
     const double span = std::chrono::duration<double>(last_in_window - first_in_window).count();
-    r["rows_per_second"] = span > 0 ? std::round(static_cast<double>(rows_in_window) / span) : 0.0;
+    r["rows_per_second"] = span > 0 ? std::llround(static_cast<double>(rows_in_window) / span) : 0;
     r["rows_total"] = rows_total;
     r["batch_latency"] = commit_latency.summary();
     r["cpu"] = std::move(cpu_result);

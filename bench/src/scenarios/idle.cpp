@@ -78,16 +78,16 @@ class Idle final : public Scenario {
     r["users"] = users;
     r["server_rss_before_bytes"] = *rss_before;
     r["server_rss_after_bytes"] = *rss_after;
-    r["server_rss_delta_bytes"] = delta;
-    r["bytes_per_connection"] = std::round(per_connection);
+    r["server_rss_delta_bytes"] = std::llround(delta);
+    r["bytes_per_connection"] = std::llround(per_connection);
     r["kib_per_connection"] = std::round(per_connection / 1024.0 * 100) / 100;
     if (self_before && self_after) {
       r["generator_bytes_per_connection"] =
-          std::round((static_cast<double>(*self_after) - static_cast<double>(*self_before)) /
+          std::llround((static_cast<double>(*self_after) - static_cast<double>(*self_before)) /
                      static_cast<double>(connections_));
     }
     r["login_seconds"] = std::round(login_seconds * 1000) / 1000;
-    r["logins_per_second"] = std::round(static_cast<double>(connections_) / login_seconds);
+    r["logins_per_second"] = std::llround(static_cast<double>(connections_) / login_seconds);
     r["held_seconds"] = settle_ + hold_;
     r["still_open"] = open;
     r["unexpected_closes"] = closes;

@@ -227,8 +227,10 @@ void Messaging::run(Context& ctx) {
     timer.emplace(boost::asio::make_strand(net->ioc()));
     tick = [&] {
       const std::int64_t now = now_ns();
-      const std::int64_t until = std::min(now, shared_.window_end);
-      const auto due = static_cast<std::uint64_t>(std::floor(static_cast<double>(until - start) * rate_ / 1e9));
+      const std::int64_t until = std::min(now, shared_.window_end - 1);
+      // Send k is due at start + k / rate: by `until`, floor(elapsed * rate) + 1 are due.
+      const auto due =
+          static_cast<std::uint64_t>(std::floor(static_cast<double>(until - start) * rate_ / 1e9)) + 1;
       for (; scheduled_count < due; ++scheduled_count) {
         Pair& p = pairs[scheduled_count % pairs_];
         const auto at = start + static_cast<std::int64_t>(static_cast<double>(scheduled_count) * 1e9 / rate_);
@@ -279,7 +281,7 @@ void Messaging::run(Context& ctx) {
   auto& r = ctx.results;
   r["setup_seconds"] = std::round(setup_seconds * 1000) / 1000;
   r["messages_ok_in_window"] = shared_.oks_in_window.load();
-  r["messages_per_second"] = std::round(static_cast<double>(shared_.oks_in_window.load()) / duration_);
+  r["messages_per_second"] = std::llround(static_cast<double>(shared_.oks_in_window.load()) / duration_);
   if (mode_ == "open") {
     r["offered_per_second"] = rate_;
     r["skipped_over_max_in_flight"] = shared_.skipped.load();

@@ -130,9 +130,9 @@ class Reconnect final : public Scenario {
     r["pending_send_seconds"] = std::round(send_seconds * 1000) / 1000;
     r["synced_users"] = done_count;
     r["storm_seconds"] = std::round(storm_seconds * 1000) / 1000;
-    r["logins_per_second"] = std::round(static_cast<double>(done_count) / storm_seconds);
+    r["logins_per_second"] = std::llround(static_cast<double>(done_count) / storm_seconds);
     r["pending_messages_per_second"] =
-        std::round(static_cast<double>(done_count * messages_) / storm_seconds);
+        std::llround(static_cast<double>(done_count * messages_) / storm_seconds);
     r["login_to_synced"] = to_synced.summary();
     r["wrong_message_counts"] = wrong;
     r["unexpected_closes"] = closes;

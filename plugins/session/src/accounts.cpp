@@ -101,12 +101,17 @@ void Accounts::register_handlers(Gateway& gateway) {
   gateway.handle("login",
                  [this](Request r, Reply reply) { on_login(std::move(r), std::move(reply)); },
                  {.before_login = true});
-  gateway.handle("logout",
-                 [this](Request r, Reply reply) { on_logout(std::move(r), std::move(reply)); });
-  gateway.handle("user.get",
-                 [this](Request r, Reply reply) { on_user_get(std::move(r), std::move(reply)); });
-  gateway.handle("user.find",
-                 [this](Request r, Reply reply) { on_user_find(std::move(r), std::move(reply)); });
+  // These only queue database work; register and login hash passwords on a worker.
+  const RequestOptions quick{.nonblocking = true};
+  gateway.handle(
+      "logout", [this](Request r, Reply reply) { on_logout(std::move(r), std::move(reply)); },
+      quick);
+  gateway.handle(
+      "user.get", [this](Request r, Reply reply) { on_user_get(std::move(r), std::move(reply)); },
+      quick);
+  gateway.handle(
+      "user.find", [this](Request r, Reply reply) { on_user_find(std::move(r), std::move(reply)); },
+      quick);
 }
 
 void Accounts::on_register(Request request, Reply reply) {

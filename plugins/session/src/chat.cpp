@@ -56,7 +56,7 @@ Chat::Chat(Host& host, const Settings& settings)
     : host_(host),
       db_(*host.database()),
       settings_(settings),
-      writer_(*host.database(), host.clock(), settings.write_batch_max,
+      writer_(*host.database(), host.clock(), host.metrics(), settings.write_batch_max,
               [this](const SendRequest& r, const StoredMessage& m, bool created) {
                 on_stored(r, m, created);
               }) {}

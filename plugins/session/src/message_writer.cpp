@@ -1,5 +1,6 @@
 #include "message_writer.hpp"
 
+#include <chrono>
 #include <map>
 
 #include <fmt/format.h>
@@ -14,9 +15,15 @@ constexpr std::size_t kMaxCached = 1'000'000;
 constexpr int kAttempts = 3;
 }  // namespace
 
-MessageWriter::MessageWriter(Database& db, const Clock& clock, std::size_t batch_max,
+MessageWriter::MessageWriter(Database& db, const Clock& clock, Metrics& metrics, std::size_t batch_max,
                              OnStored on_stored)
-    : db_(db), clock_(clock), batch_max_(batch_max), on_stored_(std::move(on_stored)) {}
+    : db_(db),
+      clock_(clock),
+      batch_max_(batch_max),
+      on_stored_(std::move(on_stored)),
+      batches_(metrics.counter("write_batches_total", "Message batches written (one transaction each)")),
+      batched_messages_(metrics.counter("write_batch_messages_total", "Sends written in batches")),
+      batch_seconds_(metrics.counter("write_batch_seconds_total", "Time spent writing batches, commit included")) {}
 
 void MessageWriter::submit(SendRequest request, Reply reply) {
   {
@@ -47,9 +54,13 @@ void MessageWriter::write_next_batch() {
   auto outcomes = std::make_shared<std::vector<Outcome>>();
   db_.run(
       [this, batch, outcomes](pqxx::connection& conn) {
+        const auto started = std::chrono::steady_clock::now();
+        batches_.add();
+        batched_messages_.add(static_cast<double>(batch->size()));
         for (int attempt = 1;; ++attempt) {
           try {
             write_batch(conn, *batch, *outcomes);
+            batch_seconds_.add(std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count());
             return;
           } catch (const pqxx::unique_violation&) {
             if (attempt == kAttempts) throw;
@@ -57,8 +68,14 @@ void MessageWriter::write_next_batch() {
         }
       },
       [this, batch, outcomes](const Status& status) {
-        finish_batch(*batch, *outcomes, status);
+        {
+          std::lock_guard lock(delivery_mutex_);
+          deliveries_.push_back({std::move(*batch), std::move(*outcomes), status});
+        }
+        // The next batch goes to the database before this one's replies and
+        // events are built, so the two overlap.
         write_next_batch();
+        deliver_in_order();
       });
 }
 
@@ -211,6 +228,22 @@ void MessageWriter::write_batch(pqxx::connection& conn, const std::vector<Pendin
   tx.commit();
   if (known_conversations_.size() > kMaxCached) known_conversations_.clear();
   for (const auto& [conv, n] : per_conversation) known_conversations_.insert(conv);
+}
+
+void MessageWriter::deliver_in_order() {
+  while (true) {
+    Delivery next;
+    {
+      std::lock_guard lock(delivery_mutex_);
+      if (delivering_ || deliveries_.empty()) return;
+      delivering_ = true;
+      next = std::move(deliveries_.front());
+      deliveries_.pop_front();
+    }
+    finish_batch(next.batch, next.outcomes, next.status);
+    std::lock_guard lock(delivery_mutex_);
+    delivering_ = false;
+  }
 }
 
 void MessageWriter::finish_batch(std::vector<Pending>& batch, std::vector<Outcome>& outcomes,

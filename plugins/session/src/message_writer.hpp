@@ -34,7 +34,8 @@ class MessageWriter {
   using OnStored =
       std::function<void(const SendRequest& request, const StoredMessage& message, bool created)>;
 
-  MessageWriter(Database& db, const Clock& clock, std::size_t batch_max, OnStored on_stored);
+  MessageWriter(Database& db, const Clock& clock, Metrics& metrics, std::size_t batch_max,
+                OnStored on_stored);
 
   // Queues `request`; `reply` gets the ok (or not_found for an unknown
   // recipient, or unavailable) once its batch is committed.
@@ -58,15 +59,31 @@ class MessageWriter {
                    std::vector<Outcome>& outcomes);
   void finish_batch(std::vector<Pending>& batch, std::vector<Outcome>& outcomes,
                     const Status& status);
+  // Answers committed batches one at a time, in commit order, on whichever
+  // database thread gets there first: live events keep their seq order.
+  void deliver_in_order();
 
   Database& db_;
   const Clock& clock_;
   const std::size_t batch_max_;
   OnStored on_stored_;
+  // Average batch size and time are these over the batch count.
+  Counter& batches_;
+  Counter& batched_messages_;
+  Counter& batch_seconds_;
 
   std::mutex mutex_;
   std::deque<Pending> queue_;
   bool writing_ = false;
+
+  struct Delivery {
+    std::vector<Pending> batch;
+    std::vector<Outcome> outcomes;
+    Status status;
+  };
+  std::mutex delivery_mutex_;
+  std::deque<Delivery> deliveries_;
+  bool delivering_ = false;
 
   // Only touched by the batch in flight (one at a time).
   std::unordered_set<std::int64_t> known_users_;

@@ -63,7 +63,8 @@ class Reply {
   std::shared_ptr<ReplySink> sink_;
 };
 
-// Runs on a worker thread, never on a network thread. It may answer later.
+// Runs on a worker thread (or, for RequestOptions::nonblocking handlers, on
+// the connection's network thread). It may answer later, from any thread.
 // Throwing parley::Failure answers with its code; any other exception
 // answers `internal` and is logged.
 using RequestHandler = std::function<void(Request request, Reply reply)>;
@@ -71,6 +72,12 @@ using RequestHandler = std::function<void(Request request, Reply reply)>;
 struct RequestOptions {
   // Accept the request on a connection that has not logged in.
   bool before_login = false;
+  // The handler never blocks: it validates, queues work (Database::run,
+  // Bus::request, ...) and returns within microseconds. The kernel then runs
+  // it on the connection's network thread, saving a hand-off to a worker
+  // per request. Anything slower (hashing a password, a blocking call)
+  // must leave this false.
+  bool nonblocking = false;
 };
 
 class Gateway {
