@@ -123,9 +123,4 @@ std::size_t ConnectionRegistry::connection_count() const {
   return connections_.size();
 }
 
-std::size_t ConnectionRegistry::user_count() const {
-  std::lock_guard lock(mutex_);
-  return users_.size();
-}
-
 }  // namespace parley::kernel

@@ -48,7 +48,6 @@ class ConnectionRegistry {
 
   void for_each(const std::function<void(Connection&)>& visit);
   std::size_t connection_count() const;
-  std::size_t user_count() const;
 
  private:
   struct Entry {

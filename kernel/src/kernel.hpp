@@ -37,10 +37,8 @@ class Kernel {
   void stop();
 
   bool ready() const;
-  std::uint16_t port() const { return gateway_ ? gateway_->port() : 0; }
   PluginManager& plugins() { return *plugins_; }
   Router& router() { return router_; }
-  EventBus& bus() { return *bus_; }
 
  private:
   KernelConfig config_;
