@@ -94,28 +94,33 @@ spdlog::level::level_enum to_spdlog(LogLevel level) {
   return spdlog::level::info;
 }
 
+namespace {
+
+spdlog::sink_ptr make_sink(LogFormat format) {
+  auto sink = std::make_shared<spdlog::sinks::stderr_sink_mt>();
+  if (format == LogFormat::json) {
+    sink->set_formatter(std::make_unique<JsonFormatter>());
+  } else {
+    sink->set_formatter(std::make_unique<spdlog::pattern_formatter>(
+        "%Y-%m-%dT%H:%M:%S.%eZ %^%-5l%$ [%n] %v", spdlog::pattern_time_type::utc));
+  }
+  return sink;
+}
+
+}  // namespace
+
 void configure_logging(const LogConfig& config) {
   auto& s = state();
   std::lock_guard lock(s.mutex);
   s.config = config;
-  s.sink = std::make_shared<spdlog::sinks::stderr_sink_mt>();
-  if (config.format == LogFormat::json) {
-    s.sink->set_formatter(std::make_unique<JsonFormatter>());
-  } else {
-    s.sink->set_formatter(std::make_unique<spdlog::pattern_formatter>(
-        "%Y-%m-%dT%H:%M:%S.%eZ %^%-5l%$ [%n] %v", spdlog::pattern_time_type::utc));
-  }
+  s.sink = make_sink(config.format);
 }
 
 std::shared_ptr<spdlog::logger> make_logger(const std::string& name,
                                             std::optional<LogLevel> level) {
   auto& s = state();
   std::lock_guard lock(s.mutex);
-  if (!s.sink) {
-    s.sink = std::make_shared<spdlog::sinks::stderr_sink_mt>();
-    s.sink->set_formatter(std::make_unique<spdlog::pattern_formatter>(
-        "%Y-%m-%dT%H:%M:%S.%eZ %^%-5l%$ [%n] %v", spdlog::pattern_time_type::utc));
-  }
+  if (!s.sink) s.sink = make_sink(s.config.format);
   auto logger = std::make_shared<spdlog::logger>(name, s.sink);
   logger->set_level(to_spdlog(level.value_or(s.config.level)));
   logger->flush_on(spdlog::level::warn);
