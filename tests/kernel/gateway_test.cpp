@@ -245,6 +245,29 @@ TEST_F(GatewayTest, TlsServesWss) {
   expect_usable(client);
 }
 
+TEST_F(GatewayTest, JsonLogsAreOneObjectPerLine) {
+  auto o = options();
+  o.log_format = "json";
+  ParleydProcess server(o);
+  EXPECT_EQ(server.stop(), 0);
+  std::istringstream in(server.log());
+  int lines = 0;
+  for (std::string line; std::getline(in, line);) {
+    if (line.rfind("parleyd: ", 0) == 0)
+      continue;  // the signal notice, printed before logging stops
+    boost::system::error_code ec;
+    auto value = json::parse(line, ec);
+    ASSERT_FALSE(ec) << line;
+    ASSERT_TRUE(value.is_object()) << line;
+    for (const char* key : {"time", "level", "logger", "msg"})
+      EXPECT_TRUE(value.as_object().contains(key)) << line;
+    ++lines;
+  }
+  EXPECT_GE(lines, 3);
+  EXPECT_THAT(server.log(),
+              HasSubstr(R"("logger":"kernel","msg":"starting plugin 'alpha' 1.0.0")"));
+}
+
 TEST_F(GatewayTest, SigtermStopsPluginsAndExitsZero) {
   ParleydProcess server(options());
   EXPECT_EQ(server.stop(), 0);

@@ -29,7 +29,7 @@ ParleydProcess::ParleydProcess(Options options) : options_(std::move(options)), 
     yaml += "database:\n  url: " + options_.database_url +
             "\n  pool_size: 3\n  reconnect_interval_seconds: 1\n";
   }
-  yaml += "log:\n  level: info\n";
+  yaml += "log:\n  level: info\n  format: " + options_.log_format + "\n";
   yaml += "plugins:\n" + options_.plugins_yaml + "\n";
   config_ = dir_.write("parley.yaml", yaml);
   start();

@@ -23,6 +23,7 @@ class ParleydProcess {
     std::string server_yaml;  // extra keys under server:, indented by 2
     bool wait_ready = true;
     std::string plugin_dir;  // default: the build's plugin directory
+    std::string log_format = "text";
   };
 
   explicit ParleydProcess(Options options);
