@@ -377,6 +377,9 @@ void Chat::login_sync(const std::string& user_id, ConnectionId connection, bool 
       [=](pqxx::connection& conn) {
         frames->clear();  // the pool may run this twice (a dead connection)
         pqxx::work tx(conn);
+        // This transaction only clears offline_since; losing that to a crash
+        // re-sends a few receipts at worst, so it need not wait for a flush.
+        tx.exec("SET LOCAL synchronous_commit = off");
         const auto since_row = tx.exec_params1(
             "SELECT coalesce(offline_since, now()) FROM users WHERE id = $1 FOR UPDATE", me);
         const auto since = since_row[0].as<std::string>();
@@ -441,6 +444,7 @@ void Chat::user_maybe_offline(const std::string& user_id) {
   db_.run(
       [id = *me](pqxx::connection& conn) {
         pqxx::work tx(conn);
+        tx.exec("SET LOCAL synchronous_commit = off");  // see login_sync
         tx.exec_params(
             "UPDATE users SET offline_since = now() WHERE id = $1 AND offline_since IS NULL", id);
         tx.commit();
