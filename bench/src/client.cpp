@@ -12,7 +12,8 @@ namespace json = boost::json;
 
 // ---- Client ---------------------------------------------------------------
 
-Client::Client(Net& net, std::size_t index) : net_(net), index_(index), conn_(WsConnection::create(net.ioc())) {}
+Client::Client(Net& net, std::size_t index)
+    : net_(net), index_(index), conn_(WsConnection::create(net.ioc())) {}
 
 void Client::post(std::function<void()> fn) {
   if (conn_) conn_->post(std::move(fn));
@@ -118,7 +119,8 @@ void Client::on_text(std::string_view text) {
   }
   if (on_event_) on_event_(frame);
   if (on_synced_) {
-    if (const auto* type = frame.if_contains("type"); type != nullptr && type->is_string() && *type == "synced") {
+    if (const auto* type = frame.if_contains("type");
+        type != nullptr && type->is_string() && *type == "synced") {
       auto done = std::move(on_synced_);
       on_synced_ = nullptr;
       done({});
@@ -197,9 +199,13 @@ std::string get_string(const Json& object, std::string_view key) {
   return v != nullptr && v->is_string() ? std::string(v->get_string()) : std::string();
 }
 
-bool is_ok(const Json& reply) { return get_string(reply, "type") == "ok"; }
+bool is_ok(const Json& reply) {
+  return get_string(reply, "type") == "ok";
+}
 
-std::string error_text(const Json& reply) { return get_string(reply, "code") + ": " + get_string(reply, "message"); }
+std::string error_text(const Json& reply) {
+  return get_string(reply, "code") + ": " + get_string(reply, "message");
+}
 
 namespace {
 struct PipelineState {
@@ -299,7 +305,8 @@ std::uint64_t Countdown::left() const {
   return left_;
 }
 
-std::vector<Account> make_accounts(const std::string& run_id, const std::string& tag, std::size_t n) {
+std::vector<Account> make_accounts(const std::string& run_id, const std::string& tag,
+                                   std::size_t n) {
   std::vector<Account> out(n);
   for (std::size_t i = 0; i < n; ++i) {
     out[i].email = "bench-" + run_id + "-" + tag + "-" + std::to_string(i) + "@bench.invalid";
@@ -309,24 +316,24 @@ std::vector<Account> make_accounts(const std::string& run_id, const std::string&
   return out;
 }
 
-std::string register_accounts(Net& net, std::vector<Account>& accounts, std::chrono::milliseconds timeout,
-                              std::size_t connections, std::size_t in_flight) {
+std::string register_accounts(Net& net, std::vector<Account>& accounts,
+                              std::chrono::milliseconds timeout, std::size_t connections,
+                              std::size_t in_flight) {
   if (accounts.empty()) return {};
   connections = std::min(connections, accounts.size());
   auto pool = net.add_clients(connections);
-  auto connected = pipeline(pool.size(), pool.size(), timeout, [&](std::size_t i, Done done) {
-    pool[i]->connect(std::move(done));
-  });
+  auto connected = pipeline(pool.size(), pool.size(), timeout,
+                            [&](std::size_t i, Done done) { pool[i]->connect(std::move(done)); });
   if (!connected.error.empty()) return "registration connections: " + connected.error;
   auto registered = pipeline(accounts.size(), in_flight, timeout, [&](std::size_t i, Done done) {
     Account& a = accounts[i];
-    pool[i % pool.size()]->request(Json{{"type", "register"}, {"name", a.name}, {"email", a.email},
-                                        {"password", a.password}},
-                                   [&a, done = std::move(done)](const Json& reply) {
-                                     if (!is_ok(reply)) return done("register: " + error_text(reply));
-                                     a.user_id = get_string(reply, "user_id");
-                                     done({});
-                                   });
+    pool[i % pool.size()]->request(
+        Json{{"type", "register"}, {"name", a.name}, {"email", a.email}, {"password", a.password}},
+        [&a, done = std::move(done)](const Json& reply) {
+          if (!is_ok(reply)) return done("register: " + error_text(reply));
+          a.user_id = get_string(reply, "user_id");
+          done({});
+        });
   });
   for (auto* c : pool) c->close();
   if (!registered.error.empty()) return registered.error;
@@ -334,20 +341,22 @@ std::string register_accounts(Net& net, std::vector<Account>& accounts, std::chr
 }
 
 void connect_and_login(Client& client, Account& account, bool by_token, Done done) {
-  client.connect([&client, &account, by_token, done = std::move(done)](const std::string& error) mutable {
-    if (!error.empty()) return done(error);
-    Json credentials;
-    if (by_token) {
-      credentials["token"] = account.token;
-    } else {
-      credentials["email"] = account.email;
-      credentials["password"] = account.password;
-    }
-    client.login(std::move(credentials), [&client, &account, by_token, done = std::move(done)](const std::string& e) {
-      if (e.empty() && !by_token) account.token = client.token;
-      done(e);
-    });
-  });
+  client.connect(
+      [&client, &account, by_token, done = std::move(done)](const std::string& error) mutable {
+        if (!error.empty()) return done(error);
+        Json credentials;
+        if (by_token) {
+          credentials["token"] = account.token;
+        } else {
+          credentials["email"] = account.email;
+          credentials["password"] = account.password;
+        }
+        client.login(std::move(credentials),
+                     [&client, &account, by_token, done = std::move(done)](const std::string& e) {
+                       if (e.empty() && !by_token) account.token = client.token;
+                       done(e);
+                     });
+      });
 }
 
 }  // namespace parley::bench

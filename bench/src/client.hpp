@@ -171,10 +171,12 @@ struct Account {
   std::string user_id;  // after registration
   std::string token;    // after a password login
 };
-std::vector<Account> make_accounts(const std::string& run_id, const std::string& tag, std::size_t n);
+std::vector<Account> make_accounts(const std::string& run_id, const std::string& tag,
+                                   std::size_t n);
 // Registers every account over a few connections; fills user_id.
-std::string register_accounts(Net& net, std::vector<Account>& accounts, std::chrono::milliseconds timeout,
-                              std::size_t connections = 8, std::size_t in_flight = 64);
+std::string register_accounts(Net& net, std::vector<Account>& accounts,
+                              std::chrono::milliseconds timeout, std::size_t connections = 8,
+                              std::size_t in_flight = 64);
 // Connects `client` and logs it in as `account` (by token when `by_token`).
 // A password login stores the token in the account.
 void connect_and_login(Client& client, Account& account, bool by_token, Done done);

@@ -7,8 +7,8 @@ namespace parley::bench {
 
 std::size_t Histogram::index_of(std::uint64_t v) {
   if (v < kLinear) return static_cast<std::size_t>(v);
-  const int msb = 63 - std::countl_zero(v);   // >= kSubBits + 1
-  const int shift = msb - kSubBits;            // >= 1
+  const int msb = 63 - std::countl_zero(v);                   // >= kSubBits + 1
+  const int shift = msb - kSubBits;                           // >= 1
   const std::uint64_t sub = (v >> shift) - (1u << kSubBits);  // 0 .. 127
   const std::size_t index = kLinear + static_cast<std::size_t>(shift - 1) * (1u << kSubBits) + sub;
   return index < kBuckets ? index : kBuckets - 1;
@@ -53,11 +53,15 @@ double Histogram::quantile_ms(double q) const {
   return max_ms();
 }
 
-double Histogram::max_ms() const { return static_cast<double>(max_.load(std::memory_order_relaxed)) / 1000.0; }
+double Histogram::max_ms() const {
+  return static_cast<double>(max_.load(std::memory_order_relaxed)) / 1000.0;
+}
 
 double Histogram::mean_ms() const {
   const std::uint64_t n = count();
-  return n == 0 ? 0 : static_cast<double>(sum_.load(std::memory_order_relaxed)) / static_cast<double>(n) / 1000.0;
+  return n == 0 ? 0
+                : static_cast<double>(sum_.load(std::memory_order_relaxed)) /
+                      static_cast<double>(n) / 1000.0;
 }
 
 boost::json::object Histogram::summary() const {

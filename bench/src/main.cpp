@@ -41,7 +41,8 @@ options of every scenario that talks to parleyd:
 
 WsTarget parse_url(const std::string& url) {
   const std::string scheme = "ws://";
-  if (url.rfind(scheme, 0) != 0) throw OptionError("--url must start with ws:// (wss is not supported)");
+  if (url.rfind(scheme, 0) != 0)
+    throw OptionError("--url must start with ws:// (wss is not supported)");
   std::string rest = url.substr(scheme.size());
   WsTarget target;
   const auto slash = rest.find('/');
@@ -55,7 +56,8 @@ WsTarget parse_url(const std::string& url) {
   asio::ip::tcp::resolver resolver(ioc);
   boost::system::error_code ec;
   const auto results = resolver.resolve(host, port, ec);
-  if (ec || results.empty()) throw OptionError("--url: cannot resolve '" + rest + "': " + ec.message());
+  if (ec || results.empty())
+    throw OptionError("--url: cannot resolve '" + rest + "': " + ec.message());
   for (const auto& entry : results) {
     if (entry.endpoint().address().is_v4()) {
       target.server = entry.endpoint();
@@ -71,14 +73,17 @@ std::vector<asio::ip::address> parse_sources(const std::string& text) {
   if (text.empty() || text == "0") return out;
   if (text.find_first_not_of("0123456789") == std::string::npos) {
     const int n = std::stoi(text);
-    if (n < 1 || n > 254) throw OptionError("--source-addresses: between 1 and 254 loopback addresses");
-    for (int i = 1; i <= n; ++i) out.push_back(asio::ip::make_address("127.0.0." + std::to_string(i)));
+    if (n < 1 || n > 254)
+      throw OptionError("--source-addresses: between 1 and 254 loopback addresses");
+    for (int i = 1; i <= n; ++i)
+      out.push_back(asio::ip::make_address("127.0.0." + std::to_string(i)));
     return out;
   }
   std::size_t pos = 0;
   while (pos <= text.size()) {
     const auto comma = text.find(',', pos);
-    const auto item = text.substr(pos, comma == std::string::npos ? std::string::npos : comma - pos);
+    const auto item =
+        text.substr(pos, comma == std::string::npos ? std::string::npos : comma - pos);
     boost::system::error_code ec;
     out.push_back(asio::ip::make_address(item, ec));
     if (ec) throw OptionError("--source-addresses: '" + item + "' is not an IP address");
@@ -112,7 +117,8 @@ int run_scenario(const std::string& name, int argc, char** argv) {
     output = options.string("output", "");
     ctx.run_id = options.string("run-id", random_run_id());
     if (ctx.run_id.empty() || ctx.run_id.size() > 24 ||
-        ctx.run_id.find_first_not_of("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_") !=
+        ctx.run_id.find_first_not_of(
+            "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_") !=
             std::string::npos) {
       throw OptionError("--run-id: 1 to 24 letters, digits or _");
     }
@@ -175,7 +181,8 @@ int run_scenario(const std::string& name, int argc, char** argv) {
       return 1;
     }
   }
-  for (const auto& f : ctx.failures) std::cerr << "parley-bench " << name << ": FAILED: " << f << "\n";
+  for (const auto& f : ctx.failures)
+    std::cerr << "parley-bench " << name << ": FAILED: " << f << "\n";
   return ctx.failed() ? 1 : 0;
 }
 

@@ -7,7 +7,8 @@ namespace parley::bench {
 Options::Options(int argc, char** argv, int first) {
   for (int i = first; i < argc; ++i) {
     std::string arg = argv[i];
-    if (arg.rfind("--", 0) != 0 || arg.size() < 3) throw OptionError("unexpected argument '" + arg + "'");
+    if (arg.rfind("--", 0) != 0 || arg.size() < 3)
+      throw OptionError("unexpected argument '" + arg + "'");
     arg.erase(0, 2);
     std::string value;
     if (const auto eq = arg.find('='); eq != std::string::npos) {
@@ -18,7 +19,8 @@ Options::Options(int argc, char** argv, int first) {
     } else {
       value = "true";  // a bare flag
     }
-    if (!values_.emplace(arg, value).second) throw OptionError("option --" + arg + " is given twice");
+    if (!values_.emplace(arg, value).second)
+      throw OptionError("option --" + arg + " is given twice");
   }
 }
 
@@ -30,7 +32,8 @@ std::string Options::string(const std::string& name, const std::string& fallback
   return value;
 }
 
-std::int64_t Options::integer(const std::string& name, std::int64_t fallback, std::int64_t min, std::int64_t max) {
+std::int64_t Options::integer(const std::string& name, std::int64_t fallback, std::int64_t min,
+                              std::int64_t max) {
   read_.insert(name);
   std::int64_t value = fallback;
   if (const auto it = values_.find(name); it != values_.end()) {
@@ -41,7 +44,8 @@ std::int64_t Options::integer(const std::string& name, std::int64_t fallback, st
     }
   }
   if (value < min || value > max) {
-    throw OptionError("--" + name + " must be between " + std::to_string(min) + " and " + std::to_string(max));
+    throw OptionError("--" + name + " must be between " + std::to_string(min) + " and " +
+                      std::to_string(max));
   }
   used_[name] = value;
   return value;
@@ -60,7 +64,8 @@ double Options::number(const std::string& name, double fallback, double min, dou
     }
   }
   if (!(value >= min && value <= max)) {
-    throw OptionError("--" + name + " must be between " + std::to_string(min) + " and " + std::to_string(max));
+    throw OptionError("--" + name + " must be between " + std::to_string(min) + " and " +
+                      std::to_string(max));
   }
   used_[name] = value;
   return value;

@@ -25,7 +25,8 @@ class Options {
   Options(int argc, char** argv, int first);
 
   std::string string(const std::string& name, const std::string& fallback);
-  std::int64_t integer(const std::string& name, std::int64_t fallback, std::int64_t min, std::int64_t max);
+  std::int64_t integer(const std::string& name, std::int64_t fallback, std::int64_t min,
+                       std::int64_t max);
   double number(const std::string& name, double fallback, double min, double max);
   bool flag(const std::string& name, bool fallback);
   bool has(const std::string& name) const { return values_.contains(name); }

@@ -1,10 +1,10 @@
 #include "report.hpp"
 
-#include <cstdio>
 #include <algorithm>
+#include <cstdio>
 #include <fstream>
-#include <map>
 #include <iostream>
+#include <map>
 #include <sstream>
 #include <string>
 #include <vector>
@@ -65,8 +65,10 @@ std::string latency(const json::object& run, const char* key) {
   if (results == nullptr || !results->is_object()) return "-";
   const auto& r = results->get_object();
   if (!r.contains(key)) return "-";
-  return fmt("%.2f", number_at(r, {key, "p50_ms"})) + " / " + fmt("%.2f", number_at(r, {key, "p90_ms"})) + " / " +
-         fmt("%.2f", number_at(r, {key, "p99_ms"})) + " / " + fmt("%.1f", number_at(r, {key, "max_ms"}));
+  return fmt("%.2f", number_at(r, {key, "p50_ms"})) + " / " +
+         fmt("%.2f", number_at(r, {key, "p90_ms"})) + " / " +
+         fmt("%.2f", number_at(r, {key, "p99_ms"})) + " / " +
+         fmt("%.1f", number_at(r, {key, "max_ms"}));
 }
 
 }  // namespace
@@ -134,7 +136,8 @@ int print_report(int argc, char** argv, std::ostream& out) {
     auto& g = groups[label];
     if (scenario == "ceiling") {
       ceiling = number_at(run, {"results", "rows_per_second"});
-      result = fmt("%.0f rows/s", ceiling) + " (batch " + fmt("%.0f", number_at(run, {"params", "batch"})) + ")";
+      result = fmt("%.0f rows/s", ceiling) + " (batch " +
+               fmt("%.0f", number_at(run, {"params", "batch"})) + ")";
       g.main.push_back(ceiling);
       g.unit = "rows/s";
     } else if (scenario == "messaging") {
@@ -167,10 +170,11 @@ int print_report(int argc, char** argv, std::ostream& out) {
       result = "(see JSON)";
     }
     const std::string ok_col = scenario == "reconnect" ? "-" : latency(run, "send_to_ok");
-    const std::string second = scenario == "reconnect" ? "login->synced " + latency(run, "login_to_synced")
-                                                       : latency(run, "send_to_delivery");
-    std::snprintf(line, sizeof line, format, label.c_str(), result.c_str(), ok_col.c_str(), second.c_str(),
-                  ok ? "yes" : "FAILED");
+    const std::string second = scenario == "reconnect"
+                                   ? "login->synced " + latency(run, "login_to_synced")
+                                   : latency(run, "send_to_delivery");
+    std::snprintf(line, sizeof line, format, label.c_str(), result.c_str(), ok_col.c_str(),
+                  second.c_str(), ok ? "yes" : "FAILED");
     out << line;
   }
 
@@ -186,7 +190,8 @@ int print_report(int argc, char** argv, std::ostream& out) {
     out << "\nmedians:\n";
     for (const auto& label : order) {
       const auto& g = groups[label];
-      std::string text = fmt(g.unit[0] == 's' ? "%.2f " : "%.0f ", median(g.main)) + g.unit + fmt(" (%.0f runs)", static_cast<double>(g.main.size()));
+      std::string text = fmt(g.unit[0] == 's' ? "%.2f " : "%.0f ", median(g.main)) + g.unit +
+                         fmt(" (%.0f runs)", static_cast<double>(g.main.size()));
       if (!g.ratio.empty()) text += fmt(", %.2f of ceiling", median(g.ratio));
       if (!g.delivery_p99.empty()) {
         text += fmt(", send->ok p99 %.1f ms", median(g.ok_p99)) +

@@ -25,9 +25,9 @@ namespace parley::bench {
 // What every scenario gets: the common options, a run id, where results go.
 class Context {
  public:
-  std::string run_id;          // unique per run: makes emails unique
-  NetConfig net;               // --url, --threads, --source-addresses
-  std::optional<pid_t> server_pid;  // --server-pid
+  std::string run_id;                        // unique per run: makes emails unique
+  NetConfig net;                             // --url, --threads, --source-addresses
+  std::optional<pid_t> server_pid;           // --server-pid
   std::chrono::milliseconds timeout{60000};  // --timeout: bound on each setup phase
 
   boost::json::object results;  // the scenario's measurements
@@ -60,10 +60,10 @@ struct ScenarioRegistration {
   }
 };
 
-#define PARLEY_BENCH_SCENARIO(NAME, TYPE)                                                          \
-  static const ::parley::bench::ScenarioRegistration parley_bench_registration_##TYPE{NAME, [] { \
-    return std::unique_ptr<::parley::bench::Scenario>(std::make_unique<TYPE>());                  \
-  }}
+#define PARLEY_BENCH_SCENARIO(NAME, TYPE)                                                     \
+  static const ::parley::bench::ScenarioRegistration parley_bench_registration_##TYPE {       \
+    NAME, [] { return std::unique_ptr<::parley::bench::Scenario>(std::make_unique<TYPE>()); } \
+  }
 
 // Helpers shared by scenarios.
 inline double seconds_since(Clock::time_point start) {

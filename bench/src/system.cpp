@@ -56,7 +56,8 @@ json::object raise_fd_limit() {
     setrlimit(RLIMIT_NOFILE, &limit);
     getrlimit(RLIMIT_NOFILE, &limit);
   }
-  return {{"soft", static_cast<std::uint64_t>(limit.rlim_cur)}, {"hard", static_cast<std::uint64_t>(limit.rlim_max)}};
+  return {{"soft", static_cast<std::uint64_t>(limit.rlim_cur)},
+          {"hard", static_cast<std::uint64_t>(limit.rlim_max)}};
 }
 
 std::optional<std::uint64_t> rss_bytes(pid_t pid) {
@@ -125,12 +126,15 @@ CpuMeter::Sample CpuMeter::sample() const {
   return s;
 }
 
-void CpuMeter::start() { start_ = sample(); }
+void CpuMeter::start() {
+  start_ = sample();
+}
 
 json::object CpuMeter::stop() {
   const Sample end = sample();
   const double wall = std::chrono::duration<double>(end.when - start_.when).count();
-  json::object out{{"wall_s", round_to(wall, 3)}, {"generator_cpu_s", round_to(end.self_s - start_.self_s, 3)}};
+  json::object out{{"wall_s", round_to(wall, 3)},
+                   {"generator_cpu_s", round_to(end.self_s - start_.self_s, 3)}};
   if (server_ && start_.server_s >= 0 && end.server_s >= 0) {
     out["server_cpu_s"] = round_to(end.server_s - start_.server_s, 3);
   }

@@ -20,24 +20,27 @@ using tcp = asio::ip::tcp;
 
 namespace {
 
-class BeastConnection final : public WsConnection, public std::enable_shared_from_this<BeastConnection> {
+class BeastConnection final : public WsConnection,
+                              public std::enable_shared_from_this<BeastConnection> {
  public:
   explicit BeastConnection(asio::io_context& ioc) : strand_(asio::make_strand(ioc)), ws_(strand_) {}
 
   void connect(const WsTarget& target, std::optional<asio::ip::address> source, Handlers handlers,
                Done done) override {
-    asio::dispatch(ws_.get_executor(), [self = shared_from_this(), target, source, handlers = std::move(handlers),
-                                        done = std::move(done)]() mutable {
-      self->start_connect(target, source, std::move(handlers), std::move(done));
-    });
+    asio::dispatch(ws_.get_executor(),
+                   [self = shared_from_this(), target, source, handlers = std::move(handlers),
+                    done = std::move(done)]() mutable {
+                     self->start_connect(target, source, std::move(handlers), std::move(done));
+                   });
   }
 
   void send(std::string text) override {
-    asio::dispatch(ws_.get_executor(), [self = shared_from_this(), text = std::move(text)]() mutable {
-      if (self->state_ != State::open) return;
-      self->queue_.push_back(std::move(text));
-      if (!self->writing_) self->write_next();
-    });
+    asio::dispatch(ws_.get_executor(),
+                   [self = shared_from_this(), text = std::move(text)]() mutable {
+                     if (self->state_ != State::open) return;
+                     self->queue_.push_back(std::move(text));
+                     if (!self->writing_) self->write_next();
+                   });
   }
 
   void close() override {
@@ -60,8 +63,8 @@ class BeastConnection final : public WsConnection, public std::enable_shared_fro
  private:
   enum class State { idle, connecting, open, closing, closed };
 
-  void start_connect(const WsTarget& target, std::optional<asio::ip::address> source, Handlers handlers,
-                     Done done) {
+  void start_connect(const WsTarget& target, std::optional<asio::ip::address> source,
+                     Handlers handlers, Done done) {
     handlers_ = std::move(handlers);
     state_ = State::connecting;
     auto& stream = beast::get_lowest_layer(ws_);
@@ -77,26 +80,28 @@ class BeastConnection final : public WsConnection, public std::enable_shared_fro
     }
     if (ec) return fail(done, "socket: " + ec.message());
     stream.expires_after(target.connect_timeout);
-    stream.async_connect(target.server, [self = shared_from_this(), target, done = std::move(done)](
-                                            beast::error_code cec) mutable {
+    stream.async_connect(target.server, [self = shared_from_this(), target,
+                                         done = std::move(done)](beast::error_code cec) mutable {
       if (cec) return self->fail(done, "connect: " + cec.message());
       beast::error_code ignored;
       beast::get_lowest_layer(self->ws_).socket().set_option(tcp::no_delay(true), ignored);
-      self->ws_.set_option(websocket::stream_base::decorator(
-          [](websocket::request_type& req) { req.set(beast::http::field::user_agent, "parley-bench"); }));
-      self->ws_.async_handshake(target.host, target.path, [self, done = std::move(done)](beast::error_code hec) {
-        if (hec) return self->fail(done, "handshake: " + hec.message());
-        // Handshake done: no more deadline on the socket; the server's pings
-        // are answered by Beast while a read is pending.
-        beast::get_lowest_layer(self->ws_).expires_never();
-        self->ws_.set_option(websocket::stream_base::timeout{std::chrono::seconds(30), websocket::stream_base::none(),
-                                                             false});
-        self->ws_.text(true);
-        if (self->state_ != State::connecting) return done("closed while connecting");
-        self->state_ = State::open;
-        self->read_next();
-        done({});
-      });
+      self->ws_.set_option(websocket::stream_base::decorator([](websocket::request_type& req) {
+        req.set(beast::http::field::user_agent, "parley-bench");
+      }));
+      self->ws_.async_handshake(
+          target.host, target.path, [self, done = std::move(done)](beast::error_code hec) {
+            if (hec) return self->fail(done, "handshake: " + hec.message());
+            // Handshake done: no more deadline on the socket; the server's pings
+            // are answered by Beast while a read is pending.
+            beast::get_lowest_layer(self->ws_).expires_never();
+            self->ws_.set_option(websocket::stream_base::timeout{
+                std::chrono::seconds(30), websocket::stream_base::none(), false});
+            self->ws_.text(true);
+            if (self->state_ != State::connecting) return done("closed while connecting");
+            self->state_ = State::open;
+            self->read_next();
+            done({});
+          });
     });
   }
 
@@ -108,15 +113,20 @@ class BeastConnection final : public WsConnection, public std::enable_shared_fro
   }
 
   void read_next() {
-    ws_.async_read(buffer_, [self = shared_from_this()](beast::error_code ec, std::size_t) { self->on_read(ec); });
+    ws_.async_read(buffer_, [self = shared_from_this()](beast::error_code ec, std::size_t) {
+      self->on_read(ec);
+    });
   }
 
   void on_read(beast::error_code ec) {
-    if (ec) return closed(ec == websocket::error::closed ? "closed by the server (code " +
-                                                               std::to_string(static_cast<int>(ws_.reason().code)) + ")"
-                                                         : "read: " + ec.message());
+    if (ec)
+      return closed(ec == websocket::error::closed
+                        ? "closed by the server (code " +
+                              std::to_string(static_cast<int>(ws_.reason().code)) + ")"
+                        : "read: " + ec.message());
     const auto data = buffer_.cdata();
-    if (handlers_.on_text) handlers_.on_text(std::string_view(static_cast<const char*>(data.data()), data.size()));
+    if (handlers_.on_text)
+      handlers_.on_text(std::string_view(static_cast<const char*>(data.data()), data.size()));
     buffer_.consume(buffer_.size());
     read_next();
   }
@@ -127,14 +137,15 @@ class BeastConnection final : public WsConnection, public std::enable_shared_fro
       return;
     }
     writing_ = true;
-    ws_.async_write(asio::buffer(queue_.front()), [self = shared_from_this()](beast::error_code ec, std::size_t) {
-      if (!self->queue_.empty()) self->queue_.pop_front();
-      if (ec) {
-        self->writing_ = false;
-        return;  // the read side reports the end
-      }
-      self->write_next();
-    });
+    ws_.async_write(asio::buffer(queue_.front()),
+                    [self = shared_from_this()](beast::error_code ec, std::size_t) {
+                      if (!self->queue_.empty()) self->queue_.pop_front();
+                      if (ec) {
+                        self->writing_ = false;
+                        return;  // the read side reports the end
+                      }
+                      self->write_next();
+                    });
   }
 
   void closed(const std::string& why) {

@@ -41,8 +41,8 @@ class WsConnection {
   // Binds `source` (when given; the port is chosen at connect time, so many
   // source addresses multiply the usable ports), connects, performs the
   // WebSocket handshake and starts reading. `done` runs on the strand.
-  virtual void connect(const WsTarget& target, std::optional<boost::asio::ip::address> source, Handlers handlers,
-                       Done done) = 0;
+  virtual void connect(const WsTarget& target, std::optional<boost::asio::ip::address> source,
+                       Handlers handlers, Done done) = 0;
   // Queues a text frame; frames are written in order. Any thread.
   virtual void send(std::string text) = 0;
   // Sends a close frame (or drops the socket if not open). Any thread.

@@ -62,7 +62,8 @@ class BenchSmoke : public ::testing::Test {
       for (auto& c : cmdline) {
         if (c == '\0') c = ' ';
       }
-      if (cmdline.find("parleyd") != std::string::npos && cmdline.find(config) != std::string::npos) return name;
+      if (cmdline.find("parleyd") != std::string::npos && cmdline.find(config) != std::string::npos)
+        return name;
     }
     return {};
   }
@@ -72,12 +73,14 @@ class BenchSmoke : public ::testing::Test {
     const auto out = dir_.path() / "result.json";
     const auto err = dir_.path() / "stderr.txt";
     const std::string url = "ws://127.0.0.1:" + std::to_string(server_->port()) + "/ws";
-    const std::string command = std::string(PARLEY_BENCH_BINARY) + " " + args + (to_server ? " --url " + url : "") +
-                                " --output " + out.string() + " 2>" + err.string();
+    const std::string command = std::string(PARLEY_BENCH_BINARY) + " " + args +
+                                (to_server ? " --url " + url : "") + " --output " + out.string() +
+                                " 2>" + err.string();
     const int status = std::system(command.c_str());
     const std::string errors = read_file(err);
-    EXPECT_TRUE(WIFEXITED(status) && WEXITSTATUS(status) == 0)
-        << command << "\nstderr:\n" << errors << "\nparleyd log:\n" << server_->log();
+    EXPECT_TRUE(WIFEXITED(status) && WEXITSTATUS(status) == 0) << command << "\nstderr:\n"
+                                                               << errors << "\nparleyd log:\n"
+                                                               << server_->log();
     json::error_code ec;
     auto value = json::parse(read_file(out), ec);
     if (ec || !value.is_object()) {
@@ -164,7 +167,8 @@ TEST_F(BenchSmoke, Reconnect) {
 }
 
 TEST_F(BenchSmoke, Ceiling) {
-  const auto run = bench("ceiling --duration 1 --warmup 0.2 --batch 200 --database-url " + *database_url_, false);
+  const auto run = bench(
+      "ceiling --duration 1 --warmup 0.2 --batch 200 --database-url " + *database_url_, false);
   ASSERT_FALSE(run.empty());
   check_common(run, "ceiling");
   const auto& r = run.at("results");

@@ -5,8 +5,8 @@
 #include <deque>
 #include <mutex>
 #include <shared_mutex>
-#include <unordered_map>
 #include <thread>
+#include <unordered_map>
 #include <vector>
 
 #include <boost/asio/ip/tcp.hpp>
@@ -85,9 +85,10 @@ struct Shared {
       std::shared_lock lock(latency_mutex);
       if (auto it = latency_by_type.find(type); it != latency_by_type.end()) return *it->second;
     }
-    auto& histogram = metrics.histogram("parley_request_duration_seconds",
-                                        "Time from a request's arrival to its reply, by request type",
-                                        "type=\"" + type + "\"", kLatencyBuckets);
+    auto& histogram =
+        metrics.histogram("parley_request_duration_seconds",
+                          "Time from a request's arrival to its reply, by request type",
+                          "type=\"" + type + "\"", kLatencyBuckets);
     std::unique_lock lock(latency_mutex);
     latency_by_type.emplace(type, &histogram);
     return histogram;

@@ -37,7 +37,8 @@ CREATE UNIQUE INDEX bench_ceiling_client_msg_id ON bench_ceiling (sender_id, cli
 )sql";
 
 constexpr const char* kInsert =
-    "INSERT INTO bench_ceiling (conversation, seq, sender_id, recipient_id, body, client_msg_id, created_at)"
+    "INSERT INTO bench_ceiling (conversation, seq, sender_id, recipient_id, body, client_msg_id, "
+    "created_at)"
     " SELECT c, s, f, t, b, k, $7::timestamptz"
     " FROM unnest($1::text[], $2::bigint[], $3::bigint[], $4::bigint[], $5::text[], $6::text[])"
     " AS v(c, s, f, t, b, k)";
@@ -58,7 +59,8 @@ void append_int(std::string& out, std::int64_t value) {
 
 std::string sql_now() {
   const auto now = std::chrono::system_clock::now();
-  const auto ms = std::chrono::duration_cast<std::chrono::milliseconds>(now.time_since_epoch()).count();
+  const auto ms =
+      std::chrono::duration_cast<std::chrono::milliseconds>(now.time_since_epoch()).count();
   const std::time_t secs = static_cast<std::time_t>(ms / 1000);
   std::tm tm{};
   gmtime_r(&secs, &tm);
@@ -94,14 +96,15 @@ class Ceiling final : public Scenario {
       pqxx::nontransaction tx(conn);
       tx.exec("DROP TABLE IF EXISTS bench_ceiling");
       tx.exec(kCreate);
-      const auto settings =
-          tx.exec("SELECT current_setting('fsync'), current_setting('synchronous_commit'), "
-                  "current_setting('server_version')");
+      const auto settings = tx.exec(
+          "SELECT current_setting('fsync'), current_setting('synchronous_commit'), "
+          "current_setting('server_version')");
       ctx.results["database"] = Json{{"fsync", settings[0][0].as<std::string>()},
                                      {"synchronous_commit", settings[0][1].as<std::string>()},
                                      {"server_version", settings[0][2].as<std::string>()}};
     }
-    conn.prepare("bench_ceiling_insert", std::string(kInsert) + (returning_ ? " RETURNING conversation, seq, id" : ""));
+    conn.prepare("bench_ceiling_insert",
+                 std::string(kInsert) + (returning_ ? " RETURNING conversation, seq, id" : ""));
 
     std::vector<std::int64_t> next_seq(conversations_, 1);
     std::uint64_t message = 0;
@@ -168,9 +171,11 @@ class Ceiling final : public Scenario {
     r["batch_latency"] = commit_latency.summary();
     r["cpu"] = std::move(cpu_result);
     if (table_rows != rows_total) {
-      ctx.fail("the table holds " + std::to_string(table_rows) + " rows, " + std::to_string(rows_total) + " inserted");
+      ctx.fail("the table holds " + std::to_string(table_rows) + " rows, " +
+               std::to_string(rows_total) + " inserted");
     }
-    if (rows_in_window == 0) ctx.fail("no batch completed inside the measured window; raise --duration");
+    if (rows_in_window == 0)
+      ctx.fail("no batch completed inside the measured window; raise --duration");
   }
 
  private:

@@ -28,18 +28,21 @@ class Idle final : public Scenario {
   }
 
   void run(Context& ctx) override {
-    if (!ctx.server_pid) return ctx.fail("idle needs --server-pid (the parleyd process) to read its memory");
+    if (!ctx.server_pid)
+      return ctx.fail("idle needs --server-pid (the parleyd process) to read its memory");
     const std::size_t users = std::min(connections_, users_);
     auto accounts = make_accounts(ctx.run_id, "idle", users);
     std::optional<Net> net;
     net.emplace(ctx.net);
 
-    if (auto error = register_accounts(*net, accounts, ctx.timeout); !error.empty()) return ctx.fail(error);
+    if (auto error = register_accounts(*net, accounts, ctx.timeout); !error.empty())
+      return ctx.fail(error);
     // Let the registration connections close and the server settle.
     std::this_thread::sleep_for(std::chrono::milliseconds(500));
     const auto rss_before = rss_bytes(*ctx.server_pid);
     const auto self_before = rss_bytes(getpid());
-    if (!rss_before) return ctx.fail("cannot read the RSS of process " + std::to_string(*ctx.server_pid));
+    if (!rss_before)
+      return ctx.fail("cannot read the RSS of process " + std::to_string(*ctx.server_pid));
 
     auto clients = net->add_clients(connections_);
     const auto login_start = Clock::now();
@@ -49,12 +52,14 @@ class Idle final : public Scenario {
       connect_and_login(*clients[i], accounts[i], false, std::move(done));
     });
     if (!first.error.empty()) return ctx.fail("password logins: " + first.error);
-    auto rest = pipeline(connections_ - users, concurrency_, ctx.timeout, [&](std::size_t i, Done done) {
-      const std::size_t c = users + i;
-      connect_and_login(*clients[c], accounts[c % users], true, std::move(done));
-    });
+    auto rest =
+        pipeline(connections_ - users, concurrency_, ctx.timeout, [&](std::size_t i, Done done) {
+          const std::size_t c = users + i;
+          connect_and_login(*clients[c], accounts[c % users], true, std::move(done));
+        });
     if (!rest.error.empty()) {
-      return ctx.fail("token logins: " + rest.error + " (connections so far: " + std::to_string(users + rest.completed) +
+      return ctx.fail("token logins: " + rest.error +
+                      " (connections so far: " + std::to_string(users + rest.completed) +
                       "; file descriptor limits of parleyd and of this tool bound the count)");
     }
     const double login_seconds = seconds_since(login_start);
@@ -62,7 +67,8 @@ class Idle final : public Scenario {
     std::this_thread::sleep_for(seconds_ms(settle_));
     const auto rss_after = rss_bytes(*ctx.server_pid);
     const auto self_after = rss_bytes(getpid());
-    if (!rss_after) return ctx.fail("cannot read the RSS of process " + std::to_string(*ctx.server_pid));
+    if (!rss_after)
+      return ctx.fail("cannot read the RSS of process " + std::to_string(*ctx.server_pid));
 
     std::this_thread::sleep_for(seconds_ms(hold_));
     std::size_t open = 0;
@@ -84,7 +90,7 @@ class Idle final : public Scenario {
     if (self_before && self_after) {
       r["generator_bytes_per_connection"] =
           std::llround((static_cast<double>(*self_after) - static_cast<double>(*self_before)) /
-                     static_cast<double>(connections_));
+                       static_cast<double>(connections_));
     }
     r["login_seconds"] = std::round(login_seconds * 1000) / 1000;
     r["logins_per_second"] = std::llround(static_cast<double>(connections_) / login_seconds);

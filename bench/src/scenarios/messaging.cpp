@@ -23,7 +23,10 @@
 namespace parley::bench {
 namespace {
 
-std::int64_t now_ns() { return std::chrono::duration_cast<std::chrono::nanoseconds>(Clock::now().time_since_epoch()).count(); }
+std::int64_t now_ns() {
+  return std::chrono::duration_cast<std::chrono::nanoseconds>(Clock::now().time_since_epoch())
+      .count();
+}
 
 class Messaging final : public Scenario {
  public:
@@ -132,8 +135,9 @@ void Messaging::send_one(Pair& p, std::int64_t scheduled_ns) {
   members += "\",\"message\":\"";
   members += text;
   members += '"';
-  p.sender->request_members(std::move(members),
-                            [this, &p, scheduled_ns](const Json& reply) { on_reply(p, scheduled_ns, reply); });
+  p.sender->request_members(std::move(members), [this, &p, scheduled_ns](const Json& reply) {
+    on_reply(p, scheduled_ns, reply);
+  });
 }
 
 void Messaging::on_reply(Pair& p, std::int64_t scheduled_ns, const Json& reply) {
@@ -152,7 +156,8 @@ void Messaging::on_reply(Pair& p, std::int64_t scheduled_ns, const Json& reply) 
   if (now >= shared_.window_start && now < shared_.window_end) {
     shared_.oks_in_window.fetch_add(1, std::memory_order_relaxed);
   }
-  if (mode_ == "closed" && !shared_.stop.load(std::memory_order_relaxed) && now < shared_.window_end) {
+  if (mode_ == "closed" && !shared_.stop.load(std::memory_order_relaxed) &&
+      now < shared_.window_end) {
     send_one(p, now);
   }
 }
@@ -164,7 +169,8 @@ void Messaging::on_event(Pair& p, const Json& event) {
   std::int64_t scheduled = 0;
   std::from_chars(text.data(), text.data() + text.size(), scheduled);
   const auto* seq_value = event.if_contains("seq");
-  const std::int64_t seq = seq_value != nullptr && seq_value->is_int64() ? seq_value->get_int64() : 0;
+  const std::int64_t seq =
+      seq_value != nullptr && seq_value->is_int64() ? seq_value->get_int64() : 0;
   if (seq <= 0) {
     shared_.error("a message event without a valid seq");
     return;
@@ -192,7 +198,8 @@ void Messaging::run(Context& ctx) {
   net.emplace(ctx.net);
 
   const auto setup_start = Clock::now();
-  if (auto error = register_accounts(*net, accounts, ctx.timeout); !error.empty()) return ctx.fail(error);
+  if (auto error = register_accounts(*net, accounts, ctx.timeout); !error.empty())
+    return ctx.fail(error);
   auto clients = net->add_clients(2 * pairs_);
   for (std::size_t i = 0; i < pairs_; ++i) {
     Pair& p = pairs[i];
@@ -202,9 +209,10 @@ void Messaging::run(Context& ctx) {
     p.prefix = ctx.run_id + "-" + std::to_string(i) + "-";
     p.receiver->set_event_handler([this, &p](const Json& event) { on_event(p, event); });
   }
-  auto login = pipeline(clients.size(), login_concurrency_, ctx.timeout, [&](std::size_t i, Done done) {
-    connect_and_login(*clients[i], accounts[i], /*by_token=*/false, std::move(done));
-  });
+  auto login =
+      pipeline(clients.size(), login_concurrency_, ctx.timeout, [&](std::size_t i, Done done) {
+        connect_and_login(*clients[i], accounts[i], /*by_token=*/false, std::move(done));
+      });
   if (!login.error.empty()) return ctx.fail("login: " + login.error);
   const double setup_seconds = seconds_since(setup_start);
 
@@ -212,7 +220,9 @@ void Messaging::run(Context& ctx) {
   const std::int64_t start = now_ns();
   shared_.window_start = start + static_cast<std::int64_t>(warmup_ * 1e9);
   shared_.window_end = shared_.window_start + static_cast<std::int64_t>(duration_ * 1e9);
-  const auto to_time = [](std::int64_t ns) { return Clock::time_point(std::chrono::nanoseconds(ns)); };
+  const auto to_time = [](std::int64_t ns) {
+    return Clock::time_point(std::chrono::nanoseconds(ns));
+  };
 
   std::optional<boost::asio::steady_timer> timer;
   std::function<void()> tick;
@@ -230,10 +240,12 @@ void Messaging::run(Context& ctx) {
       const std::int64_t until = std::min(now, shared_.window_end - 1);
       // Send k is due at start + k / rate: by `until`, floor(elapsed * rate) + 1 are due.
       const auto due =
-          static_cast<std::uint64_t>(std::floor(static_cast<double>(until - start) * rate_ / 1e9)) + 1;
+          static_cast<std::uint64_t>(std::floor(static_cast<double>(until - start) * rate_ / 1e9)) +
+          1;
       for (; scheduled_count < due; ++scheduled_count) {
         Pair& p = pairs[scheduled_count % pairs_];
-        const auto at = start + static_cast<std::int64_t>(static_cast<double>(scheduled_count) * 1e9 / rate_);
+        const auto at =
+            start + static_cast<std::int64_t>(static_cast<double>(scheduled_count) * 1e9 / rate_);
         p.sender->post([this, &p, at] { send_one(p, at); });
       }
       if (now >= shared_.window_end || shared_.stop.load()) return;
@@ -256,7 +268,8 @@ void Messaging::run(Context& ctx) {
   const auto drain_start = Clock::now();
   bool drained = false;
   while (seconds_since(drain_start) < drain_timeout_) {
-    if (shared_.in_flight.load() == 0 && shared_.delivered.load() + shared_.duplicates.load() >= shared_.oks.load()) {
+    if (shared_.in_flight.load() == 0 &&
+        shared_.delivered.load() + shared_.duplicates.load() >= shared_.oks.load()) {
       drained = true;
       break;
     }
@@ -281,7 +294,8 @@ void Messaging::run(Context& ctx) {
   auto& r = ctx.results;
   r["setup_seconds"] = std::round(setup_seconds * 1000) / 1000;
   r["messages_ok_in_window"] = shared_.oks_in_window.load();
-  r["messages_per_second"] = std::llround(static_cast<double>(shared_.oks_in_window.load()) / duration_);
+  r["messages_per_second"] =
+      std::llround(static_cast<double>(shared_.oks_in_window.load()) / duration_);
   if (mode_ == "open") {
     r["offered_per_second"] = rate_;
     r["skipped_over_max_in_flight"] = shared_.skipped.load();
@@ -300,12 +314,17 @@ void Messaging::run(Context& ctx) {
   r["drain_seconds"] = std::round(drain_seconds * 1000) / 1000;
   r["cpu"] = std::move(cpu_result);
 
-  if (shared_.errors.load() > 0) ctx.fail(std::to_string(shared_.errors.load()) + " send errors, first: " + shared_.first_error);
-  if (closes > 0) ctx.fail(std::to_string(closes) + " connections closed unexpectedly, first: " + first_close);
+  if (shared_.errors.load() > 0)
+    ctx.fail(std::to_string(shared_.errors.load()) + " send errors, first: " + shared_.first_error);
+  if (closes > 0)
+    ctx.fail(std::to_string(closes) + " connections closed unexpectedly, first: " + first_close);
   if (!drained) ctx.fail("not every send was answered and delivered within --drain-timeout");
-  if (missing > 0) ctx.fail(std::to_string(missing) + " acknowledged messages were never delivered");
-  if (shared_.duplicates.load() > 0) ctx.fail(std::to_string(shared_.duplicates.load()) + " messages delivered twice");
-  if (shared_.oks_in_window.load() == 0) ctx.fail("no message was acknowledged in the measured window");
+  if (missing > 0)
+    ctx.fail(std::to_string(missing) + " acknowledged messages were never delivered");
+  if (shared_.duplicates.load() > 0)
+    ctx.fail(std::to_string(shared_.duplicates.load()) + " messages delivered twice");
+  if (shared_.oks_in_window.load() == 0)
+    ctx.fail("no message was acknowledged in the measured window");
 }
 
 }  // namespace

@@ -44,7 +44,8 @@ class Reconnect final : public Scenario {
     net.emplace(ctx.net);
 
     const auto setup_start = Clock::now();
-    if (auto error = register_accounts(*net, accounts, ctx.timeout); !error.empty()) return ctx.fail(error);
+    if (auto error = register_accounts(*net, accounts, ctx.timeout); !error.empty())
+      return ctx.fail(error);
     Account& helper_account = accounts.back();
 
     // Tokens: one password login per user, then offline again.
@@ -56,7 +57,8 @@ class Reconnect final : public Scenario {
     for (auto* c : first) c->close();
     const auto close_deadline = Clock::now() + ctx.timeout;
     for (auto* c : first) {
-      while (c->is_open() && Clock::now() < close_deadline) std::this_thread::sleep_for(std::chrono::milliseconds(5));
+      while (c->is_open() && Clock::now() < close_deadline)
+        std::this_thread::sleep_for(std::chrono::milliseconds(5));
     }
 
     // The helper sends K messages to each.
@@ -70,16 +72,17 @@ class Reconnect final : public Scenario {
     });
     if (!helper_in.wait(ctx.timeout)) return ctx.fail("helper login: " + helper_in.error());
     const auto send_start = Clock::now();
-    auto sent = pipeline(users_ * messages_, send_in_flight_, ctx.timeout, [&](std::size_t i, Done done) {
-      const std::size_t user = i % users_;
-      helper.request(Json{{"type", "send"},
-                          {"to", accounts[user].user_id},
-                          {"client_msg_id", "rc-" + std::to_string(i)},
-                          {"message", "pending message " + std::to_string(i / users_)}},
-                     [done = std::move(done)](const Json& reply) {
-                       done(is_ok(reply) ? std::string() : "send: " + error_text(reply));
-                     });
-    });
+    auto sent =
+        pipeline(users_ * messages_, send_in_flight_, ctx.timeout, [&](std::size_t i, Done done) {
+          const std::size_t user = i % users_;
+          helper.request(Json{{"type", "send"},
+                              {"to", accounts[user].user_id},
+                              {"client_msg_id", "rc-" + std::to_string(i)},
+                              {"message", "pending message " + std::to_string(i / users_)}},
+                         [done = std::move(done)](const Json& reply) {
+                           done(is_ok(reply) ? std::string() : "send: " + error_text(reply));
+                         });
+        });
     if (!sent.error.empty()) return ctx.fail("sending the pending messages: " + sent.error);
     const double send_seconds = seconds_since(send_start);
     helper.close();
@@ -137,10 +140,11 @@ class Reconnect final : public Scenario {
     r["wrong_message_counts"] = wrong;
     r["unexpected_closes"] = closes;
     r["cpu"] = std::move(cpu_result);
-    if (!all) ctx.fail("not every user synced: " + (synced.error().empty() ? "timed out" : synced.error()));
+    if (!all)
+      ctx.fail("not every user synced: " + (synced.error().empty() ? "timed out" : synced.error()));
     if (wrong > 0) {
-      ctx.fail(std::to_string(wrong) + " users did not receive exactly " + std::to_string(messages_) +
-               " messages before synced");
+      ctx.fail(std::to_string(wrong) + " users did not receive exactly " +
+               std::to_string(messages_) + " messages before synced");
     }
     if (closes > 0) ctx.fail(std::to_string(closes) + " connections closed unexpectedly");
   }

@@ -15,15 +15,17 @@ constexpr std::size_t kMaxCached = 1'000'000;
 constexpr int kAttempts = 3;
 }  // namespace
 
-MessageWriter::MessageWriter(Database& db, const Clock& clock, Metrics& metrics, std::size_t batch_max,
-                             OnStored on_stored)
+MessageWriter::MessageWriter(Database& db, const Clock& clock, Metrics& metrics,
+                             std::size_t batch_max, OnStored on_stored)
     : db_(db),
       clock_(clock),
       batch_max_(batch_max),
       on_stored_(std::move(on_stored)),
-      batches_(metrics.counter("write_batches_total", "Message batches written (one transaction each)")),
+      batches_(
+          metrics.counter("write_batches_total", "Message batches written (one transaction each)")),
       batched_messages_(metrics.counter("write_batch_messages_total", "Sends written in batches")),
-      batch_seconds_(metrics.counter("write_batch_seconds_total", "Time spent writing batches, commit included")) {}
+      batch_seconds_(metrics.counter("write_batch_seconds_total",
+                                     "Time spent writing batches, commit included")) {}
 
 void MessageWriter::submit(SendRequest request, Reply reply) {
   {
@@ -60,7 +62,8 @@ void MessageWriter::write_next_batch() {
         for (int attempt = 1;; ++attempt) {
           try {
             write_batch(conn, *batch, *outcomes);
-            batch_seconds_.add(std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count());
+            batch_seconds_.add(
+                std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count());
             return;
           } catch (const pqxx::unique_violation&) {
             if (attempt == kAttempts) throw;
