@@ -4,6 +4,7 @@
 #include <chrono>
 #include <deque>
 #include <mutex>
+#include <optional>
 #include <shared_mutex>
 #include <thread>
 #include <unordered_map>
@@ -308,38 +309,56 @@ class WebSocketSession : public Connection,
   }
 
   void handle_frame() {
-    if (!ws_.got_text())
-      return reject(nullptr, ErrorCode::bad_request, "binary frames are not accepted");
-    const auto data = buffer_.cdata();
-    const std::string_view text(static_cast<const char*>(data.data()), data.size());
-    beast::error_code ec;
-    json::value parsed = json::parse(text, ec);
-    if (ec) return reject(nullptr, ErrorCode::bad_request, "the frame is not valid JSON");
-    if (!parsed.is_object())
-      return reject(nullptr, ErrorCode::bad_request, "a request must be a JSON object");
-    json::object& fields = parsed.get_object();
-    const auto id_it = fields.find("id");
-    if (id_it == fields.end() || !id_it->value().is_string() ||
-        id_it->value().get_string().empty() || id_it->value().get_string().size() > kMaxIdBytes) {
-      return reject(nullptr, ErrorCode::bad_request, "'id' must be a string of 1 to 64 bytes");
+    // Every frame spends from the budget, readable or not. The id, when one
+    // can be read, goes into the answer.
+    const bool within_budget = bucket_.take();
+    std::optional<std::string> re;
+    std::optional<std::pair<ErrorCode, std::string_view>> problem;
+    json::value parsed;
+    if (!ws_.got_text()) {
+      problem.emplace(ErrorCode::bad_request, "binary frames are not accepted");
+    } else {
+      const auto data = buffer_.cdata();
+      beast::error_code ec;
+      parsed =
+          json::parse(std::string_view(static_cast<const char*>(data.data()), data.size()), ec);
+      if (ec) {
+        problem.emplace(ErrorCode::bad_request, "the frame is not valid JSON");
+      } else if (!parsed.is_object()) {
+        problem.emplace(ErrorCode::bad_request, "a request must be a JSON object");
+      } else if (const auto* id = parsed.get_object().if_contains("id");
+                 id == nullptr || !id->is_string() || id->get_string().empty() ||
+                 id->get_string().size() > kMaxIdBytes) {
+        problem.emplace(ErrorCode::bad_request, "'id' must be a string of 1 to 64 bytes");
+      } else {
+        re.emplace(id->get_string());
+      }
     }
-    const std::string re(id_it->value().get_string());
+    if (!within_budget) {
+      // Repeated abuse: a client that keeps sending far past its budget is cut off.
+      if (++over_budget_in_a_row_ > 2 * shared_.config.request_burst) return close_for_abuse();
+      return reject(re ? &*re : nullptr, ErrorCode::rate_limited, "too many requests; retry later");
+    }
+    over_budget_in_a_row_ = 0;
+    if (problem) return reject(re ? &*re : nullptr, problem->first, problem->second);
+
+    json::object& fields = parsed.get_object();
     const auto type_it = fields.find("type");
     if (type_it == fields.end() || !type_it->value().is_string()) {
-      return reject(&re, ErrorCode::bad_request, "'type' must be a string");
+      return reject(&*re, ErrorCode::bad_request, "'type' must be a string");
     }
     std::string type(type_it->value().get_string());
-    if (!bucket_.take())
-      return reject(&re, ErrorCode::rate_limited, "too many requests; retry later");
+    const std::string& request_id = *re;
 
     auto route = shared_.router.find(type);
     if (!route) {
       if (type == "ping") {
         send(std::make_shared<const std::string>(
-            json::serialize(json::object{{"type", "ok"}, {"re", re}})));
+            json::serialize(json::object{{"type", "ok"}, {"re", request_id}})));
         return;
       }
-      return reject(&re, ErrorCode::unsupported, "no enabled plugin handles '" + type + "'");
+      return reject(&request_id, ErrorCode::unsupported,
+                    "no enabled plugin handles '" + type + "'");
     }
     std::string user;
     {
@@ -347,15 +366,31 @@ class WebSocketSession : public Connection,
       user = user_id_;
     }
     if (user.empty() && !route->options.before_login) {
-      return reject(&re, ErrorCode::unauthenticated, "log in first");
+      return reject(&request_id, ErrorCode::unauthenticated, "log in first");
     }
     Request request{type, std::move(fields), id_, std::move(user)};
-    auto sink =
-        std::make_shared<RequestReplySink>(this->weak_from_this(), shared_, re, route, type);
+    auto sink = std::make_shared<RequestReplySink>(this->weak_from_this(), shared_, request_id,
+                                                   route, type);
+    if (route->options.nonblocking) {
+      shared_.router.invoke(*route, std::move(request), Reply(std::move(sink)));
+      return;
+    }
     asio::post(
         shared_.workers,
         [route = std::move(route), request = std::move(request), reply = Reply(std::move(sink)),
          &router = shared_.router]() mutable { router.invoke(*route, std::move(request), reply); });
+  }
+
+  void close_for_abuse() {
+    {
+      std::lock_guard lock(mutex_);
+      if (closing_) return;
+      closing_ = true;
+    }
+    shared_.log->warn("connection {}: far past its request budget, closing", id_);
+    ws_.async_close(
+        websocket::close_reason(websocket::close_code::policy_error, "too many requests"),
+        [self = this->shared_from_this()](beast::error_code) {});
   }
 
   void send_close() {
@@ -410,6 +445,7 @@ class WebSocketSession : public Connection,
   const ConnectionId id_;
   beast::flat_buffer buffer_;
   TokenBucket bucket_;  // only touched on the connection's strand
+  double over_budget_in_a_row_ = 0;
   bool registered_ = false;
 
   std::mutex mutex_;  // guards what follows

@@ -168,6 +168,26 @@ TEST_F(GatewayTest, RateLimitAnswersRateLimited) {
   EXPECT_EQ(limited, 3);
 }
 
+TEST_F(GatewayTest, UnreadableFramesSpendTheBudgetToo) {
+  ParleydProcess server(options("  rate_limit:\n    requests_per_second: 1\n    burst: 2\n"));
+  WsClient client(server.port());
+  for (int i = 0; i < 3; ++i) client.send_text("not json");
+  expect_error(client.receive(), "bad_request", false);
+  expect_error(client.receive(), "bad_request", false);
+  expect_error(client.receive(), "rate_limited", false);
+}
+
+TEST_F(GatewayTest, RepeatedAbuseClosesTheConnectionWith1008) {
+  ParleydProcess server(options("  rate_limit:\n    requests_per_second: 1\n    burst: 2\n"));
+  WsClient client(server.port());
+  for (int i = 0; i < 12; ++i)
+    client.send_text(R"({"type":"ping","id":"p)" + std::to_string(i) + "\"}");
+  ASSERT_TRUE(client.wait_closed());
+  EXPECT_EQ(client.close_code(), 1008);
+  WsClient other(server.port());
+  expect_usable(other);
+}
+
 TEST_F(GatewayTest, ClientThatStopsReadingIsDisconnectedAndMemoryStaysBounded) {
   ParleydProcess server(options("  max_queued_frames: 100000\n  max_queued_bytes: 8388608\n"));
   WsClient slow(server.port(), {.receive_buffer = 4096});
