@@ -82,9 +82,10 @@ StoredMessage read_message(const pqxx::row& row, int c) {
   return m;
 }
 
-boost::json::object message_object(const StoredMessage& m, std::string_view status) {
-  boost::json::object o;
-  o.reserve(11);
+namespace {
+
+// The message's fields, appended to `o` (which may already hold "type").
+void add_message_fields(boost::json::object& o, const StoredMessage& m, std::string_view status) {
   o["message_id"] = std::to_string(m.id);
   o["conversation"] = m.conversation;
   o["seq"] = m.seq;
@@ -95,6 +96,14 @@ boost::json::object message_object(const StoredMessage& m, std::string_view stat
   o["status"] = status;
   o["eventType"] = m.event_type;
   o["timestamp"] = m.timestamp;
+}
+
+}  // namespace
+
+boost::json::object message_object(const StoredMessage& m, std::string_view status) {
+  boost::json::object o;
+  o.reserve(11);
+  add_message_fields(o, m, status);
   return o;
 }
 
@@ -102,7 +111,7 @@ boost::json::object message_event(const StoredMessage& m, std::string_view statu
   boost::json::object o;
   o.reserve(12);
   o["type"] = "message";
-  for (auto& kv : message_object(m, status)) o[kv.key()] = std::move(kv.value());
+  add_message_fields(o, m, status);
   return o;
 }
 
