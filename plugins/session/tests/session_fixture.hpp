@@ -5,6 +5,7 @@
 #include <gtest/gtest.h>
 
 #include <atomic>
+#include <iostream>
 #include <memory>
 #include <string>
 
@@ -35,6 +36,13 @@ class SessionTest : public ::testing::Test {
     for (auto& c : db) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
     database_url_ = TestPostgres::shared().create_database(db.substr(0, 60));
     server_ = std::make_unique<ParleydProcess>(server_options());
+  }
+
+  // A failed test shows what the server said: its log goes with the test's
+  // directory otherwise.
+  void TearDown() override {
+    if (HasFailure() && server_)
+      std::cerr << "--- parleyd log ---\n" << server_->log() << "--- end ---\n";
   }
 
   ParleydProcess::Options server_options() const {
