@@ -2,6 +2,26 @@
 
 namespace parley::kernel {
 
+namespace {
+
+// The connections a call touched under the registry's mutex. Declared
+// before the lock, it releases them after the unlock: dropping the last
+// reference destroys the connection, whose destructor calls remove(), which
+// takes the mutex again.
+class Keep {
+ public:
+  std::shared_ptr<Connection> add(const std::weak_ptr<Connection>& weak) {
+    auto strong = weak.lock();
+    if (strong) held_.push_back(strong);
+    return strong;
+  }
+
+ private:
+  std::vector<std::shared_ptr<Connection>> held_;
+};
+
+}  // namespace
+
 void ConnectionRegistry::add(const std::shared_ptr<Connection>& connection) {
   std::lock_guard lock(mutex_);
   connections_[connection->id()].connection = connection;
@@ -43,6 +63,7 @@ void ConnectionRegistry::deliver(std::string_view user_id, const Frame& frame,
                                  ConnectionId except) {
   // Sending under the lock keeps a delivery from overtaking a concurrent
   // release_events(); Connection::send only queues.
+  Keep keep;
   std::lock_guard lock(mutex_);
   auto users = users_.find(std::string(user_id));
   if (users == users_.end()) return;
@@ -52,11 +73,11 @@ void ConnectionRegistry::deliver(std::string_view user_id, const Frame& frame,
     if (it == connections_.end()) continue;
     if (it->second.holding) {
       if (it->second.held.size() >= max_held_) {
-        if (auto connection = it->second.connection.lock()) connection->disconnect();
+        if (auto connection = keep.add(it->second.connection)) connection->disconnect();
         continue;
       }
       it->second.held.push_back(frame);
-    } else if (auto connection = it->second.connection.lock()) {
+    } else if (auto connection = keep.add(it->second.connection)) {
       connection->send(frame.text);
     }
   }
@@ -68,6 +89,7 @@ bool ConnectionRegistry::is_connected(std::string_view user_id) const {
 }
 
 void ConnectionRegistry::bind_user(ConnectionId id, std::string user_id, bool hold_events) {
+  Keep keep;
   std::lock_guard lock(mutex_);
   auto it = connections_.find(id);
   if (it == connections_.end()) return;
@@ -75,15 +97,16 @@ void ConnectionRegistry::bind_user(ConnectionId id, std::string user_id, bool ho
   users_[user_id].insert(id);
   it->second.user_id = user_id;
   it->second.holding = hold_events;
-  if (auto connection = it->second.connection.lock()) connection->set_user(std::move(user_id));
+  if (auto connection = keep.add(it->second.connection)) connection->set_user(std::move(user_id));
 }
 
 void ConnectionRegistry::release_events(ConnectionId id, std::vector<Frame> first) {
+  Keep keep;
   std::lock_guard lock(mutex_);
   auto it = connections_.find(id);
   if (it == connections_.end()) return;
   Entry& entry = it->second;
-  auto connection = entry.connection.lock();
+  auto connection = keep.add(entry.connection);
   std::unordered_set<std::string> sent_keys;
   for (const Frame& frame : first) {
     if (!frame.dedupe_key.empty()) sent_keys.insert(frame.dedupe_key);
@@ -98,12 +121,13 @@ void ConnectionRegistry::release_events(ConnectionId id, std::vector<Frame> firs
 }
 
 std::string ConnectionRegistry::unbind_user(ConnectionId id) {
+  Keep keep;
   std::lock_guard lock(mutex_);
   auto it = connections_.find(id);
   if (it == connections_.end()) return {};
   std::string user = it->second.user_id;
   unbind_locked(it->second, id);
-  if (auto connection = it->second.connection.lock()) connection->set_user({});
+  if (auto connection = keep.add(it->second.connection)) connection->set_user({});
   return user;
 }
 
