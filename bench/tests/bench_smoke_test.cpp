@@ -34,7 +34,9 @@ class BenchSmoke : public ::testing::Test {
         "    config:\n"
         "      password_hashing:\n"
         "        ops_limit: 1\n"
-        "        mem_limit_kib: 8\n";
+        "        mem_limit_kib: 8\n"
+        "      limits:\n"
+        "        registrations_per_address_per_hour: 1000000000\n";
     options.server_yaml =
         "  rate_limit:\n"
         "    requests_per_second: 100000\n"

@@ -1,5 +1,6 @@
 #include "gateway_server.hpp"
 
+#include <algorithm>
 #include <atomic>
 #include <chrono>
 #include <deque>
@@ -219,6 +220,7 @@ class WebSocketSession : public Connection,
   }
 
   void run(http::request<http::string_body> request) {
+    remote_address_ = client_address(request);
     ws_.set_option(websocket::stream_base::timeout{shared_.config.handshake_timeout,
                                                    shared_.config.idle_timeout,
                                                    /*keep_alive_pings=*/true});
@@ -335,6 +337,25 @@ class WebSocketSession : public Connection,
   }
 
  private:
+  // The peer's address, or the last X-Forwarded-For hop when the peer is a
+  // trusted proxy.
+  std::string client_address(const http::request<http::string_body>& request) {
+    beast::error_code ec;
+    const auto peer = beast::get_lowest_layer(ws_).socket().remote_endpoint(ec);
+    std::string address = ec ? std::string() : peer.address().to_string();
+    const auto& trusted = shared_.config.trusted_proxies;
+    if (std::find(trusted.begin(), trusted.end(), address) == trusted.end()) return address;
+    const auto forwarded = request["X-Forwarded-For"];
+    if (forwarded.empty()) return address;
+    std::string_view last(forwarded.data(), forwarded.size());
+    if (const auto comma = last.rfind(','); comma != std::string_view::npos) {
+      last.remove_prefix(comma + 1);
+    }
+    while (!last.empty() && last.front() == ' ') last.remove_prefix(1);
+    while (!last.empty() && last.back() == ' ') last.remove_suffix(1);
+    return last.empty() ? address : std::string(last);
+  }
+
   // A connection holds at most this many frames during a login catch-up.
   static constexpr std::size_t kMaxHeldFrames = 65536;
 
@@ -526,8 +547,9 @@ class WebSocketSession : public Connection,
       shared_.errors(wire_name(ErrorCode::unauthenticated)).add();
       return reply.error(ErrorCode::unauthenticated, "log in first");
     }
-    shared_.router.invoke(*route, Request{std::move(type), std::move(fields), id_, std::move(user)},
-                          reply);
+    shared_.router.invoke(
+        *route, Request{std::move(type), std::move(fields), id_, std::move(user), remote_address_},
+        reply);
   }
 
   void close_for_abuse() {
@@ -605,6 +627,7 @@ class WebSocketSession : public Connection,
   double over_budget_in_a_row_ = 0;
   bool registered_ = false;
   const std::shared_ptr<RequestSequencer> sequencer_;
+  std::string remote_address_;  // set once, before the first read
   // Blocking handlers of this connection run here, one at a time, in order.
   asio::strand<asio::any_io_executor> worker_strand_;
 

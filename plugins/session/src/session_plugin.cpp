@@ -38,6 +38,15 @@ class SessionPlugin : public Plugin {
       settings_.push_show_content = push->bool_or("show_content", settings_.push_show_content);
       settings_.push_generic_text = push->string_or("generic_text", settings_.push_generic_text);
     }
+    if (auto* limits = config.section("limits")) {
+      settings_.registrations_per_address = limits->int_in(
+          "registrations_per_address_per_hour", settings_.registrations_per_address, 1, 1 << 30);
+      settings_.failed_logins_per_address = limits->int_in(
+          "failed_logins_per_address_per_15min", settings_.failed_logins_per_address, 1, 1 << 30);
+      settings_.failed_logins_per_account_address =
+          limits->int_in("failed_logins_per_account_and_address_per_15min",
+                         settings_.failed_logins_per_account_address, 1, 1 << 30);
+    }
     settings_.presence_timeout = std::chrono::milliseconds(
         config.int_in("presence_timeout_ms", settings_.presence_timeout.count(), 1, 60000));
   }

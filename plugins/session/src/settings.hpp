@@ -20,6 +20,11 @@ struct Settings {
   // Push notifications: show the text, or only `push_generic_text`.
   bool push_show_content = true;
   std::string push_generic_text = "New message";
+  // Caps per source address (and per account at an address for failed
+  // logins), generous enough for a household or office behind one NAT.
+  std::int64_t registrations_per_address = 100;         // per hour
+  std::int64_t failed_logins_per_address = 200;         // per 15 minutes
+  std::int64_t failed_logins_per_account_address = 20;  // per 15 minutes
   // How long to wait for the presence plugin before deciding by connections.
   std::chrono::milliseconds presence_timeout{200};
 };

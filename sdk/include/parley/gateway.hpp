@@ -43,6 +43,9 @@ struct Request {
   boost::json::object fields;
   ConnectionId connection = 0;
   std::string user_id;  // empty before login
+  // The client's IP address: the peer's, or the last address a trusted
+  // proxy (server.trusted_proxies) added to X-Forwarded-For.
+  std::string remote_address;
 };
 
 // Answers one client request, from any thread. The first answer counts; if
