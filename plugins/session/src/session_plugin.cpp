@@ -7,6 +7,7 @@
 
 #include "accounts.hpp"
 #include "chat.hpp"
+#include "contacts.hpp"
 #include "settings.hpp"
 
 namespace parley::session {
@@ -62,6 +63,8 @@ class SessionPlugin : public Plugin {
 
     accounts_->register_handlers(host_.gateway());
     chat_->register_handlers(host_.gateway());
+    contacts_ = std::make_unique<Contacts>(host_);
+    contacts_->serve();
     host_.bus().subscribe("gateway.connection.closed", [this](const Event& event) {
       const auto& payload = event.payload.as_object();
       accounts_->connection_closed(payload.at("connection").to_number<ConnectionId>());
@@ -77,6 +80,7 @@ class SessionPlugin : public Plugin {
   Settings settings_;
   std::unique_ptr<Chat> chat_;
   std::unique_ptr<Accounts> accounts_;
+  std::unique_ptr<Contacts> contacts_;
 };
 
 const char* const kNoDependencies[] = {nullptr};
@@ -87,7 +91,7 @@ const PluginEntry* entry() {
       PARLEY_SDK_ABI_VERSION,
       "session",
       "1.0.0",
-      "accounts, login sessions and one-to-one chat with offline delivery and receipts",
+      "accounts, login sessions, one-to-one and group chat with offline delivery and receipts",
       kNoDependencies,
       kSoftDependencies,
       [](Host& host) -> Plugin* { return new SessionPlugin(host); }};
