@@ -103,7 +103,7 @@ TEST_F(GroupChatTest, PipelinedSendsFromOneConnectionGetIncreasingSeq) {
              {"client_msg_id", "p" + std::to_string(i)}});
   }
   std::map<int, std::int64_t> seq_of;
-  while (seq_of.size() < kSends) {
+  while (seq_of.size() < static_cast<std::size_t>(kSends)) {
     auto frame = a->receive(10s);
     ASSERT_TRUE(frame) << "replies missing after " << seq_of.size();
     if (!frame->contains("re")) continue;
@@ -129,6 +129,7 @@ TEST_F(GroupChatTest, ARemovedMemberStopsReceivingAtOnceAndCannotSend) {
   auto [carol, c] = online_user("carol");
   const auto group = create_group(*a, "g", ids({&bob, &carol}));
   expect_ok(gsend(*b, group, "before", "b1"));
+  ASSERT_TRUE(c->next_event("group")) << "created";
   expect_ok(remove(*a, group, ids({&carol})));
   auto removed = c->next_event("group");
   ASSERT_TRUE(removed);
