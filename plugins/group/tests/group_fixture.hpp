@@ -1,6 +1,7 @@
 // A real parleyd with the session and group plugins over a private
 // PostgreSQL (the session fixture), plus the kernel tests' journal plugin
-// recording push offers and group.changed, and helpers for groups.
+// recording push offers and group.changed, a probe plugin asking bus
+// services, and helpers for groups.
 #pragma once
 
 #include <gmock/gmock.h>
@@ -23,6 +24,7 @@ class GroupTest : public SessionTest {
     yaml += std::string("  - name: alpha\n    library: ") + JOURNAL_PLUGIN_PATH +
             "\n    config:\n      journal: " + journal().string() +
             "\n      record: [push.notify, group.changed]\n";
+    yaml += std::string("  - name: probe\n    library: ") + PROBE_PLUGIN_PATH + "\n";
     return yaml;
   }
 
@@ -35,6 +37,12 @@ class GroupTest : public SessionTest {
       std::this_thread::sleep_for(50ms);
     }
     return read_file(journal());
+  }
+
+  // The answer of bus service `service` to `payload`, asked through the probe plugin.
+  static json::object ask(WsClient& c, const std::string& service, json::object payload) {
+    return c.request(
+        {{"type", "probe.ask"}, {"service", service}, {"payload", std::move(payload)}});
   }
 
   static json::array ids(std::initializer_list<const User*> users) {

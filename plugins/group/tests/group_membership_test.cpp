@@ -1,6 +1,7 @@
 // Groups over real WebSockets and PostgreSQL: the group.* requests, roles and
 // their permissions, the size cap (also under racing adds), the group events
 // and the system messages that record every change.
+#include <algorithm>
 #include <atomic>
 #include <set>
 #include <thread>
@@ -336,6 +337,47 @@ TEST_F(GroupMembershipTest, TheLastMemberLeavingEndsTheGroup) {
   // created, bye, alice left, bob made owner, bob left.
   EXPECT_EQ(h.at("messages").as_array().size(), 5u);
   EXPECT_EQ(history(*a, group).at("messages").as_array().size(), 3u);
+}
+
+TEST_F(GroupMembershipTest, SharedServiceNamesThoseInACurrentGroupWithTheUser) {
+  auto [alice, a] = online_user("alice");
+  auto [bob, b] = online_user("bob");
+  auto [carol, c] = online_user("carol");
+  auto [dave, d] = online_user("dave");
+  const auto group = create_group(*a, "g", ids({&bob, &carol}));
+  auto question = [&] {
+    return ask(*a, "group.shared",
+               {{"user_id", alice.id}, {"others", ids({&alice, &bob, &carol, &dave})}});
+  };
+  auto reply = question();
+  expect_ok(reply);
+  std::vector<std::string> shared = strings(reply.at("value").at("shared"));
+  std::sort(shared.begin(), shared.end());
+  std::vector<std::string> expected{bob.id, carol.id};
+  std::sort(expected.begin(), expected.end());
+  EXPECT_EQ(shared, expected);
+  expect_ok(remove(*a, group, ids({&carol})));
+  EXPECT_THAT(strings(question().at("value").at("shared")), ElementsAre(bob.id));
+  expect_error(ask(*a, "group.shared", {{"user_id", alice.id}}), "bad_request");
+}
+
+TEST_F(GroupMembershipTest, ContactsServiceNamesUnknownIdsAndOneToOnePeers) {
+  auto [alice, a] = online_user("alice");
+  auto [bob, b] = online_user("bob");
+  auto [carol, c] = online_user("carol");
+  expect_ok(send(*a, bob, "hi", "d1"));
+  // carol shares only a group with alice: not a 1:1 contact.
+  create_group(*a, "g", ids({&carol}));
+  json::array others = ids({&bob, &carol});
+  others.push_back("777777");
+  others.push_back("not-an-id");
+  auto reply = ask(*a, "session.contacts", {{"user_id", alice.id}, {"others", others}});
+  expect_ok(reply);
+  EXPECT_THAT(strings(reply.at("value").at("shared")), ElementsAre(bob.id));
+  auto unknown = strings(reply.at("value").at("unknown"));
+  std::sort(unknown.begin(), unknown.end());
+  EXPECT_THAT(unknown, ElementsAre("777777", "not-an-id"));
+  expect_error(ask(*a, "session.contacts", {{"others", others}}), "bad_request");
 }
 
 }  // namespace
