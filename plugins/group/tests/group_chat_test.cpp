@@ -176,10 +176,16 @@ TEST_F(GroupChatTest, RemovalRacingSendsSplitsThemAtTheRemovalSeq) {
                         {"client_msg_id", "r" + std::to_string(i)}});
     }
   });
+  // Remove carol once bob's first send is stored, while the rest are written.
+  int replies = 0;
+  while (replies == 0) {
+    auto frame = b->receive(10s);
+    ASSERT_TRUE(frame);
+    if (frame->contains("re")) ++replies;
+  }
   auto removal = remove(*a, group, ids({&carol}));
   sender.join();
   expect_ok(removal);
-  int replies = 0;
   while (replies < kSends) {
     auto frame = b->receive(10s);
     ASSERT_TRUE(frame);
