@@ -80,8 +80,26 @@ std::string group_name_of(const json::object& fields, std::size_t max_length) {
   return name;
 }
 
-std::string list_text(const std::vector<std::int64_t>& ids) {
-  return fmt::format("{}", fmt::join(ids, ", "));
+// A system message's text names people as {<user id>}, and the group as
+// {title}: session_group_change() writes their names in (see its migration).
+std::string name_of(std::int64_t user) {
+  return fmt::format("{{{}}}", user);
+}
+
+// "{1}", "{1} and {2}", "{1}, {2} and {3}", "{1}, ..., {5} and 7 others" (users is not empty).
+std::string names_of(const std::vector<std::int64_t>& users) {
+  constexpr std::size_t kNamed = 5;
+  std::vector<std::string> names;
+  for (std::size_t i = 0; i < users.size() && i < kNamed; ++i) names.push_back(name_of(users[i]));
+  std::string last;
+  if (users.size() > kNamed) {
+    last = fmt::format("{} others", users.size() - kNamed);
+  } else {
+    last = names.back();
+    names.pop_back();
+  }
+  if (names.empty()) return last;
+  return fmt::format("{} and {}", fmt::join(names, ", "), last);
 }
 
 // Locks the group's row: every change of one group runs after the one
@@ -111,16 +129,16 @@ Groups::Applied record(pqxx::work& tx, std::int64_t group, const std::string& na
   Groups::Applied applied;
   const auto row = tx.exec_params1(
       "SELECT message_id, seq,"
-      " to_char(created_at AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS.MS\"Z\"')"
+      " to_char(created_at AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS.MS\"Z\"'), body"
       " FROM session_group_change($1, $2, $3, $4, $5::bigint[], $6::bigint[])",
       group, name, by, text, bigint_array(added), bigint_array(removed));
   applied.message_id = row[0].as<std::int64_t>();
   applied.seq = row[1].as<std::int64_t>();
   applied.timestamp = row[2].as<std::string>();
+  applied.text = row[3].as<std::string>();
   applied.change = std::move(change);
   applied.by = by;
   applied.user_ids = std::move(user_ids);
-  applied.text = std::move(text);
   applied.departed = removed;
   for (const auto& member : tx.exec_params(
            "SELECT user_id FROM group_members WHERE group_id = $1 ORDER BY join_order", group)) {
@@ -268,7 +286,8 @@ void Groups::on_create(Request request, Reply reply) {
               everyone.insert(everyone.end(), members.begin(), members.end());
               insert_members(tx, outcome.group_id, everyone, "owner");
               outcome.applied.push_back(record(tx, outcome.group_id, name, "created", me, everyone,
-                                               "created the group \"" + name + "\"", everyone, {}));
+                                               name_of(me) + " created the group \"{title}\"",
+                                               everyone, {}));
             },
             std::move(checked), true);
       });
@@ -311,7 +330,8 @@ void Groups::on_add(Request request, Reply reply) {
               }
               insert_members(tx, group, added, "member");
               outcome.applied.push_back(record(tx, group, *name, "added", me, added,
-                                               "added " + list_text(added), added, {}));
+                                               name_of(me) + " added " + names_of(added), added,
+                                               {}));
             },
             std::move(checked));
       });
@@ -358,7 +378,8 @@ void Groups::on_remove(Request request, Reply reply) {
                   "DELETE FROM group_members WHERE group_id = $1 AND user_id = ANY($2::bigint[])",
                   group, bigint_array(removed));
               outcome.applied.push_back(record(tx, group, *name, "removed", me, removed,
-                                               "removed " + list_text(removed), {}, removed));
+                                               name_of(me) + " removed " + names_of(removed), {},
+                                               removed));
             },
             std::move(checked));
       });
@@ -376,7 +397,7 @@ void Groups::on_leave(Request request, Reply reply) {
         if (!role) return refuse(outcome, ErrorCode::forbidden, "not a member of this group");
         tx.exec_params("DELETE FROM group_members WHERE group_id = $1 AND user_id = $2", group, me);
         outcome.applied.push_back(
-            record(tx, group, *name, "left", me, {me}, "left the group", {}, {me}));
+            record(tx, group, *name, "left", me, {me}, name_of(me) + " left", {}, {me}));
         if (outcome.applied.back().members.empty()) {
           tx.exec_params("UPDATE groups SET ended_at = now() WHERE id = $1", group);
           return;
@@ -392,7 +413,7 @@ void Groups::on_leave(Request request, Reply reply) {
             "UPDATE group_members SET role = 'owner' WHERE group_id = $1 AND user_id = $2", group,
             heir);
         outcome.applied.push_back(record(tx, group, *name, "role", me, {heir},
-                                         "made " + std::to_string(heir) + " the owner", {}, {}));
+                                         name_of(heir) + " is now the owner", {}, {}));
       },
       std::move(reply));
 }
@@ -424,10 +445,10 @@ void Groups::on_role(Request request, Reply reply) {
         if (*current == role) return;
         tx.exec_params("UPDATE group_members SET role = $3 WHERE group_id = $1 AND user_id = $2",
                        group, user, role);
-        outcome.applied.push_back(
-            record(tx, group, *name, "role", me, {user},
-                   "made " + std::to_string(user) + (role == "admin" ? " an admin" : " a member"),
-                   {}, {}));
+        outcome.applied.push_back(record(
+            tx, group, *name, "role", me, {user},
+            name_of(me) + " made " + name_of(user) + (role == "admin" ? " an admin" : " a member"),
+            {}, {}));
       },
       std::move(reply));
 }

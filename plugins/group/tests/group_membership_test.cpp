@@ -39,7 +39,8 @@ TEST_F(GroupMembershipTest, CreateTellsEveryMemberAndWritesASystemMessage) {
   EXPECT_EQ(system->at("sender_id").as_string(), alice.id);
   EXPECT_EQ(system->at("seq").as_int64(), 1);
   EXPECT_FALSE(system->contains("recipient_id"));
-  EXPECT_THAT(std::string(system->at("message").as_string()), HasSubstr("friends"));
+  // Names, not ids: written in by session at the time of the change.
+  EXPECT_EQ(system->at("message").as_string(), "alice created the group \"friends\"");
 
   auto reply = info(*b, group);
   expect_ok(reply);
@@ -152,6 +153,12 @@ TEST_F(GroupMembershipTest, OwnerAndAdminsAddAndRemoveMembersOnlyTheOwnerRemoves
 
   // Every change is a system message, in order.
   auto h = history(*o, group);
+  const auto& texts = h.at("messages").as_array();
+  ASSERT_EQ(texts.size(), 7u);
+  EXPECT_EQ(texts.at(1).at("message").as_string(), "owner made admin an admin");
+  EXPECT_EQ(texts.at(3).at("message").as_string(), "admin added dave and erin");
+  EXPECT_EQ(texts.at(4).at("message").as_string(), "admin removed erin");
+  EXPECT_EQ(texts.at(6).at("message").as_string(), "owner made admin a member");
   std::vector<std::string> kinds;
   for (const auto& msg : h.at("messages").as_array()) {
     EXPECT_EQ(msg.at("eventType").as_string(), "system");
@@ -308,6 +315,10 @@ TEST_F(GroupMembershipTest, OwnerLeavingHandsOverToTheEarliestAdminElseMember) {
   // carol joined before dave (listed first), both admins: carol takes over.
   EXPECT_THAT(strings(handed->at("user_ids")), ElementsAre(carol.id));
   EXPECT_EQ(handed->at("by").as_string(), alice.id);
+  auto texts = history(*b, group).at("messages").as_array();
+  ASSERT_GE(texts.size(), 2u);
+  EXPECT_EQ(texts.at(texts.size() - 2).at("message").as_string(), "alice left");
+  EXPECT_EQ(texts.back().at("message").as_string(), "carol is now the owner");
   EXPECT_THAT(roster(info(*b, group)),
               ElementsAre(bob.id + ":member", carol.id + ":owner", dave.id + ":admin"));
   // Without admins, the earliest member.

@@ -9,12 +9,13 @@ ALTER TABLE conversations ADD COLUMN title text;   -- the group's name, the titl
 
 -- Records a membership or role change of group p_group as a system message
 -- written by p_actor, and applies it to the conversation's participants at
--- that message's seq. It takes the conversation's counter row lock, the one
+-- that message's seq. In p_body, {<user id>} stands for that user's name
+-- and {title} for p_title; the text as stored is returned as body. It takes the conversation's counter row lock, the one
 -- every send to g:G takes, so a send is ordered wholly before or after the
 -- change: a message with a higher seq is written for the new member list.
 CREATE FUNCTION session_group_change(p_group bigint, p_title text, p_actor bigint, p_body text,
                                      p_added bigint[], p_removed bigint[])
-RETURNS TABLE (message_id bigint, seq bigint, created_at timestamptz)
+RETURNS TABLE (message_id bigint, seq bigint, created_at timestamptz, body text)
 LANGUAGE plpgsql AS $$
 #variable_conflict use_column
 DECLARE
@@ -23,7 +24,19 @@ DECLARE
   v_now timestamptz := date_trunc('milliseconds', clock_timestamp());
   v_seq bigint;
   v_id bigint;
+  -- One pass over the placeholders, so a name that looks like one stays as it is.
+  v_pattern constant text := '\{([0-9]{1,18}|title)\}';
+  v_parts text[] := regexp_split_to_array(p_body, v_pattern);
+  v_keys text[] := ARRAY(SELECT m[1] FROM regexp_matches(p_body, v_pattern, 'g') AS m);
+  v_body text := v_parts[1];
 BEGIN
+  FOR i IN 1 .. coalesce(array_length(v_keys, 1), 0) LOOP
+    v_body := v_body
+      || CASE WHEN v_keys[i] = 'title' THEN coalesce(p_title, '')
+              ELSE coalesce((SELECT u.name FROM users u WHERE u.id = v_keys[i]::bigint), v_keys[i]) END
+      || v_parts[i + 1];
+  END LOOP;
+
   INSERT INTO conversations AS c (id, last_seq, last_activity, title)
     VALUES (v_conversation, 1, v_now, p_title)
     ON CONFLICT (id) DO UPDATE
@@ -31,7 +44,7 @@ BEGIN
     RETURNING c.last_seq INTO v_seq;
 
   INSERT INTO messages (conversation, seq, sender_id, group_id, body, event_type, created_at)
-    VALUES (v_conversation, v_seq, p_actor, p_group, p_body, 'system', v_now)
+    VALUES (v_conversation, v_seq, p_actor, p_group, v_body, 'system', v_now)
     RETURNING id INTO v_id;
 
   -- Joiners start with everything before their join delivered and read, so
@@ -49,6 +62,6 @@ BEGIN
     WHERE conversation = v_conversation AND user_id = ANY (coalesce(p_removed, '{}'::bigint[]))
       AND left_seq IS NULL;
 
-  RETURN QUERY SELECT v_id, v_seq, v_now;
+  RETURN QUERY SELECT v_id, v_seq, v_now, v_body;
 END
 $$;
