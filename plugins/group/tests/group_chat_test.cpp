@@ -253,6 +253,10 @@ TEST_F(GroupChatTest, SenderSeesDeliveredReadAndReadByPerMessage) {
       {{"type", "mark"}, {"conversation", conversation}, {"status", "read"}, {"seq", 99}}));
   EXPECT_EQ(status_for_alice().at("status").as_string(), "read");
   EXPECT_EQ(status_for_alice().at("read_by").as_int64(), 2);
+  // conversations shows the last message with the same status.
+  auto last = a->request({{"type", "conversations"}}).at("conversations").at(0).at("last_message");
+  EXPECT_EQ(last.at("status").as_string(), "read");
+  EXPECT_EQ(last.at("read_by").as_int64(), 2);
   // A member who joins later does not count for older messages.
   auto [dave, d] = online_user("dave");
   expect_ok(add(*a, group, ids({&dave})));

@@ -98,6 +98,16 @@ std::string_view status_for(std::int64_t seq, std::int64_t delivered, std::int64
   return "sent";
 }
 
+// A group message's status for its sender, from the other current members
+// who were there when it was written: how many, how many have it delivered,
+// how many read it.
+std::string_view group_status(std::int64_t others, std::int64_t delivered_by,
+                              std::int64_t read_by) {
+  if (others > 0 && read_by == others) return "read";
+  if (others > 0 && delivered_by == others) return "delivered";
+  return "sent";
+}
+
 }  // namespace
 
 Chat::Chat(Host& host, const Settings& settings)
@@ -419,16 +429,10 @@ void Chat::on_history(Request request, Reply reply) {
             if (mark.delivered >= m.seq) ++delivered_by;
             if (mark.read >= m.seq) ++read_by;
           }
-          std::string_view status = "sent";
-          if (m.sender_id != me) {
-            const auto& mine = marks[me];
-            status = status_for(m.seq, mine.delivered, mine.read);
-          } else if (others > 0 && read_by == others) {
-            status = "read";
-          } else if (others > 0 && delivered_by == others) {
-            status = "delivered";
-          }
-          auto object = message_object(m, status);
+          const auto& mine = marks[me];
+          auto object =
+              message_object(m, m.sender_id == me ? group_status(others, delivered_by, read_by)
+                                                  : status_for(m.seq, mine.delivered, mine.read));
           object["read_by"] = read_by;
           result->messages.push_back(std::move(object));
         }
@@ -459,10 +463,19 @@ void Chat::on_conversations(Request request, Reply reply) {
             "   AND u.seq > p.read_seq AND (p.left_seq IS NULL OR u.seq <= p.left_seq)"
             "   AND u.sender_id <> $1), " +
                 message_columns("m") +
+                ", r.others, r.delivered_by, r.read_by"
                 " FROM participants p JOIN conversations c ON c.id = p.conversation"
                 " LEFT JOIN LATERAL (SELECT * FROM messages x WHERE x.conversation = p.conversation"
                 "   AND (p.left_seq IS NULL OR x.seq <= p.left_seq)"
                 "   ORDER BY x.seq DESC LIMIT 1) m ON true"
+                // For a group message, as history counts them (group_status).
+                " LEFT JOIN LATERAL (SELECT count(*) AS others,"
+                "   count(*) FILTER (WHERE q.delivered_seq >= m.seq) AS delivered_by,"
+                "   count(*) FILTER (WHERE q.read_seq >= m.seq) AS read_by"
+                "   FROM participants q WHERE q.conversation = p.conversation"
+                "   AND q.user_id <> m.sender_id AND q.left_seq IS NULL AND q.joined_seq <= m.seq) "
+                "r"
+                "   ON m.group_id IS NOT NULL"
                 " WHERE p.user_id = $1 ORDER BY c.last_activity DESC, p.conversation",
             me);
         for (const auto& row : rows) {
@@ -477,12 +490,17 @@ void Chat::on_conversations(Request request, Reply reply) {
           if (row[6].is_null()) {
             entry["last_message"] = nullptr;
           } else {
-            // A member who joined after a message starts with it read, so
-            // the lowest watermark of the others gives the group status too.
             const auto m = read_message(row, 6);
-            entry["last_message"] =
-                message_object(m, m.sender_id == me ? status_for(m.seq, peer_delivered, peer_read)
-                                                    : status_for(m.seq, delivered, read));
+            std::string_view status = status_for(m.seq, delivered, read);
+            if (m.sender_id == me) {
+              status = m.group_id
+                           ? group_status(row[15].as<std::int64_t>(), row[16].as<std::int64_t>(),
+                                          row[17].as<std::int64_t>())
+                           : status_for(m.seq, peer_delivered, peer_read);
+            }
+            auto object = message_object(m, status);
+            if (m.group_id) object["read_by"] = row[17].as<std::int64_t>();
+            entry["last_message"] = std::move(object);
           }
           list->push_back(std::move(entry));
         }
