@@ -138,6 +138,10 @@ TEST_F(GroupChatTest, ARemovedMemberStopsReceivingAtOnceAndCannotSend) {
   expect_error(gsend(*c, group, "still here?", "c1"), "forbidden");
   expect_error(c->request({{"type", "typing"}, {"conversation", "g:" + group}}), "forbidden");
   expect_error(info(*c, group), "forbidden");
+  expect_error(
+      c->request(
+          {{"type", "mark"}, {"conversation", "g:" + group}, {"status", "read"}, {"seq", 1}}),
+      "forbidden");
 
   std::vector<std::string> seen;
   while (auto event = c->next_event("message", 500ms)) {
@@ -327,6 +331,18 @@ TEST_F(GroupChatTest, LoginCatchUpIncludesPendingGroupMessages) {
   ASSERT_EQ(carol_events.size(), 1u);
   EXPECT_EQ(carol_events[0].at("eventType").as_string(), "system");
   EXPECT_EQ(carol_events[0].at("seq").as_int64(), 4);
+
+  // Removed while offline: pending up to the removal, nothing after it.
+  c.reset();
+  expect_ok(gsend(*a, group, "three", "c3"));
+  expect_ok(remove(*a, group, ids({&carol})));
+  expect_ok(gsend(*a, group, "four", "c4"));
+  auto again = connect();
+  std::vector<std::int64_t> carol_seqs;
+  for (const auto& e : login_with_token(*again, carol)) {
+    if (e.at("type").as_string() == "message") carol_seqs.push_back(e.at("seq").as_int64());
+  }
+  EXPECT_THAT(carol_seqs, ElementsAre(4, 5, 6)) << "added, three, removed";
 }
 
 TEST_F(GroupChatTest, OfflineMembersAreOfferedAPushTitledWithTheGroupName) {

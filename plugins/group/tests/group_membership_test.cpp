@@ -104,6 +104,7 @@ TEST_F(GroupMembershipTest, UnknownUsersAreNotFoundAndNothingChanges) {
   json::array unknown = ids({&carol});
   unknown.push_back("888888");
   expect_error(add(*a, group, unknown), "not_found");
+  expect_error(remove(*a, group, unknown), "not_found");
   EXPECT_THAT(roster(info(*a, group)), ElementsAre(alice.id + ":owner"));
   EXPECT_TRUE(c->no_event("group"));
   EXPECT_EQ(history(*a, group).at("messages").as_array().size(), 1u);
