@@ -25,7 +25,6 @@ constexpr std::int64_t kMaxSyncMessages = 1000;
 // A conversation a request names. A 1:1 one is checked against the caller
 // at once; a group one (`group` set) in the database, by group_access().
 struct Target {
-  std::string conversation;
   std::pair<std::string, std::string> direct;
   std::int64_t group = 0;
 };
@@ -33,7 +32,7 @@ struct Target {
 // bad_request for an id that is not a conversation, forbidden for an
 // outsider of a 1:1 conversation.
 Target target_of(std::string_view conversation, const std::string& user_id) {
-  Target target{std::string(conversation), {}, 0};
+  Target target;
   if (conversation.substr(0, 2) == "g:") {
     const auto group = parse_user_id(conversation.substr(2));
     if (!group) throw Failure(ErrorCode::bad_request, "'conversation' is not a conversation id");
@@ -473,9 +472,8 @@ void Chat::on_conversations(Request request, Reply reply) {
                 "   count(*) FILTER (WHERE q.delivered_seq >= m.seq) AS delivered_by,"
                 "   count(*) FILTER (WHERE q.read_seq >= m.seq) AS read_by"
                 "   FROM participants q WHERE q.conversation = p.conversation"
-                "   AND q.user_id <> m.sender_id AND q.left_seq IS NULL AND q.joined_seq <= m.seq) "
-                "r"
-                "   ON m.group_id IS NOT NULL"
+                "   AND q.user_id <> m.sender_id AND q.left_seq IS NULL"
+                "   AND q.joined_seq <= m.seq) r ON m.group_id IS NOT NULL"
                 " WHERE p.user_id = $1 ORDER BY c.last_activity DESC, p.conversation",
             me);
         for (const auto& row : rows) {
