@@ -211,20 +211,65 @@ void Groups::require_users(const std::string& actor, const std::vector<std::int6
 void Groups::change(Work work, Reply reply, bool with_group_id) {
   auto outcome = std::make_shared<Outcome>();
   db_.run(
-      [work = std::move(work), outcome](pqxx::connection& conn) {
+      [this, work = std::move(work), outcome](pqxx::connection& conn) {
         *outcome = Outcome{};  // the pool may run this twice (a dead connection)
         pqxx::work tx(conn);
         work(tx, *outcome);
-        if (outcome->refused.ok()) tx.commit();
+        if (!outcome->refused.ok()) return;
+        if (outcome->applied.empty()) return tx.commit();
+        const auto ticket = take_ticket();
+        try {
+          tx.commit();
+        } catch (...) {
+          announce_in_order(ticket, nullptr);
+          throw;
+        }
+        outcome->ticket = ticket;
       },
       [this, outcome, reply = std::move(reply), with_group_id](const Status& status) {
-        if (!status.ok()) return reply.fail(status);
+        if (!status.ok()) {
+          // Not expected after a commit, but a ticket never given back
+          // would hold every later announcement.
+          if (outcome->ticket) announce_in_order(*outcome->ticket, nullptr);
+          return reply.fail(status);
+        }
         if (!outcome->refused.ok()) return reply.fail(outcome->refused);
         json::object result;
         if (with_group_id) result["group_id"] = std::to_string(outcome->group_id);
         reply.ok(std::move(result));
-        for (const auto& applied : outcome->applied) announce(outcome->group_id, applied);
+        if (outcome->ticket) announce_in_order(*outcome->ticket, outcome);
       });
+}
+
+std::uint64_t Groups::take_ticket() {
+  std::lock_guard lock(announce_mutex_);
+  return next_ticket_++;
+}
+
+void Groups::announce_in_order(std::uint64_t ticket, std::shared_ptr<const Outcome> outcome) {
+  {
+    std::lock_guard lock(announce_mutex_);
+    ready_.emplace(ticket, std::move(outcome));
+    if (announcing_) return;
+    announcing_ = true;
+  }
+  // Whoever finds the next ticket ready announces it, and the ones after it.
+  while (true) {
+    std::shared_ptr<const Outcome> next;
+    {
+      std::lock_guard lock(announce_mutex_);
+      const auto it = ready_.find(next_to_announce_);
+      if (it == ready_.end()) {
+        announcing_ = false;
+        return;
+      }
+      next = std::move(it->second);
+      ready_.erase(it);
+      ++next_to_announce_;
+    }
+    if (!next) continue;
+    for (const auto& applied : next->applied) announce(next->group_id, applied);
+  }
 }
 
 void Groups::announce(std::int64_t group_id, const Applied& applied) {

@@ -4,6 +4,10 @@
 
 #include <cstdint>
 #include <functional>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -39,6 +43,8 @@ class Groups {
     Status refused;
     std::int64_t group_id = 0;
     std::vector<Applied> applied;
+    // Its place in the order of announcements, taken just before commit.
+    std::optional<std::uint64_t> ticket;
   };
   using Work = std::function<void(pqxx::work& tx, Outcome& outcome)>;
 
@@ -59,11 +65,23 @@ class Groups {
   // Runs `work` in one transaction; commits unless it refused. Then answers
   // (with the group id when `with_group_id`) and announces every change.
   void change(Work work, Reply reply, bool with_group_id = false);
+  // Tickets order announcements as their transactions committed: one is
+  // taken while the group's row lock is held, just before the commit, so
+  // the changes of one group are announced in seq order. A ticket whose
+  // commit failed is given back empty (nullptr).
+  std::uint64_t take_ticket();
+  void announce_in_order(std::uint64_t ticket, std::shared_ptr<const Outcome> outcome);
   void announce(std::int64_t group_id, const Applied& applied);
 
   Host& host_;
   Database& db_;
   const Settings& settings_;
+
+  std::mutex announce_mutex_;
+  std::uint64_t next_ticket_ = 0;
+  std::uint64_t next_to_announce_ = 0;
+  std::map<std::uint64_t, std::shared_ptr<const Outcome>> ready_;
+  bool announcing_ = false;
 };
 
 }  // namespace parley::group

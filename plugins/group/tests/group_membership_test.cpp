@@ -351,6 +351,39 @@ TEST_F(GroupMembershipTest, TheLastMemberLeavingEndsTheGroup) {
   EXPECT_EQ(history(*a, group).at("messages").as_array().size(), 3u);
 }
 
+TEST_F(GroupMembershipTest, ConcurrentChangesAreAnnouncedInSeqOrder) {
+  auto [owner, o] = online_user("owner");
+  auto [first_admin, a1] = online_user("first");
+  auto [second_admin, a2] = online_user("second");
+  auto [watcher, w] = online_user("watcher");
+  const auto group = create_group(*o, "busy", ids({&first_admin, &second_admin, &watcher}));
+  expect_ok(set_role(*o, group, first_admin, "admin"));
+  expect_ok(set_role(*o, group, second_admin, "admin"));
+  constexpr int kEach = 15;
+  std::vector<User> newcomers;
+  for (int i = 0; i < 2 * kEach; ++i)
+    newcomers.push_back(register_user(*w, "n" + std::to_string(i)));
+  // Both admins pipeline their adds at once.
+  for (int i = 0; i < kEach; ++i) {
+    a1->send({{"type", "group.add"},
+              {"id", "a" + std::to_string(i)},
+              {"group_id", group},
+              {"members", ids({&newcomers[i]})}});
+    a2->send({{"type", "group.add"},
+              {"id", "b" + std::to_string(i)},
+              {"group_id", group},
+              {"members", ids({&newcomers[kEach + i]})}});
+  }
+  std::vector<std::int64_t> seqs;
+  while (seqs.size() < 2 * kEach) {
+    auto event = w->next_event("message");
+    ASSERT_TRUE(event) << "after " << seqs.size();
+    if (event->at("message").as_string().find("added") == std::string::npos) continue;
+    seqs.push_back(event->at("seq").as_int64());
+  }
+  for (std::size_t i = 1; i < seqs.size(); ++i) EXPECT_GT(seqs[i], seqs[i - 1]) << "event " << i;
+}
+
 TEST_F(GroupMembershipTest, SharedServiceNamesThoseInACurrentGroupWithTheUser) {
   auto [alice, a] = online_user("alice");
   auto [bob, b] = online_user("bob");
