@@ -46,6 +46,10 @@ class GroupPlugin : public Plugin {
 
 const char* const kHardDependencies[] = {"session", nullptr};
 const char* const kNoDependencies[] = {nullptr};
+const char* const kHandles[] = {"group.create", "group.add",  "group.remove", "group.leave",
+                                "group.role",   "group.info", "group.list",   nullptr};
+const char* const kServes[] = {"group.shared", nullptr};
+const char* const kPublishes[] = {"group.changed", nullptr};
 
 const PluginEntry* entry() {
   static const PluginEntry manifest{PARLEY_SDK_ABI_VERSION,
@@ -54,7 +58,12 @@ const PluginEntry* entry() {
                                     "groups: membership, roles and the size cap",
                                     kHardDependencies,
                                     kNoDependencies,
-                                    [](Host& host) -> Plugin* { return new GroupPlugin(host); }};
+                                    [](Host& host) -> Plugin* { return new GroupPlugin(host); },
+                                    kHandles,
+                                    kServes,
+                                    kPublishes,
+                                    kNoDependencies,
+                                    kNoDependencies};
   return &manifest;
 }
 

@@ -293,14 +293,14 @@ void Groups::announce(std::int64_t group_id, const Applied& applied) {
                               {"eventType", "system"},
                               {"timestamp", applied.timestamp}},
                  "m:" + std::to_string(applied.message_id));
-  auto& gateway = host_.gateway();
-  for (const auto* audience : {&applied.members, &applied.departed}) {
-    for (const auto user : *audience) {
-      const std::string id = std::to_string(user);
-      gateway.deliver(id, group_frame);
-      gateway.deliver(id, message_frame);
-    }
+  std::vector<std::string> audience;
+  audience.reserve(applied.members.size() + applied.departed.size());
+  for (const auto* users : {&applied.members, &applied.departed}) {
+    for (const auto user : *users) audience.push_back(std::to_string(user));
   }
+  auto& gateway = host_.gateway();
+  gateway.deliver_many(audience, group_frame);
+  gateway.deliver_many(audience, message_frame);
   host_.bus().publish("group.changed", json::object{{"group_id", group},
                                                     {"change", applied.change},
                                                     {"user_ids", id_strings(applied.user_ids)},

@@ -224,10 +224,13 @@ void Chat::on_stored(const SendRequest& request, const StoredMessage& message, b
   std::vector<std::int64_t> recipients;
   if (members) {
     // The members as of this message's seq; the sender is one of them.
+    std::vector<std::string> users;
+    users.reserve(members->size());
     for (const auto member : *members) {
-      gateway.deliver(std::to_string(member), frame, request.origin);
+      users.push_back(std::to_string(member));
       if (member != request.sender_id) recipients.push_back(member);
     }
+    gateway.deliver_many(users, frame, request.origin);
   } else {
     gateway.deliver(std::to_string(request.recipient_id), frame);
     gateway.deliver(std::to_string(request.sender_id), frame, request.origin);
@@ -370,7 +373,7 @@ void Chat::on_mark(Request request, Reply reply) {
                              {"seq", result->moved_to}};
         const Frame frame = make_frame(receipt);
         auto& gateway = host_.gateway();
-        for (const auto& sender : result->senders) gateway.deliver(sender, frame);
+        gateway.deliver_many(result->senders, frame);
         gateway.deliver(user_id, frame, connection);
         receipt.erase("type");
         host_.bus().publish("session.receipt", std::move(receipt));
@@ -551,7 +554,7 @@ void Chat::on_typing(Request request, Reply reply) {
       [=, this](const Status& status) {
         if (!status.ok()) return reply.fail(status);
         if (!result->refused.ok()) return reply.fail(result->refused);
-        for (const auto& user : result->others) host_.gateway().deliver(user, frame);
+        host_.gateway().deliver_many(result->others, frame);
         reply.ok();
       });
 }

@@ -91,6 +91,7 @@ const char* const kHandles[] = {"register",      "login",  "logout", "user.get",
 const char* const kPublishes[] = {"session.message.stored", "session.receipt", "push.notify",
                                   nullptr};
 const char* const kSubscribes[] = {"gateway.connection.closed", nullptr};
+const char* const kServes[] = {"session.contacts", nullptr};
 
 const PluginEntry* entry() {
   static const PluginEntry manifest{
@@ -102,7 +103,7 @@ const PluginEntry* entry() {
       kSoftDependencies,
       [](Host& host) -> Plugin* { return new SessionPlugin(host); },
       kHandles,
-      kNoDependencies,
+      kServes,
       kPublishes,
       kSubscribes,
       kNoDependencies};

@@ -37,6 +37,7 @@ class ProbePlugin : public parley::Plugin {
 };
 
 const char* const kNone[] = {nullptr};
+const char* const kHandles[] = {"probe.ask", nullptr};
 
 const parley::PluginEntry* entry() {
   static const parley::PluginEntry manifest{
@@ -46,7 +47,8 @@ const parley::PluginEntry* entry() {
       "asks bus services for the group plugin's tests",
       kNone,
       kNone,
-      [](parley::Host& host) -> parley::Plugin* { return new ProbePlugin(host); }};
+      [](parley::Host& host) -> parley::Plugin* { return new ProbePlugin(host); },
+      kHandles};
   return &manifest;
 }
 
