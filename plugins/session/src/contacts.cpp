@@ -50,10 +50,10 @@ void Contacts::answer(const json::value& payload, ServiceReply reply) {
     conversations.push_back(user_id && text != user ? direct_conversation(user, text) : "");
   }
   auto shared = std::make_shared<json::array>();
+  const auto malformed = unknown->size();
   host_.database()->run(
       [=](pqxx::connection& conn) {
-        const auto known_unknown = unknown->size();
-        unknown->resize(known_unknown);  // the pool may run this twice (a dead connection)
+        unknown->resize(malformed);  // the pool may run this twice (a dead connection)
         shared->clear();
         pqxx::read_transaction tx(conn);
         for (const auto& row :
