@@ -363,5 +363,60 @@ TEST_F(GroupChatTest, OfflineMembersAreOfferedAPushTitledWithTheGroupName) {
   EXPECT_THAT(journal_text, ::testing::Not(HasSubstr("\"user_id\":\"" + bob.id + "\"")));
 }
 
+class FullGroupTest : public GroupTest {
+ protected:
+  static constexpr int kMembers = 40;
+  std::string group_config() const override {
+    return "      max_members: " + std::to_string(kMembers) + "\n";
+  }
+};
+
+TEST_F(FullGroupTest, AFullGroupChatsWithEveryMemberGettingEveryMessageOnceInOrder) {
+  std::vector<User> users;
+  std::vector<std::unique_ptr<WsClient>> clients;
+  for (int i = 0; i < kMembers; ++i) {
+    auto [user, client] = online_user("m" + std::to_string(i));
+    users.push_back(user);
+    clients.push_back(std::move(client));
+  }
+  json::array others;
+  for (int i = 1; i < kMembers; ++i) others.push_back(json::string(users[i].id));
+  const auto group = create_group(*clients[0], "full", others);
+  auto [late, l] = online_user("late");
+  expect_error(add(*clients[0], group, ids({&late})), "group_full");
+
+  // Three members send at once, each pipelining its messages.
+  constexpr int kSenders = 3;
+  constexpr int kEach = 10;
+  for (int s = 0; s < kSenders; ++s) {
+    for (int i = 0; i < kEach; ++i) {
+      clients[s]->send({{"type", "send"},
+                        {"id", "q" + std::to_string(i)},
+                        {"group_id", group},
+                        {"message", std::to_string(s) + ":" + std::to_string(i)},
+                        {"client_msg_id", "f" + std::to_string(i)}});
+    }
+  }
+  for (int m = 0; m < kMembers; ++m) {
+    // Everything from the others, once, in seq order (after "created").
+    const int expected = m < kSenders ? (kSenders - 1) * kEach : kSenders * kEach;
+    std::set<std::string> seen;
+    std::int64_t last_seq = 0;
+    while (static_cast<int>(seen.size()) < expected) {
+      auto event = clients[m]->next_event("message");
+      ASSERT_TRUE(event) << "member " << m << " has " << seen.size();
+      const auto seq = event->at("seq").as_int64();
+      EXPECT_GT(seq, last_seq) << "member " << m;
+      last_seq = seq;
+      if (event->at("eventType").as_string() == "system") continue;
+      EXPECT_TRUE(seen.insert(std::string(event->at("message").as_string())).second)
+          << "member " << m << " got a message twice";
+      EXPECT_NE(event->at("sender_id").as_string(), users[m].id);
+    }
+    EXPECT_TRUE(clients[m]->no_event("message", 100ms)) << "member " << m;
+  }
+  EXPECT_TRUE(l->no_event("message", 100ms));
+}
+
 }  // namespace
 }  // namespace parley::test
