@@ -1,4 +1,4 @@
-// One-to-one chat: send, mark, history, conversations, typing, and the
+// One-to-one and group chat: send, mark, history, conversations, typing, and the
 // catch-up a connection gets at login.
 #pragma once
 
@@ -30,9 +30,10 @@ class Chat {
   void on_conversations(Request request, Reply reply);
   void on_typing(Request request, Reply reply);
 
-  void on_stored(const SendRequest& request, const StoredMessage& message, bool created);
-  void offer_push(const StoredMessage& message);
-  void publish_push(const StoredMessage& message);
+  void on_stored(const SendRequest& request, const StoredMessage& message, bool created,
+                 const MessageWriter::Members& members);
+  void offer_push(const StoredMessage& message, const std::string& recipient);
+  void publish_push(const StoredMessage& message, const std::string& recipient);
 
   Host& host_;
   Database& db_;

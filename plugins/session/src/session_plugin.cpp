@@ -8,6 +8,7 @@
 #include "accounts.hpp"
 #include "catch_up.hpp"
 #include "chat.hpp"
+#include "contacts.hpp"
 #include "settings.hpp"
 
 namespace parley::session {
@@ -74,6 +75,8 @@ class SessionPlugin : public Plugin {
 
     accounts_->register_handlers(host_.gateway());
     chat_->register_handlers(host_.gateway());
+    contacts_ = std::make_unique<Contacts>(host_);
+    contacts_->serve();
     host_.bus().subscribe("gateway.connection.closed", [this](const Event& event) {
       const auto& payload = event.payload.as_object();
       accounts_->connection_closed(payload.at("connection").to_number<ConnectionId>());
@@ -90,6 +93,7 @@ class SessionPlugin : public Plugin {
   std::unique_ptr<Chat> chat_;
   std::unique_ptr<CatchUp> catch_up_;
   std::unique_ptr<Accounts> accounts_;
+  std::unique_ptr<Contacts> contacts_;
 };
 
 const char* const kNoDependencies[] = {nullptr};
@@ -100,18 +104,19 @@ const char* const kHandles[] = {"register",      "login",  "logout", "user.get",
 const char* const kPublishes[] = {"session.message.stored", "session.receipt", "push.notify",
                                   nullptr};
 const char* const kSubscribes[] = {"gateway.connection.closed", nullptr};
+const char* const kServes[] = {"session.contacts", nullptr};
 
 const PluginEntry* entry() {
   static const PluginEntry manifest{
       PARLEY_SDK_ABI_VERSION,
       "session",
       "1.0.0",
-      "accounts, login sessions and one-to-one chat with offline delivery and receipts",
+      "accounts, login sessions, one-to-one and group chat with offline delivery and receipts",
       kNoDependencies,
       kSoftDependencies,
       [](Host& host) -> Plugin* { return new SessionPlugin(host); },
       kHandles,
-      kNoDependencies,
+      kServes,
       kPublishes,
       kSubscribes,
       kNoDependencies};
