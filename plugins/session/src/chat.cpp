@@ -59,7 +59,8 @@ Chat::Chat(Host& host, const Settings& settings)
       writer_(*host.database(), host.clock(), host.metrics(), settings.write_batch_max,
               [this](const SendRequest& r, const StoredMessage& m, bool created) {
                 on_stored(r, m, created);
-              }) {}
+              }),
+      push_offers_(host, settings) {}
 
 void Chat::register_handlers(Gateway& gateway) {
   gateway.handle("send",
@@ -153,7 +154,8 @@ void Chat::offer_push(const StoredMessage& message) {
   const std::string recipient = std::to_string(*message.recipient_id);
   auto& bus = host_.bus();
   if (!bus.has_service("presence.status")) {
-    if (!host_.gateway().is_connected(recipient)) publish_push(message);
+    if (!host_.gateway().is_connected(recipient))
+      push_offers_.offer(message, {*message.recipient_id});
     return;
   }
   bus.request("presence.status", json::object{{"user_id", recipient}}, settings_.presence_timeout,
@@ -162,43 +164,8 @@ void Chat::offer_push(const StoredMessage& message) {
                                             response.value.as_object().contains("online")
                                         ? response.value.at("online").as_bool()
                                         : host_.gateway().is_connected(recipient);
-                if (!online) publish_push(message);
+                if (!online) push_offers_.offer(message, {*message.recipient_id});
               });
-}
-
-void Chat::publish_push(const StoredMessage& message) {
-  struct Details {
-    std::string sender_name;
-    std::int64_t unread = 0;
-  };
-  auto details = std::make_shared<Details>();
-  db_.run(
-      [message, details](pqxx::connection& conn) {
-        pqxx::read_transaction tx(conn);
-        const auto row = tx.exec_params1(
-            "SELECT (SELECT name FROM users WHERE id = $1),"
-            " (SELECT count(*) FROM participants p JOIN messages m ON m.conversation = "
-            "p.conversation"
-            "  AND m.seq > p.read_seq AND m.sender_id <> p.user_id WHERE p.user_id = $2)",
-            message.sender_id, *message.recipient_id);
-        details->sender_name = row[0].is_null() ? "" : row[0].as<std::string>();
-        details->unread = row[1].as<std::int64_t>();
-      },
-      [this, message, details](const Status& status) {
-        if (!status.ok()) {
-          host_.log().warn("push for message {} not offered: {}", message.id, status.message());
-          return;
-        }
-        host_.bus().publish(
-            "push.notify",
-            json::object{
-                {"user_id", std::to_string(*message.recipient_id)},
-                {"title", details->sender_name},
-                {"body", settings_.push_show_content ? message.body : settings_.push_generic_text},
-                {"badge", details->unread},
-                {"data", json::object{{"conversation", message.conversation},
-                                      {"message_id", std::to_string(message.id)}}}});
-      });
 }
 
 void Chat::on_mark(Request request, Reply reply) {

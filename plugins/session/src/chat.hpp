@@ -8,6 +8,7 @@
 #include <parley/sdk.hpp>
 
 #include "message_writer.hpp"
+#include "push_offers.hpp"
 #include "settings.hpp"
 
 namespace parley::session {
@@ -37,12 +38,12 @@ class Chat {
 
   void on_stored(const SendRequest& request, const StoredMessage& message, bool created);
   void offer_push(const StoredMessage& message);
-  void publish_push(const StoredMessage& message);
 
   Host& host_;
   Database& db_;
   const Settings& settings_;
   MessageWriter writer_;
+  PushOffers push_offers_;
 };
 
 }  // namespace parley::session

@@ -7,6 +7,7 @@
 
 #include "accounts.hpp"
 #include "chat.hpp"
+#include "devices.hpp"
 #include "settings.hpp"
 
 namespace parley::session {
@@ -36,6 +37,13 @@ class SessionPlugin : public Plugin {
     if (auto* push = config.section("push")) {
       settings_.push_show_content = push->bool_or("show_content", settings_.push_show_content);
       settings_.push_generic_text = push->string_or("generic_text", settings_.push_generic_text);
+      settings_.push_platforms =
+          push->get_string_list("platforms").value_or(settings_.push_platforms);
+      settings_.push_max_devices_per_user = static_cast<std::size_t>(
+          push->int_in("max_devices_per_user",
+                       static_cast<std::int64_t>(settings_.push_max_devices_per_user), 1, 1000));
+      settings_.push_max_token_bytes = static_cast<std::size_t>(push->int_in(
+          "max_token_bytes", static_cast<std::int64_t>(settings_.push_max_token_bytes), 1, 65536));
     }
     settings_.presence_timeout = std::chrono::milliseconds(
         config.int_in("presence_timeout_ms", settings_.presence_timeout.count(), 1, 60000));
@@ -62,6 +70,9 @@ class SessionPlugin : public Plugin {
 
     accounts_->register_handlers(host_.gateway());
     chat_->register_handlers(host_.gateway());
+    devices_ = std::make_unique<Devices>(host_, settings_);
+    devices_->register_handlers(host_.gateway());
+    devices_->subscribe(host_.bus());
     host_.bus().subscribe("gateway.connection.closed", [this](const Event& event) {
       const auto& payload = event.payload.as_object();
       accounts_->connection_closed(payload.at("connection").to_number<ConnectionId>());
@@ -77,6 +88,7 @@ class SessionPlugin : public Plugin {
   Settings settings_;
   std::unique_ptr<Chat> chat_;
   std::unique_ptr<Accounts> accounts_;
+  std::unique_ptr<Devices> devices_;
 };
 
 const char* const kNoDependencies[] = {nullptr};

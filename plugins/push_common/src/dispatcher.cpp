@@ -1,0 +1,166 @@
+#include "dispatcher.hpp"
+
+#include <algorithm>
+#include <cctype>
+
+namespace parley::push {
+
+namespace json = boost::json;
+
+namespace {
+
+std::string string_field(const json::object& object, std::string_view key) {
+  const auto* value = object.if_contains(key);
+  return value && value->is_string() ? std::string(value->get_string()) : std::string();
+}
+
+}  // namespace
+
+std::string snake_case(std::string_view name) {
+  std::string out;
+  for (std::size_t i = 0; i < name.size(); ++i) {
+    const auto c = static_cast<unsigned char>(name[i]);
+    if (std::isupper(c)) {
+      const bool after_lower = i > 0 && std::islower(static_cast<unsigned char>(name[i - 1]));
+      if (after_lower && !out.empty() && out.back() != '_') out += '_';
+      out += static_cast<char>(std::tolower(c));
+    } else if (std::islower(c) || std::isdigit(c)) {
+      out += static_cast<char>(c);
+    } else if (!out.empty() && out.back() != '_') {
+      out += '_';
+    }
+  }
+  while (!out.empty() && out.back() == '_') out.pop_back();
+  return out.empty() ? "unknown" : out;
+}
+
+Dispatcher::Dispatcher(Host& host, HttpLoop& loop, Platform& platform, DispatcherOptions options)
+    : host_(host),
+      loop_(loop),
+      platform_(platform),
+      options_(std::move(options)),
+      offers_(host.metrics().counter("offers_total", "push.offer events received")),
+      sent_(host.metrics().counter("sent_total", "Pushes the service accepted")),
+      dropped_(host.metrics().counter("dropped_queue_full_total",
+                                      "Pushes dropped because the queue was full")),
+      retries_(host.metrics().counter("retries_total", "Pushes sent again after a failure")),
+      pending_gauge_(host.metrics().gauge("queue_pending",
+                                          "Pushes queued, in flight or waiting for a retry")) {}
+
+void Dispatcher::register_on(Bus& bus) {
+  bus.serve("push.platform." + options_.platform,
+            [](const json::value&, ServiceReply reply) { reply.ok(json::object{}); });
+  bus.subscribe("push.offer." + options_.platform, [this](const Event& event) { on_offer(event); });
+}
+
+void Dispatcher::on_offer(const Event& event) {
+  const auto* offer = event.payload.if_object();
+  const auto* tokens = offer ? offer->if_contains("tokens") : nullptr;
+  if (tokens == nullptr || !tokens->is_array()) {
+    host_.log().warn("ignored a malformed {}: {}", event.name, json::serialize(event.payload));
+    return;
+  }
+  offers_.add();
+  const auto* badge = offer->if_contains("badge");
+  for (const auto& token : tokens->get_array()) {
+    if (!token.is_string() || token.get_string().empty()) continue;
+    auto push = std::make_shared<Push>();
+    push->user_id = string_field(*offer, "user_id");
+    push->token = std::string(token.get_string());
+    push->title = string_field(*offer, "title");
+    push->body = string_field(*offer, "body");
+    push->badge = badge && badge->is_int64() ? badge->get_int64() : 0;
+    push->conversation = string_field(*offer, "conversation");
+    push->message_id = string_field(*offer, "message_id");
+    push->group_id = string_field(*offer, "group_id");
+    admit(std::move(push));
+  }
+}
+
+void Dispatcher::admit(std::shared_ptr<Push> push) {
+  // A slow or dead service must never hold chat up: beyond the bound a
+  // push is dropped, not waited for.
+  std::size_t pending = pending_.load();
+  do {
+    if (pending >= options_.max_pending) {
+      dropped_.add();
+      host_.log().warn("push queue full ({} pending): dropped a push for user {} (message {})",
+                       pending, push->user_id, push->message_id);
+      return;
+    }
+  } while (!pending_.compare_exchange_weak(pending, pending + 1));
+  pending_gauge_.add(1);
+  loop_.post([this, push = std::move(push)] { attempt(push); });
+}
+
+void Dispatcher::attempt(const std::shared_ptr<Push>& push) {
+  ++push->attempts;
+  platform_.attempt(push, [this, push](Outcome outcome) { handle(push, std::move(outcome)); });
+}
+
+void Dispatcher::handle(const std::shared_ptr<Push>& push, Outcome outcome) {
+  switch (outcome.kind) {
+    case Outcome::Kind::sent:
+      sent_.add();
+      return finished();
+    case Outcome::Kind::token_invalid:
+      reason_counter("tokens_invalid_", outcome.reason).add();
+      host_.log().info("{} token of user {} is dead ({}): reported", options_.platform,
+                       push->user_id, outcome.reason);
+      host_.bus().publish("push.token.invalid", json::object{{"platform", options_.platform},
+                                                             {"token", push->token},
+                                                             {"reason", outcome.reason}});
+      return finished();
+    case Outcome::Kind::failed:
+      reason_counter("failures_", outcome.reason).add();
+      host_.log().warn("push for user {} (message {}) failed: {} {}", push->user_id,
+                       push->message_id, outcome.reason, outcome.detail);
+      return finished();
+    case Outcome::Kind::retry:
+      break;
+  }
+  reason_counter("retryable_errors_", outcome.reason).add();
+  if (push->attempts >= options_.max_attempts) {
+    reason_counter("failures_", "retries_exhausted").add();
+    host_.log().warn("push for user {} (message {}) given up after {} attempts: {} {}",
+                     push->user_id, push->message_id, push->attempts, outcome.reason,
+                     outcome.detail);
+    return finished();
+  }
+  retries_.add();
+  const auto delay = backoff(push->attempts, outcome.retry_after);
+  host_.log().debug("push for user {} retried in {} ms: {}", push->user_id, delay.count(),
+                    outcome.reason);
+  loop_.after(delay, [this, push] { attempt(push); });
+}
+
+void Dispatcher::finished() {
+  pending_.fetch_sub(1);
+  pending_gauge_.add(-1);
+}
+
+std::chrono::milliseconds Dispatcher::backoff(int attempt,
+                                              std::optional<std::chrono::milliseconds> floor) {
+  // Exponential with "equal jitter": half fixed, half random, so retries of
+  // many pushes that failed together spread out.
+  const long long base = options_.backoff_base.count();
+  const long long cap = options_.backoff_max.count();
+  long long delay = base;
+  for (int i = 1; i < attempt && delay < cap; ++i) delay *= 2;
+  delay = std::min(delay, cap);
+  std::uniform_int_distribution<long long> jitter(0, delay / 2);
+  delay = delay - delay / 2 + jitter(random_);
+  if (floor) delay = std::max<long long>(delay, floor->count());
+  return std::chrono::milliseconds(delay);
+}
+
+Counter& Dispatcher::reason_counter(const std::string& prefix, const std::string& reason) {
+  const std::string name = prefix + snake_case(reason) + "_total";
+  auto& counter = by_reason_[name];
+  if (counter == nullptr) {
+    counter = &host_.metrics().counter(name, "Pushes by outcome reason (" + reason + ")");
+  }
+  return *counter;
+}
+
+}  // namespace parley::push
