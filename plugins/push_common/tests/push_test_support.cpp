@@ -15,8 +15,12 @@
 namespace parley::test {
 
 void run_or_fail(const std::string& command) {
-  const int status = std::system((command + " 2>&1 >/dev/null").c_str());
-  ASSERT_EQ(status, 0) << command;
+  FILE* pipe = popen((command + " 2>&1").c_str(), "r");
+  ASSERT_NE(pipe, nullptr) << command;
+  std::string output;
+  char chunk[4096];
+  while (const std::size_t n = fread(chunk, 1, sizeof chunk, pipe)) output.append(chunk, n);
+  ASSERT_EQ(pclose(pipe), 0) << command << "\n" << output;
 }
 
 TestKeys::TestKeys() {
@@ -116,6 +120,10 @@ std::vector<boost::json::object> FakeService::wait_for(
   return found;
 }
 
+std::size_t FakeService::count(const std::function<bool(const boost::json::object&)>& match) const {
+  return static_cast<std::size_t>(std::count_if(events_.begin(), events_.end(), match));
+}
+
 void FakeService::drain(std::chrono::milliseconds period) {
   const auto deadline = std::chrono::steady_clock::now() + period;
   while (read_one(deadline)) {
@@ -182,6 +190,18 @@ double PushTest::metric(const std::string& name) {
     if (line.rfind(name + " ", 0) == 0) return std::stod(line.substr(name.size() + 1));
   }
   return 0;
+}
+
+double PushTest::await_metric(const std::string& name, double expected,
+                              std::chrono::milliseconds timeout) {
+  const auto deadline = std::chrono::steady_clock::now() + timeout;
+  double value = metric(name);
+  while (value != expected && std::chrono::steady_clock::now() < deadline) {
+    // /metrics has no change notification: poll it.
+    std::this_thread::sleep_for(std::chrono::milliseconds(20));
+    value = metric(name);
+  }
+  return value;
 }
 
 User PushTest::offline_user_with_devices(

@@ -52,6 +52,8 @@ class FakeService {
   std::vector<boost::json::object> wait_for(
       const std::function<bool(const boost::json::object&)>& match, std::size_t count,
       std::chrono::milliseconds timeout = std::chrono::seconds(15));
+  // How many events read so far satisfy `match`.
+  std::size_t count(const std::function<bool(const boost::json::object&)>& match) const;
   // Every event read so far.
   const std::vector<boost::json::object>& events() const { return events_; }
   // Reads what arrives within `period` (to show something did NOT happen).
@@ -88,6 +90,10 @@ class PushTest : public SessionTest {
                      std::chrono::milliseconds timeout = std::chrono::seconds(10));
   // The value of a /metrics sample, 0 when absent.
   double metric(const std::string& name);
+  // The sample once it equals `expected`, or its value when `timeout` passed
+  // (counters move after the fake has seen the request).
+  double await_metric(const std::string& name, double expected,
+                      std::chrono::milliseconds timeout = std::chrono::seconds(10));
 
   json::object register_device(WsClient& client, const std::string& platform,
                                const std::string& token) {

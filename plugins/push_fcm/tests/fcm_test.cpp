@@ -93,7 +93,7 @@ TEST_F(FcmTest, AnOfflineRecipientGetsOnePushPerDeviceWithTitleBodyBadgeAndColla
   }
   // One access token served all four sends.
   EXPECT_EQ(fcm_->wait_for(event_for("token"), 1).size(), 1u);
-  EXPECT_EQ(metric("parley_push_fcm_sent_total"), 4);
+  EXPECT_EQ(await_metric("parley_push_fcm_sent_total", 4), 4);
 }
 
 TEST_F(FcmTest, AnOnlineRecipientGetsNoPush) {
@@ -139,12 +139,12 @@ TEST_F(FcmTest, DeadTokensAreRemovedAndNeverUsedAgain) {
   for (const auto& push : pushes) tokens.insert(std::string(push.at("token").as_string()));
   EXPECT_EQ(tokens, (std::set<std::string>{"badarg-1", "good-1"}));
   fcm_->drain(std::chrono::milliseconds(300));
-  EXPECT_EQ(sends_of(std::string(second.at("message_id").as_string()), 3).size(), 2u);
+  EXPECT_EQ(fcm_->count(event_for("send")), 6u);
 
-  EXPECT_EQ(metric("parley_push_fcm_tokens_invalid_unregistered_total"), 1);
-  EXPECT_EQ(metric("parley_push_fcm_tokens_invalid_invalid_token_total"), 1);
-  EXPECT_EQ(metric("parley_push_fcm_failures_invalid_argument_total"), 2);
-  EXPECT_EQ(metric("parley_session_devices_invalid_removed_total"), 2);
+  EXPECT_EQ(await_metric("parley_push_fcm_tokens_invalid_unregistered_total", 1), 1);
+  EXPECT_EQ(await_metric("parley_push_fcm_tokens_invalid_invalid_token_total", 1), 1);
+  EXPECT_EQ(await_metric("parley_push_fcm_failures_invalid_argument_total", 2), 2);
+  EXPECT_EQ(await_metric("parley_session_devices_invalid_removed_total", 2), 2);
 }
 
 TEST_F(FcmTest, QuotaExceededIsRetriedNoSoonerThanRetryAfter) {
@@ -159,8 +159,8 @@ TEST_F(FcmTest, QuotaExceededIsRetriedNoSoonerThanRetryAfter) {
   // the backoff alone (10 ms) would have come early.
   EXPECT_EQ(pushes[1].at("status").as_int64(), 200) << json::serialize(pushes[1]);
   EXPECT_FALSE(pushes[1].at("early").as_bool());
-  EXPECT_EQ(metric("parley_push_fcm_retries_total"), 1);
-  EXPECT_EQ(metric("parley_push_fcm_retryable_errors_quota_exceeded_total"), 1);
+  EXPECT_EQ(await_metric("parley_push_fcm_retries_total", 1), 1);
+  EXPECT_EQ(await_metric("parley_push_fcm_retryable_errors_quota_exceeded_total", 1), 1);
 }
 
 TEST_F(FcmTest, UnavailableIsRetriedWithBackoffThenSent) {
@@ -171,7 +171,7 @@ TEST_F(FcmTest, UnavailableIsRetriedWithBackoffThenSent) {
   ASSERT_EQ(pushes.size(), 2u);
   EXPECT_EQ(pushes[0].at("status").as_int64(), 503);
   EXPECT_EQ(pushes[1].at("status").as_int64(), 200);
-  EXPECT_EQ(metric("parley_push_fcm_sent_total"), 1);
+  EXPECT_EQ(await_metric("parley_push_fcm_sent_total", 1), 1);
 }
 
 TEST_F(FcmTest, ARevokedAccessTokenIsReplacedAndTheSendRepeated) {
@@ -260,7 +260,7 @@ TEST_F(FcmDevicesTest, RegisteringBeyondTheLimitEvictsTheOldest) {
   expect_ok(register_device(*client, "fcm", "third"));
   EXPECT_EQ(devices_of(alice),
             (std::vector<std::pair<std::string, std::string>>{{"fcm", "first"}, {"fcm", "third"}}));
-  EXPECT_EQ(metric("parley_session_devices_evicted_total"), 1);
+  EXPECT_EQ(await_metric("parley_session_devices_evicted_total", 1), 1);
 }
 
 }  // namespace
