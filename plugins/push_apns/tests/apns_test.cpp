@@ -150,6 +150,57 @@ TEST_F(ApnsTest, OneProviderTokenServesManyPushesOnOneMultiplexedConnection) {
   EXPECT_EQ(await_metric("parley_push_apns_provider_tokens_minted_total", 1), 1);
 }
 
+// Both push plugins at once: each gets only its own platform's devices.
+class BothPlatformsTest : public ApnsTest {
+ protected:
+  void start_fakes() override {
+    ApnsTest::start_fakes();
+    fcm_ = std::make_unique<FakeService>(
+        FAKE_FCM_SCRIPT,
+        std::vector<std::string>{"--cert", keys_.cert.string(), "--key", keys_.cert_key.string(),
+                                 "--public-key", keys_.rsa_public.string(), "--project", "p1",
+                                 "--client-email", "sa@p1.example"});
+    json::object account{{"type", "service_account"},
+                         {"project_id", "p1"},
+                         {"private_key", read_file(keys_.rsa_key)},
+                         {"client_email", "sa@p1.example"},
+                         {"token_uri", fcm_->base_url() + "/token"}};
+    account_file_ = keys_.dir.write("service-account.json", json::serialize(account));
+  }
+  std::string push_plugins_yaml() override {
+    return ApnsTest::push_plugins_yaml() +
+           "  - name: push_fcm\n    config:\n      service_account_file: " +
+           account_file_.string() + "\n      endpoint: " + fcm_->base_url() +
+           "\n      ca_file: " + keys_.cert.string() + "\n";
+  }
+  std::unique_ptr<FakeService> fcm_;
+  std::filesystem::path account_file_;
+};
+
+TEST_F(BothPlatformsTest, EachDeviceGetsThePushThroughItsOwnPlatform) {
+  User bob = offline_user_with_devices(
+      "Bob", {{"apns", "iphone-1"}, {"fcm", "android-1"}, {"fcm", "android-2"}});
+  auto [alice, alice_client] = online_user("Alice");
+  auto sent = send(*alice_client, bob, "Hi both", "c1");
+  expect_ok(sent);
+  const std::string id(sent.at("message_id").as_string());
+  const auto apns = requests_of(id, 1);
+  ASSERT_EQ(apns.size(), 1u);
+  EXPECT_EQ(apns[0].at("token").as_string(), "iphone-1");
+  EXPECT_EQ(apns[0].at("payload").at("aps").at("alert").at("body").as_string(), "Hi both");
+  const auto fcm = fcm_->wait_for(event_for("send"), 2);
+  ASSERT_EQ(fcm.size(), 2u);
+  std::set<std::string> tokens;
+  for (const auto& e : fcm) {
+    tokens.insert(std::string(e.at("token").as_string()));
+    EXPECT_EQ(e.at("message").at("data").at("message_id").as_string(), id);
+    EXPECT_EQ(e.at("message").at("notification").at("body").as_string(), "Hi both");
+  }
+  EXPECT_EQ(tokens, (std::set<std::string>{"android-1", "android-2"}));
+  apns_->drain(std::chrono::milliseconds(200));
+  EXPECT_EQ(apns_->count(event_for("request")), 1u);
+}
+
 class ApnsSmallQueueTest : public ApnsTest {
  protected:
   std::string apns_extra_config() const override {
@@ -174,6 +225,32 @@ TEST_F(ApnsSmallQueueTest, AHangingServiceFillsTheQueueButNeverHoldsChatUp) {
   ASSERT_EQ(apns_->wait_for(event_for("request", "hang-1"), 2).size(), 2u);
   EXPECT_EQ(await_metric("parley_push_apns_dropped_queue_full_total", 3), 3);
   EXPECT_EQ(await_metric("parley_push_apns_queue_pending", 2), 2);
+}
+
+}  // namespace
+}  // namespace parley::test
+
+namespace parley::test {
+namespace {
+
+std::string apns_yaml(const std::string& key_file) {
+  return "  - name: push_apns\n    config:\n      key_file: " + key_file +
+         "\n      key_id: ABC123DEFG\n      team_id: DEF123GHIJ\n      topic: org.parley.app\n";
+}
+
+TEST(ApnsCheckConfig, NamesAMissingOrWrongKey) {
+  TestKeys keys;
+  auto [status, output] = check_config(apns_yaml("/nonexistent/AuthKey.p8"));
+  EXPECT_EQ(status, 1);
+  EXPECT_NE(output.find("plugins[0].config.key_file: /nonexistent/AuthKey.p8: cannot read"),
+            std::string::npos)
+      << output;
+  // An RSA key is not an APNs signing key.
+  std::tie(status, output) = check_config(apns_yaml(keys.rsa_key.string()));
+  EXPECT_EQ(status, 1);
+  EXPECT_NE(output.find("not an EC P-256 key"), std::string::npos) << output;
+  std::tie(status, output) = check_config(apns_yaml(keys.ec_key.string()));
+  EXPECT_EQ(status, 0) << output;
 }
 
 }  // namespace

@@ -23,6 +23,20 @@ void run_or_fail(const std::string& command) {
   ASSERT_EQ(pclose(pipe), 0) << command << "\n" << output;
 }
 
+std::pair<int, std::string> check_config(const std::string& plugins_yaml) {
+  TempDir dir;
+  const auto file =
+      dir.write("parley.yaml", "plugin_dir: " + plugin_dir() + "\nplugins:\n" + plugins_yaml);
+  FILE* pipe =
+      popen((parleyd_binary() + " --check-config " + file.string() + " 2>&1").c_str(), "r");
+  if (pipe == nullptr) return {-1, "popen failed"};
+  std::string output;
+  char chunk[4096];
+  while (const std::size_t n = fread(chunk, 1, sizeof chunk, pipe)) output.append(chunk, n);
+  const int status = pclose(pipe);
+  return {WIFEXITED(status) ? WEXITSTATUS(status) : -1, output};
+}
+
 TestKeys::TestKeys() {
   const auto d = dir.path();
   cert = d / "cert.pem";

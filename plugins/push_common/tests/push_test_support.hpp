@@ -23,6 +23,10 @@ namespace parley::test {
 // Runs `command` with /bin/sh; fails the test when it exits non-zero.
 void run_or_fail(const std::string& command);
 
+// parleyd --check-config on a file with `plugins_yaml` as its plugin list:
+// the exit status and what it printed.
+std::pair<int, std::string> check_config(const std::string& plugins_yaml);
+
 // Keys and a certificate for one test, in a private directory.
 struct TestKeys {
   TempDir dir;

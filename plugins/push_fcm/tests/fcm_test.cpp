@@ -265,3 +265,38 @@ TEST_F(FcmDevicesTest, RegisteringBeyondTheLimitEvictsTheOldest) {
 
 }  // namespace
 }  // namespace parley::test
+
+namespace parley::test {
+namespace {
+
+TEST(FcmCheckConfig, NamesAMissingOrBrokenServiceAccountFile) {
+  TestKeys keys;
+  auto [status, output] = check_config(
+      "  - name: push_fcm\n    config:\n      service_account_file: /nonexistent/sa.json\n");
+  EXPECT_EQ(status, 1);
+  EXPECT_NE(output.find("plugins[0].config.service_account_file: cannot read /nonexistent/sa.json"),
+            std::string::npos)
+      << output;
+
+  const auto no_key = keys.dir.write(
+      "sa.json", R"({"type": "service_account", "project_id": "p", "client_email": "e@x",
+                    "private_key": "-----BEGIN PRIVATE KEY-----\nnot a key\n-----END PRIVATE KEY-----\n"})");
+  std::tie(status, output) = check_config(
+      "  - name: push_fcm\n    config:\n      service_account_file: " + no_key.string() + "\n");
+  EXPECT_EQ(status, 1);
+  EXPECT_NE(output.find(no_key.string() + ": \"private_key\" is not a PEM private key"),
+            std::string::npos)
+      << output;
+
+  json::object good{{"type", "service_account"},
+                    {"project_id", "p"},
+                    {"client_email", "e@x"},
+                    {"private_key", read_file(keys.rsa_key)}};
+  const auto good_file = keys.dir.write("good.json", json::serialize(good));
+  std::tie(status, output) = check_config(
+      "  - name: push_fcm\n    config:\n      service_account_file: " + good_file.string() + "\n");
+  EXPECT_EQ(status, 0) << output;
+}
+
+}  // namespace
+}  // namespace parley::test
