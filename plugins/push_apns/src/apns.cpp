@@ -59,8 +59,28 @@ void ApnsPlatform::mint() {
 const std::string& ApnsPlatform::provider_token() {
   if (jwt_.empty() || std::chrono::steady_clock::now() - jwt_minted_at_ >= settings_.jwt_refresh) {
     mint();
+    jwt_from_renewal_ = false;
   }
   return jwt_;
+}
+
+bool ApnsPlatform::renew_expired(const std::string& used) {
+  // Pushes that went out with the same stale token share one renewal.
+  if (used != jwt_) return true;
+  // A token minted by such a renewal and called expired again within the
+  // 20 minutes Apple allows between renewals means our clock is off:
+  // minting more would only earn TooManyProviderTokenUpdates.
+  if (jwt_from_renewal_ &&
+      std::chrono::steady_clock::now() - jwt_minted_at_ < std::chrono::minutes(20)) {
+    host_.log().error(
+        "APNs calls a fresh provider token expired: check this server's clock (iat {})",
+        unix_seconds());
+    return false;
+  }
+  mint();
+  jwt_from_renewal_ = true;
+  host_.log().info("APNs said the provider token expired: renewed it");
+  return true;
 }
 
 std::string ApnsPlatform::payload(const push::Push& push) {
@@ -117,12 +137,9 @@ void ApnsPlatform::attempt(const std::shared_ptr<push::Push>& push,
   loop_.send(std::move(request),
              [this, push, done = std::move(done), jwt](HttpResponse response) mutable {
                if (response.status == 403 && reason_of(response) == "ExpiredProviderToken" &&
-                   !push->renewed_credentials) {
-                 // Renewed once for all pushes that used the stale token; the
-                 // push goes again at once without spending an attempt.
-                 if (jwt == jwt_) mint();
+                   !push->renewed_credentials && renew_expired(jwt)) {
+                 // The push goes again at once without spending an attempt.
                  push->renewed_credentials = true;
-                 host_.log().info("APNs said the provider token expired: renewed it");
                  return attempt(push, std::move(done));
                }
                done(classify(response));

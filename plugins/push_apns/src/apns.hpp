@@ -41,6 +41,9 @@ class ApnsPlatform : public push::Platform {
   // The current provider token, minted when there is none or it is due.
   const std::string& provider_token();
   void mint();
+  // Mints again after APNs called `used` expired; false when that would
+  // only repeat itself (see the definition).
+  bool renew_expired(const std::string& used);
 
   Host& host_;
   push::HttpLoop& loop_;
@@ -51,6 +54,7 @@ class ApnsPlatform : public push::Platform {
   // Loop thread only.
   std::string jwt_;
   std::chrono::steady_clock::time_point jwt_minted_at_;
+  bool jwt_from_renewal_ = false;
 };
 
 }  // namespace parley::push_apns

@@ -107,6 +107,27 @@ TEST_F(ApnsTest, AnExpiredProviderTokenIsRenewedAndThePushRepeatedOnce) {
   EXPECT_EQ(await_metric("parley_push_apns_provider_tokens_minted_total", 2), 2);
 }
 
+TEST_F(ApnsTest, AProviderTokenCalledExpiredRightAfterARenewalIsNotRenewedAgain) {
+  // expire-2 arrives after expire-1 made the plugin renew: a token that
+  // fresh being "expired" means a wrong clock, and Apple refuses renewals
+  // more often than every 20 minutes.
+  User bob = offline_user_with_devices("Bob", {{"apns", "expire-1"}});
+  auto [alice, alice_client] = online_user("Alice");
+  expect_ok(send(*alice_client, bob, "one", "c1"));
+  ASSERT_EQ(apns_->wait_for(event_for("request", "expire-1"), 2).size(), 2u);
+  auto client = connect();
+  login(*client, bob);
+  expect_ok(client->request({{"type", "device.unregister"}, {"token", "expire-1"}}));
+  expect_ok(register_device(*client, "apns", "expire-2"));
+  expect_ok(client->request({{"type", "logout"}}));
+  expect_ok(send(*alice_client, bob, "two", "c2"));
+  const auto requests = apns_->wait_for(event_for("request", "expire-2"), 1);
+  ASSERT_EQ(requests.size(), 1u);
+  EXPECT_EQ(requests[0].at("reason").as_string(), "ExpiredProviderToken");
+  EXPECT_EQ(await_metric("parley_push_apns_failures_expired_provider_token_total", 1), 1);
+  EXPECT_EQ(metric("parley_push_apns_provider_tokens_minted_total"), 2);
+}
+
 TEST_F(ApnsTest, TooManyRequestsIsRetried) {
   User bob = offline_user_with_devices("Bob", {{"apns", "busy-1"}});
   auto [alice, alice_client] = online_user("Alice");

@@ -9,12 +9,25 @@ namespace json = boost::json;
 
 namespace {
 
+// A notification shows a few lines; both services refuse payloads over 4 KB.
+constexpr std::size_t kMaxTitleBytes = 256;
+constexpr std::size_t kMaxBodyBytes = 1024;
+
 std::string string_field(const json::object& object, std::string_view key) {
   const auto* value = object.if_contains(key);
   return value && value->is_string() ? std::string(value->get_string()) : std::string();
 }
 
 }  // namespace
+
+std::string truncate_utf8(std::string_view text, std::size_t max_bytes) {
+  static constexpr std::string_view kEllipsis = "\xE2\x80\xA6";
+  if (text.size() <= max_bytes) return std::string(text);
+  if (max_bytes < kEllipsis.size()) return {};
+  std::size_t cut = max_bytes - kEllipsis.size();
+  while (cut > 0 && (static_cast<unsigned char>(text[cut]) & 0xC0) == 0x80) --cut;
+  return std::string(text.substr(0, cut)) + std::string(kEllipsis);
+}
 
 std::string snake_case(std::string_view name) {
   std::string out;
@@ -67,8 +80,8 @@ void Dispatcher::on_offer(const Event& event) {
     auto push = std::make_shared<Push>();
     push->user_id = string_field(*offer, "user_id");
     push->token = std::string(token.get_string());
-    push->title = string_field(*offer, "title");
-    push->body = string_field(*offer, "body");
+    push->title = truncate_utf8(string_field(*offer, "title"), kMaxTitleBytes);
+    push->body = truncate_utf8(string_field(*offer, "body"), kMaxBodyBytes);
     push->badge = badge && badge->is_int64() ? badge->get_int64() : 0;
     push->conversation = string_field(*offer, "conversation");
     push->message_id = string_field(*offer, "message_id");

@@ -106,6 +106,10 @@ class Dispatcher {
   std::map<std::string, Counter*> by_reason_;  // loop thread
 };
 
+// `text` cut to at most `max_bytes` without splitting a UTF-8 sequence, with
+// "…" at the end when something was cut.
+std::string truncate_utf8(std::string_view text, std::size_t max_bytes);
+
 // "BadDeviceToken" -> "bad_device_token", "QUOTA_EXCEEDED" -> "quota_exceeded":
 // a service's error name as a metric name part.
 std::string snake_case(std::string_view name);

@@ -86,9 +86,10 @@ void HttpLoop::stop() {
   {
     std::lock_guard lock(mutex_);
     stopping_ = true;
+    if (multi_ != nullptr) curl_multi_wakeup(multi_);
   }
-  if (multi_ != nullptr) curl_multi_wakeup(multi_);
   if (thread_.joinable()) thread_.join();
+  std::lock_guard lock(mutex_);
   for (auto& [easy, transfer] : transfers_) curl_multi_remove_handle(multi_, easy);
   transfers_.clear();
   timers_.clear();
@@ -99,11 +100,11 @@ void HttpLoop::stop() {
 }
 
 void HttpLoop::post(Task task) {
-  {
-    std::lock_guard lock(mutex_);
-    if (stopping_) return;
-    posted_.push_back(std::move(task));
-  }
+  // The wakeup happens under the lock so that stop() cannot free the multi
+  // handle between the check and the call.
+  std::lock_guard lock(mutex_);
+  if (stopping_ || multi_ == nullptr) return;
+  posted_.push_back(std::move(task));
   curl_multi_wakeup(multi_);
 }
 

@@ -10,7 +10,6 @@
 
 #include <boost/json.hpp>
 
-#include "dispatcher.hpp"
 #include "push_test_support.hpp"
 
 namespace parley::push {
@@ -132,14 +131,6 @@ TEST_F(JwtTest, WrongKeyKindsAreRefused) {
   EXPECT_THROW(
       PrivateKey::from_pem("-----BEGIN PRIVATE KEY-----\nnope\n-----END PRIVATE KEY-----\n"),
       std::runtime_error);
-}
-
-TEST(SnakeCase, TurnsServiceErrorNamesIntoMetricNameParts) {
-  EXPECT_EQ(snake_case("BadDeviceToken"), "bad_device_token");
-  EXPECT_EQ(snake_case("QUOTA_EXCEEDED"), "quota_exceeded");
-  EXPECT_EQ(snake_case("unregistered"), "unregistered");
-  EXPECT_EQ(snake_case("http 503"), "http_503");
-  EXPECT_EQ(snake_case("!!"), "unknown");
 }
 
 }  // namespace

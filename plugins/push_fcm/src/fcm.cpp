@@ -221,9 +221,9 @@ Outcome FcmPlatform::classify(const HttpResponse& response) {
   const std::string detail = response.body.substr(0, 1024);
   std::optional<std::chrono::milliseconds> retry_after;
   if (auto after = response.retry_after()) retry_after = *after;
-  if (response.status == 404 || fcm_code == "UNREGISTERED") {
-    return Outcome::token_invalid("unregistered");
-  }
+  // Only the service's own verdict on the token removes it: a bare 404 is
+  // as likely a wrong endpoint or project, which must not wipe every device.
+  if (fcm_code == "UNREGISTERED") return Outcome::token_invalid("unregistered");
   if (response.status == 400) {
     if (error && names_token_field(*error)) return Outcome::token_invalid("invalid_token");
     return Outcome::failed("invalid_argument", detail);

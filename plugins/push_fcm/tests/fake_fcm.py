@@ -12,6 +12,7 @@ Outcomes are scripted by the device token's prefix:
   unregistered*  404 NOT_FOUND with FcmError UNREGISTERED
   invalid*       400 INVALID_ARGUMENT, a BadRequest field violation on message.token
   badarg*        400 INVALID_ARGUMENT about another field (the token is fine)
+  notfound*      404 without an FcmError (as a wrong URL or project gets)
   quota*         429 QUOTA_EXCEEDED with Retry-After: 1 the first time, then ok;
                  a retry that comes before Retry-After is answered 429 again
                  and recorded with "early": true
@@ -206,6 +207,8 @@ class Handler(BaseHTTPRequestHandler):
             status, reply = 400, error_body(
                 400, "INVALID_ARGUMENT", "The registration token is not a valid FCM registration token",
                 bad_request("message.token", "The registration token is not a valid FCM registration token"))
+        elif token.startswith("notfound"):
+            status, reply = 404, error_body(404, "NOT_FOUND", "Requested entity was not found.")
         elif token.startswith("badarg"):
             status, reply = 400, error_body(400, "INVALID_ARGUMENT", "Invalid value at 'message.android.ttl'",
                                             bad_request("message.android.ttl", "Invalid value"))

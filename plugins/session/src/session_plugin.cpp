@@ -39,6 +39,13 @@ class SessionPlugin : public Plugin {
       settings_.push_generic_text = push->string_or("generic_text", settings_.push_generic_text);
       settings_.push_platforms =
           push->get_string_list("platforms").value_or(settings_.push_platforms);
+      for (const auto& platform : settings_.push_platforms) {
+        // The name becomes part of bus names (push.offer.<platform>).
+        if (platform.empty() || platform.find_first_not_of(
+                                    "abcdefghijklmnopqrstuvwxyz0123456789_") != std::string::npos) {
+          push->fail("platforms", "platform names are made of a-z, 0-9 and _");
+        }
+      }
       settings_.push_max_devices_per_user = static_cast<std::size_t>(
           push->int_in("max_devices_per_user",
                        static_cast<std::int64_t>(settings_.push_max_devices_per_user), 1, 1000));
