@@ -56,7 +56,13 @@ class FcmPlugin : public Plugin {
     platform_ = std::make_unique<FcmPlatform>(host_, *loop_, std::move(*account_), settings_);
     dispatcher_ = std::make_unique<push::Dispatcher>(host_, *loop_, *platform_, dispatch_);
     loop_->start();
-    dispatcher_->register_on(host_.bus());
+    try {
+      dispatcher_->register_on(host_.bus());
+    } catch (...) {
+      // The kernel does not stop a plugin whose start() threw.
+      loop_->stop();
+      throw;
+    }
     host_.log().info("FCM pushes go to {}", settings_.endpoint);
   }
 
