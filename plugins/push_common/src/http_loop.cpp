@@ -127,6 +127,9 @@ void HttpLoop::send(HttpRequest request, ResponseHandler on_response) {
   for (const auto& header : transfer->request.headers) {
     transfer->headers = curl_slist_append(transfer->headers, header.c_str());
   }
+  // Over HTTP/1.1 curl would wait for "100 Continue" before larger bodies
+  // (the OAuth2 assertion); no push service asks for that round trip.
+  transfer->headers = curl_slist_append(transfer->headers, "Expect:");
   curl_easy_setopt(easy, CURLOPT_URL, transfer->request.url.c_str());
   curl_easy_setopt(easy, CURLOPT_POSTFIELDS, transfer->request.body.c_str());
   curl_easy_setopt(easy, CURLOPT_POSTFIELDSIZE_LARGE,
