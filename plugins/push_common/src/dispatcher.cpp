@@ -97,11 +97,17 @@ void Dispatcher::admit(std::shared_ptr<Push> push) {
   do {
     if (pending >= options_.max_pending) {
       dropped_.add();
-      host_.log().warn("push queue full ({} pending): dropped a push for user {} (message {})",
-                       pending, push->user_id, push->message_id);
+      // One line per overflow, not per push: the counter has the total.
+      if (!overflowing_.exchange(true)) {
+        host_.log().warn(
+            "push queue full ({} pending): dropping pushes (first: user {}, message {}) until "
+            "it drains; see dropped_queue_full_total",
+            pending, push->user_id, push->message_id);
+      }
       return;
     }
   } while (!pending_.compare_exchange_weak(pending, pending + 1));
+  if (overflowing_.exchange(false)) host_.log().info("push queue accepts pushes again");
   pending_gauge_.add(1);
   loop_.post([this, push = std::move(push)] { attempt(push); });
 }

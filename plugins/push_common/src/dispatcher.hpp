@@ -97,6 +97,7 @@ class Dispatcher {
   Platform& platform_;
   DispatcherOptions options_;
   std::atomic<std::size_t> pending_{0};
+  std::atomic<bool> overflowing_{false};
   std::mt19937_64 random_{std::random_device{}()};  // loop thread
   Counter& offers_;
   Counter& sent_;
