@@ -20,6 +20,19 @@ std::string string_field(const json::object& object, std::string_view key) {
 
 }  // namespace
 
+std::chrono::milliseconds retry_delay(int attempt, std::chrono::milliseconds base,
+                                      std::chrono::milliseconds cap,
+                                      std::optional<std::chrono::milliseconds> floor,
+                                      std::mt19937_64& random) {
+  long long delay = base.count();
+  for (int i = 1; i < attempt && delay < cap.count(); ++i) delay *= 2;
+  delay = std::min(delay, static_cast<long long>(cap.count()));
+  std::uniform_int_distribution<long long> jitter(0, delay / 2);
+  delay = delay - delay / 2 + jitter(random);
+  if (floor) delay = std::max(delay, static_cast<long long>(floor->count()));
+  return std::chrono::milliseconds(delay);
+}
+
 std::string truncate_utf8(std::string_view text, std::size_t max_bytes) {
   static constexpr std::string_view kEllipsis = "\xE2\x80\xA6";
   if (text.size() <= max_bytes) return std::string(text);
@@ -147,7 +160,8 @@ void Dispatcher::handle(const std::shared_ptr<Push>& push, Outcome outcome) {
     return finished();
   }
   retries_.add();
-  const auto delay = backoff(push->attempts, outcome.retry_after);
+  const auto delay = retry_delay(push->attempts, options_.backoff_base, options_.backoff_max,
+                                 outcome.retry_after, random_);
   host_.log().debug("push for user {} retried in {} ms: {}", push->user_id, delay.count(),
                     outcome.reason);
   loop_.after(delay, [this, push] { attempt(push); });
@@ -156,21 +170,6 @@ void Dispatcher::handle(const std::shared_ptr<Push>& push, Outcome outcome) {
 void Dispatcher::finished() {
   pending_.fetch_sub(1);
   pending_gauge_.add(-1);
-}
-
-std::chrono::milliseconds Dispatcher::backoff(int attempt,
-                                              std::optional<std::chrono::milliseconds> floor) {
-  // Exponential with "equal jitter": half fixed, half random, so retries of
-  // many pushes that failed together spread out.
-  const long long base = options_.backoff_base.count();
-  const long long cap = options_.backoff_max.count();
-  long long delay = base;
-  for (int i = 1; i < attempt && delay < cap; ++i) delay *= 2;
-  delay = std::min(delay, cap);
-  std::uniform_int_distribution<long long> jitter(0, delay / 2);
-  delay = delay - delay / 2 + jitter(random_);
-  if (floor) delay = std::max<long long>(delay, floor->count());
-  return std::chrono::milliseconds(delay);
 }
 
 Counter& Dispatcher::reason_counter(const std::string& prefix, const std::string& reason) {

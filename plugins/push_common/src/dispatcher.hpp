@@ -89,7 +89,6 @@ class Dispatcher {
   void attempt(const std::shared_ptr<Push>& push);                  // loop thread
   void handle(const std::shared_ptr<Push>& push, Outcome outcome);  // loop thread
   void finished();
-  std::chrono::milliseconds backoff(int attempt, std::optional<std::chrono::milliseconds> floor);
   Counter& reason_counter(const std::string& prefix, const std::string& reason);
 
   Host& host_;
@@ -106,6 +105,15 @@ class Dispatcher {
   Gauge& pending_gauge_;
   std::map<std::string, Counter*> by_reason_;  // loop thread
 };
+
+// The wait before retry number `attempt` (1 = the first retry): exponential
+// from `base`, capped at `cap`, half of it random ("equal jitter", so pushes
+// that failed together spread out), and never less than `floor` (the
+// server's Retry-After).
+std::chrono::milliseconds retry_delay(int attempt, std::chrono::milliseconds base,
+                                      std::chrono::milliseconds cap,
+                                      std::optional<std::chrono::milliseconds> floor,
+                                      std::mt19937_64& random);
 
 // `text` cut to at most `max_bytes` without splitting a UTF-8 sequence, with
 // "…" at the end when something was cut.

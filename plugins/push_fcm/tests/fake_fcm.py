@@ -11,6 +11,8 @@ JSON line per event on stdout: first {"event": "listening", "port": N}, then
 Outcomes are scripted by the device token's prefix:
   unregistered*  404 NOT_FOUND with FcmError UNREGISTERED
   invalid*       400 INVALID_ARGUMENT, a BadRequest field violation on message.token
+  malformed*     400 INVALID_ARGUMENT with FcmError INVALID_ARGUMENT, "The registration
+                 token is not a valid FCM registration token" (Google's documented form)
   badarg*        400 INVALID_ARGUMENT about another field (the token is fine)
   notfound*      404 without an FcmError (as a wrong URL or project gets)
   quota*         429 QUOTA_EXCEEDED with Retry-After: 1 the first time, then ok;
@@ -207,6 +209,10 @@ class Handler(BaseHTTPRequestHandler):
             status, reply = 400, error_body(
                 400, "INVALID_ARGUMENT", "The registration token is not a valid FCM registration token",
                 bad_request("message.token", "The registration token is not a valid FCM registration token"))
+        elif token.startswith("malformed"):
+            status, reply = 400, error_body(
+                400, "INVALID_ARGUMENT", "The registration token is not a valid FCM registration token",
+                fcm_error("INVALID_ARGUMENT"))
         elif token.startswith("notfound"):
             status, reply = 404, error_body(404, "NOT_FOUND", "Requested entity was not found.")
         elif token.startswith("badarg"):

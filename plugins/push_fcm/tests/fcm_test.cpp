@@ -121,6 +121,7 @@ TEST_F(FcmTest, AnOnlineRecipientGetsNoPush) {
 TEST_F(FcmTest, DeadTokensAreRemovedAndNeverUsedAgain) {
   User bob = offline_user_with_devices("Bob", {{"fcm", "unregistered-1"},
                                                {"fcm", "invalid-1"},
+                                               {"fcm", "malformed-1"},
                                                {"fcm", "badarg-1"},
                                                {"fcm", "notfound-1"},
                                                {"fcm", "good-1"}});
@@ -128,7 +129,7 @@ TEST_F(FcmTest, DeadTokensAreRemovedAndNeverUsedAgain) {
 
   auto first = send(*alice_client, bob, "one", "c1");
   expect_ok(first);
-  ASSERT_EQ(sends_of(std::string(first.at("message_id").as_string()), 5).size(), 5u);
+  ASSERT_EQ(sends_of(std::string(first.at("message_id").as_string()), 6).size(), 6u);
   // UNREGISTERED and an INVALID_ARGUMENT on message.token remove the token;
   // an INVALID_ARGUMENT about another field is our bug, not the device's,
   // and a 404 without FCM's verdict may be a wrong endpoint.
@@ -142,13 +143,13 @@ TEST_F(FcmTest, DeadTokensAreRemovedAndNeverUsedAgain) {
   for (const auto& push : pushes) tokens.insert(std::string(push.at("token").as_string()));
   EXPECT_EQ(tokens, (std::set<std::string>{"badarg-1", "good-1", "notfound-1"}));
   fcm_->drain(std::chrono::milliseconds(300));
-  EXPECT_EQ(fcm_->count(event_for("send")), 8u);
+  EXPECT_EQ(fcm_->count(event_for("send")), 9u);
 
   EXPECT_EQ(await_metric("parley_push_fcm_tokens_invalid_unregistered_total", 1), 1);
-  EXPECT_EQ(await_metric("parley_push_fcm_tokens_invalid_invalid_token_total", 1), 1);
+  EXPECT_EQ(await_metric("parley_push_fcm_tokens_invalid_invalid_token_total", 2), 2);
   EXPECT_EQ(await_metric("parley_push_fcm_failures_invalid_argument_total", 2), 2);
   EXPECT_EQ(await_metric("parley_push_fcm_failures_http_404_total", 2), 2);
-  EXPECT_EQ(await_metric("parley_session_devices_invalid_removed_total", 2), 2);
+  EXPECT_EQ(await_metric("parley_session_devices_invalid_removed_total", 3), 3);
 }
 
 TEST_F(FcmTest, QuotaExceededIsRetriedNoSoonerThanRetryAfter) {
