@@ -83,10 +83,11 @@ bool ApnsPlatform::renew_expired(const std::string& used) {
   return true;
 }
 
-std::string ApnsPlatform::payload(const push::Push& push) {
+std::string ApnsPlatform::payload(const push::Push& push, const std::string& sound) {
   json::object aps{{"alert", json::object{{"title", push.title}, {"body", push.body}}},
                    {"badge", push.badge},
                    {"thread-id", push.conversation}};
+  if (!sound.empty()) aps["sound"] = sound;
   json::object root{{"aps", std::move(aps)},
                     {"conversation", push.conversation},
                     {"message_id", push.message_id}};
@@ -133,7 +134,7 @@ void ApnsPlatform::attempt(const std::shared_ptr<push::Push>& push,
   if (!push->conversation.empty() && push->conversation.size() <= kMaxCollapseIdBytes) {
     request.headers.push_back("apns-collapse-id: " + push->conversation);
   }
-  request.body = payload(*push);
+  request.body = payload(*push, settings_.sound);
   loop_.send(std::move(request),
              [this, push, done = std::move(done), jwt](HttpResponse response) mutable {
                if (response.status == 403 && reason_of(response) == "ExpiredProviderToken" &&

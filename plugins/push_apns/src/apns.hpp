@@ -21,6 +21,7 @@ struct ApnsSettings {
   std::string topic;     // the app's bundle id
   std::chrono::seconds expiration{86400};  // apns-expiration: now + this; 0: deliver once or never
   int priority = 10;
+  std::string sound = "default";  // aps.sound; empty: silent
   // Apple refuses tokens older than an hour and renewals more often than
   // every 20 minutes.
   std::chrono::seconds jwt_refresh{3000};
@@ -34,7 +35,7 @@ class ApnsPlatform : public push::Platform {
                std::function<void(push::Outcome)> done) override;
 
   // The JSON payload for `push` (public for the unit tests).
-  static std::string payload(const push::Push& push);
+  static std::string payload(const push::Push& push, const std::string& sound);
   static push::Outcome classify(const push::HttpResponse& response);
 
  private:

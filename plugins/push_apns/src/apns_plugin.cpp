@@ -45,6 +45,7 @@ class ApnsPlugin : public Plugin {
     if (settings_.priority != 10 && settings_.priority != 5 && settings_.priority != 1) {
       config.fail("priority", "must be 10, 5 or 1");
     }
+    settings_.sound = config.string_or("sound", settings_.sound);
     settings_.jwt_refresh = std::chrono::seconds(
         config.int_in("provider_token_refresh_seconds", settings_.jwt_refresh.count(), 1200, 3300));
     loop_options_.ca_file = config.string_or("ca_file", "");

@@ -69,6 +69,7 @@ TEST_F(ApnsTest, AnOfflineRecipientGetsAnAlertWithBadgeThreadAndCollapseId) {
     EXPECT_EQ(aps.at("alert").at("body").as_string(), "Hi Bob");
     EXPECT_EQ(aps.at("badge").as_int64(), 1);
     EXPECT_EQ(aps.at("thread-id").as_string(), conversation_of(alice, bob));
+    EXPECT_EQ(aps.at("sound").as_string(), "default");
     EXPECT_EQ(r.at("payload").at("conversation").as_string(), conversation_of(alice, bob));
   }
   EXPECT_EQ(tokens, (std::set<std::string>{"a1b2c3", "d4e5f6"}));
