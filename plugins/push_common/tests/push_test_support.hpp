@@ -39,7 +39,9 @@ struct TestKeys {
   TestKeys();
 };
 
-// A fake service: /usr/bin/python3 <script> <args...>. Its first stdout line
+// A fake service: /usr/bin/python3 <script> <args...> (Debian's interpreter,
+// which python3-h2 and python3-cryptography install into, whatever python3
+// comes first on PATH). Its first stdout line
 // is {"event":"listening","port":N}; every later line is one event.
 class FakeService {
  public:
