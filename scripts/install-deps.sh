@@ -10,6 +10,7 @@ packages=(
   libgtest-dev libgmock-dev
   libssl-dev libcurl4-openssl-dev libnghttp2-dev libsodium-dev
   postgresql curl procps openssl
+  python3-h2 python3-cryptography
 )
 
 missing=()

@@ -350,11 +350,22 @@ TEST_F(GroupChatTest, OfflineMembersAreOfferedAPushTitledWithTheGroupName) {
   auto [bob, b] = online_user("bob");
   auto c = connect();
   User carol = register_user(*c, "carol");
+  {
+    // Offers go to users with devices; the journal plugin serves no push
+    // platform, so the device goes straight into session's table.
+    pqxx::connection conn(database_url_);
+    pqxx::work tx(conn);
+    for (const User* u : {&bob, &carol}) {
+      tx.exec_params("INSERT INTO devices (token, user_id, platform) VALUES ($1, $2, 'fcm')",
+                     "token-" + u->id, std::stoll(u->id));
+    }
+    tx.commit();
+  }
   const auto group = create_group(*a, "book club", ids({&bob, &carol}));
   auto ok = gsend(*a, group, "chapter 3 tonight", "p1");
   expect_ok(ok);
   const auto journal_text = wait_for_journal("chapter 3 tonight");
-  EXPECT_THAT(journal_text, HasSubstr("\"event\":\"push.notify\""));
+  EXPECT_THAT(journal_text, HasSubstr("\"event\":\"push.offer.fcm\""));
   EXPECT_THAT(journal_text, HasSubstr("\"user_id\":\"" + carol.id + "\""));
   EXPECT_THAT(journal_text, HasSubstr("\"title\":\"book club\""));
   EXPECT_THAT(journal_text, HasSubstr("\"body\":\"alice: chapter 3 tonight\""));

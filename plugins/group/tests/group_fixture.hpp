@@ -8,6 +8,8 @@
 
 #include <thread>
 
+#include <pqxx/pqxx>
+
 #include "session_fixture.hpp"
 #include "temp_dir.hpp"
 
@@ -23,7 +25,7 @@ class GroupTest : public SessionTest {
     if (!group_config().empty()) yaml += "    config:\n" + group_config();
     yaml += std::string("  - name: alpha\n    library: ") + JOURNAL_PLUGIN_PATH +
             "\n    config:\n      journal: " + journal().string() +
-            "\n      record: [push.notify, group.changed]\n";
+            "\n      record: [push.offer.fcm, group.changed]\n";
     yaml += std::string("  - name: probe\n    library: ") + PROBE_PLUGIN_PATH + "\n";
     return yaml;
   }

@@ -35,8 +35,8 @@ bool CatchUp::read_page(pqxx::transaction_base& tx, Progress& progress, std::vec
                          " FROM participants p CROSS JOIN LATERAL ("
                          "   SELECT * FROM messages x WHERE x.conversation = p.conversation"
                          "   AND x.seq > p.delivered_seq AND x.id > $2 AND x.sender_id <> p.user_id"
-          // A former group member gets nothing past their removal.
-          "   AND (p.left_seq IS NULL OR x.seq <= p.left_seq)"
+                         // A former group member gets nothing past their removal.
+                         "   AND (p.left_seq IS NULL OR x.seq <= p.left_seq)"
                          "   ORDER BY x.seq LIMIT $3) m"
                          " WHERE p.user_id = $1 ORDER BY m.id LIMIT $3",
                      progress.me, progress.cursor, kPageRows);

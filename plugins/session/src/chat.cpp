@@ -110,10 +110,10 @@ Chat::Chat(Host& host, const Settings& settings)
     : host_(host),
       db_(*host.database()),
       settings_(settings),
-      writer_(
-          *host.database(), host.clock(), host.metrics(), settings.write_batch_max,
-          [this](const SendRequest& r, const StoredMessage& m, bool created,
-                 const MessageWriter::Members& members) { on_stored(r, m, created, members); }) {}
+      writer_(*host.database(), host.clock(), host.metrics(), settings.write_batch_max,
+              [this](const SendRequest& r, const StoredMessage& m, bool created,
+                     const MessageWriter::Members& members) { on_stored(r, m, created, members); }),
+      push_offers_(host, settings) {}
 
 void Chat::register_handlers(Gateway& gateway) {
   // Every chat handler only validates and queues work (the writer, the
@@ -234,66 +234,15 @@ void Chat::on_stored(const SendRequest& request, const StoredMessage& message, b
     recipients.push_back(request.recipient_id);
   }
   host_.bus().publish("session.message.stored", message_object(message, "sent"));
-  for (const auto recipient : recipients) offer_push(message, std::to_string(recipient));
+  offer_push(message, recipients);
 }
 
-void Chat::offer_push(const StoredMessage& message, const std::string& recipient) {
-  auto& bus = host_.bus();
-  if (!bus.has_service("presence.status")) {
-    if (!host_.gateway().is_connected(recipient)) publish_push(message, recipient);
-    return;
+void Chat::offer_push(const StoredMessage& message, const std::vector<std::int64_t>& recipients) {
+  std::vector<std::int64_t> offline;
+  for (const auto recipient : recipients) {
+    if (!host_.gateway().is_connected(std::to_string(recipient))) offline.push_back(recipient);
   }
-  bus.request("presence.status", json::object{{"user_id", recipient}}, settings_.presence_timeout,
-              [this, message, recipient](Response response) {
-                const bool online = response.ok() && response.value.is_object() &&
-                                            response.value.as_object().contains("online")
-                                        ? response.value.at("online").as_bool()
-                                        : host_.gateway().is_connected(recipient);
-                if (!online) publish_push(message, recipient);
-              });
-}
-
-void Chat::publish_push(const StoredMessage& message, const std::string& recipient) {
-  struct Details {
-    std::string sender_name;
-    std::string group_name;
-    std::int64_t unread = 0;
-  };
-  auto details = std::make_shared<Details>();
-  db_.run(
-      [message, details, recipient_id = *parse_user_id(recipient)](pqxx::connection& conn) {
-        pqxx::read_transaction tx(conn);
-        const auto row = tx.exec_params1(
-            "SELECT (SELECT name FROM users WHERE id = $1),"
-            " (SELECT count(*) FROM participants p JOIN messages m ON m.conversation = "
-            "p.conversation"
-            "  AND m.seq > p.read_seq AND m.sender_id <> p.user_id"
-            "  AND (p.left_seq IS NULL OR m.seq <= p.left_seq) WHERE p.user_id = $2),"
-            " (SELECT title FROM conversations WHERE id = $3)",
-            message.sender_id, recipient_id, message.conversation);
-        details->sender_name = row[0].is_null() ? "" : row[0].as<std::string>();
-        details->unread = row[1].as<std::int64_t>();
-        details->group_name = row[2].is_null() ? "" : row[2].as<std::string>();
-      },
-      [this, message, details, recipient](const Status& status) {
-        if (!status.ok()) {
-          host_.log().warn("push for message {} not offered: {}", message.id, status.message());
-          return;
-        }
-        const std::string text =
-            settings_.push_show_content ? message.body : settings_.push_generic_text;
-        json::object data{{"conversation", message.conversation},
-                          {"message_id", std::to_string(message.id)}};
-        // A group push is titled with the group's name and says who wrote.
-        if (message.group_id) data["group_id"] = std::to_string(*message.group_id);
-        host_.bus().publish(
-            "push.notify",
-            json::object{{"user_id", recipient},
-                         {"title", message.group_id ? details->group_name : details->sender_name},
-                         {"body", message.group_id ? details->sender_name + ": " + text : text},
-                         {"badge", details->unread},
-                         {"data", std::move(data)}});
-      });
+  push_offers_.offer(message, std::move(offline));
 }
 
 void Chat::on_mark(Request request, Reply reply) {

@@ -8,6 +8,7 @@
 #include <parley/sdk.hpp>
 
 #include "message_writer.hpp"
+#include "push_offers.hpp"
 #include "settings.hpp"
 
 namespace parley::session {
@@ -32,13 +33,15 @@ class Chat {
 
   void on_stored(const SendRequest& request, const StoredMessage& message, bool created,
                  const MessageWriter::Members& members);
-  void offer_push(const StoredMessage& message, const std::string& recipient);
-  void publish_push(const StoredMessage& message, const std::string& recipient);
+  // Offers the message to the push plugins for those of `recipients` who
+  // are offline.
+  void offer_push(const StoredMessage& message, const std::vector<std::int64_t>& recipients);
 
   Host& host_;
   Database& db_;
   const Settings& settings_;
   MessageWriter writer_;
+  PushOffers push_offers_;
 };
 
 }  // namespace parley::session
