@@ -21,6 +21,8 @@
 #include <boost/beast/websocket/ssl.hpp>
 #include <boost/json/parse.hpp>
 
+#include "static_files.hpp"
+
 namespace parley::kernel {
 
 namespace asio = boost::asio;
@@ -49,6 +51,7 @@ struct Shared {
   std::function<bool()> ready;
   std::shared_ptr<spdlog::logger> log;
   std::atomic<ConnectionId> next_id{1};
+  std::optional<StaticFiles> static_files;
 
   GaugeMetric& open_connections;
   CounterMetric& frames_in;
@@ -73,7 +76,9 @@ struct Shared {
                               "Connections closed because their send queue passed its limit")),
         oversize_closes(
             d.metrics.counter("parley_oversize_frame_closes_total",
-                              "Connections closed (1009) for a frame over max_frame_bytes")) {}
+                              "Connections closed (1009) for a frame over max_frame_bytes")) {
+    if (!config.static_dir.empty()) static_files.emplace(config.static_dir);
+  }
 
   CounterMetric& errors(std::string_view code) {
     return metrics.counter("parley_errors_total", "Error replies sent, by code",
@@ -502,14 +507,21 @@ class HttpSession : public std::enable_shared_from_this<HttpSession<Stream>> {
       return respond(request, http::status::ok, "text/plain; version=0.0.4; charset=utf-8",
                      shared_.metrics.render());
     }
+    if (shared_.static_files) {
+      auto file = shared_.static_files->serve(target, request[http::field::if_none_match]);
+      return respond(request, static_cast<http::status>(file.status), file.content_type,
+                     std::move(file.body), file.headers);
+    }
     respond(request, http::status::not_found, "text/plain", "not found\n");
   }
 
   void respond(const http::request<http::string_body>& request, http::status status,
-               std::string_view content_type, std::string body) {
+               std::string_view content_type, std::string body,
+               const std::vector<std::pair<std::string, std::string>>& headers = {}) {
     auto response = std::make_shared<http::response<http::string_body>>(status, request.version());
     response->set(http::field::server, "parley");
     response->set(http::field::content_type, content_type);
+    for (const auto& [name, value] : headers) response->set(name, value);
     response->keep_alive(request.keep_alive());
     response->body() = std::move(body);
     response->prepare_payload();

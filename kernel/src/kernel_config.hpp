@@ -34,6 +34,8 @@ struct ServerConfig {
   double requests_per_second = 200;
   double request_burst = 400;
   std::optional<TlsConfig> tls;
+  // Folder served at / over HTTP GET (absolute); empty: no static files.
+  std::filesystem::path static_dir;
 };
 
 struct DatabaseConfig {

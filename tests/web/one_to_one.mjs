@@ -1,0 +1,92 @@
+// 1:1 in two browser contexts: register, find each other by email, chat,
+// delivered and read ticks change, typing shows; one goes offline and comes
+// back to what was sent meanwhile, each message once; a reload stays logged
+// in; logging out forgets the session; an unknown email gets a sentence.
+import {
+  check, openConversation, person, register, scenario, seeMessage, seeTick, send, shot,
+  shownMessages, startChat, waitFor, baseUrl, watch,
+} from './lib.mjs';
+
+await scenario('one_to_one', async (browser) => {
+  const alice = await person(browser, 'Alice');
+  const bob = await person(browser, 'Bob');
+  await register(alice);
+  await register(bob);
+  await shot(alice.page, 'alice-registered');
+
+  // Errors are sentences.
+  await alice.page.locator('#find-email').fill('nobody-here@example.com');
+  await alice.page.getByRole('button', { name: 'Start', exact: true }).click();
+  await alice.page.locator('#alert', { hasText: 'No user has the email nobody-here@example.com.' }).waitFor();
+  await shot(alice.page, 'alice-unknown-email');
+
+  await startChat(alice, bob);
+  await send(alice, 'Hello Bob!');
+  // Bob is online but not looking: his client marks it delivered.
+  await seeTick(alice, 'Hello Bob!', 'delivered');
+  await bob.page.locator('#conversation-list button', { hasText: 'Alice' }).locator('.unread', { hasText: '1' }).waitFor();
+  await shot(alice.page, 'alice-delivered');
+  await shot(bob.page, 'bob-unread');
+
+  // Bob opens it: read.
+  await openConversation(bob, 'Alice');
+  await seeMessage(bob, 'Hello Bob!');
+  await seeTick(alice, 'Hello Bob!', 'read');
+  await shot(alice.page, 'alice-read');
+
+  // Typing, then a reply Alice reads at once (her conversation is open).
+  await bob.page.locator('#composer-input').pressSequentially('Hi Al');
+  await alice.page.locator('#typing', { hasText: 'Bob is typing' }).waitFor();
+  await shot(alice.page, 'alice-sees-typing');
+  await bob.page.locator('#composer-input').fill('');
+  await send(bob, 'Hi Alice, how are you?');
+  await seeMessage(alice, 'Hi Alice, how are you?');
+  await seeTick(bob, 'Hi Alice, how are you?', 'read');
+  await shot(bob.page, 'bob-read-by-alice');
+
+  // Bob goes offline; Alice writes meanwhile (nothing can be delivered yet).
+  await bob.page.close();
+  const away = ['While you were away (1)', 'While you were away (2)', 'While you were away (3)'];
+  for (const text of away) await send(alice, text);
+  for (const text of away) await seeTick(alice, text, 'sent');
+  await shot(alice.page, 'alice-sent-while-bob-away');
+
+  // Bob comes back in the same browser: still logged in, everything once.
+  bob.page = watch(await bob.context.newPage(), 'Bob');
+  await bob.page.goto(baseUrl);
+  await bob.page.locator('#me-name', { hasText: 'Bob' }).waitFor();
+  await bob.page.locator('#conversation-list button', { hasText: 'Alice' }).locator('.unread', { hasText: '3' }).waitFor();
+  await openConversation(bob, 'Alice');
+  await seeMessage(bob, away[2]);
+  const expected = ['Hello Bob!', 'Hi Alice, how are you?', ...away];
+  await waitFor(bob.page, (n) => document.querySelectorAll('#messages li[data-seq]').length === n, expected.length, 'five messages');
+  const shown = await shownMessages(bob.page);
+  check(JSON.stringify(shown) === JSON.stringify(expected), `Bob sees each message once, in order: ${JSON.stringify(shown)}`);
+  for (const text of away) await seeTick(alice, text, 'read');
+  await shot(bob.page, 'bob-back-sees-everything-once');
+  await shot(alice.page, 'alice-all-read');
+
+  // A reload stays logged in, with the conversation and its history.
+  await alice.page.reload();
+  await alice.page.locator('#me-name', { hasText: 'Alice' }).waitFor();
+  await openConversation(alice, 'Bob');
+  await seeMessage(alice, away[2]);
+  const afterReload = await shownMessages(alice.page);
+  check(JSON.stringify(afterReload) === JSON.stringify(expected), `Alice after reload: ${JSON.stringify(afterReload)}`);
+  await seeTick(alice, away[2], 'read');
+  await shot(alice.page, 'alice-after-reload');
+
+  // Log out: the session is gone, a reload shows the login form.
+  await alice.page.getByRole('button', { name: 'Log out' }).click();
+  await alice.page.locator('#login-form').waitFor();
+  await alice.page.reload();
+  await alice.page.locator('#login-form').waitFor();
+  await shot(alice.page, 'alice-logged-out');
+
+  // And logs in again with her password.
+  await alice.page.locator('#login-email').fill(alice.email);
+  await alice.page.locator('#login-password').fill(alice.password);
+  await alice.page.getByRole('button', { name: 'Log in' }).click();
+  await alice.page.locator('#me-name', { hasText: 'Alice' }).waitFor();
+  await alice.page.locator('#conversation-list button', { hasText: 'Bob' }).waitFor();
+});
