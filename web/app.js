@@ -99,6 +99,7 @@ function formatTime(timestamp) {
 }
 
 function showConnectionState(s) {
+  if (s !== 'open') delete document.body.dataset.synced;
   const banner = $('connection');
   if (s === 'closed' && state.me) {
     banner.textContent = 'Connection lost. Reconnecting…';
@@ -431,6 +432,8 @@ async function onSynced() {
   } catch (error) {
     if (error.code !== 'disconnected') reportError(error);
   }
+  // Marks the page as caught up (tests and styles may wait for it).
+  document.body.dataset.synced = 'true';
   render();
 }
 
@@ -751,10 +754,10 @@ function renderGroupPanel(c) {
   const role = myRole(c);
   const canManage = role === 'owner' || role === 'admin';
   $('add-member-form').hidden = !canManage;
-  const focused = document.activeElement && document.activeElement.closest
-    ? document.activeElement.closest('#member-list') !== null
-    : false;
-  if (focused) return; // do not pull a control out from under the keyboard
+  // Re-rendering replaces the controls: keep the keyboard where it was.
+  const active = document.activeElement;
+  const focusedRow = active && active.closest ? active.closest('#member-list li') : null;
+  const focusedTag = focusedRow ? active.tagName.toLowerCase() : null;
   $('member-list').replaceChildren(
     ...c.members.map((m) => {
       const isMe = m.user_id === state.me.user_id;
@@ -796,6 +799,12 @@ function renderGroupPanel(c) {
       return row;
     }),
   );
+  if (focusedRow) {
+    const again = $('member-list').querySelector(
+      `li[data-user-id="${CSS.escape(focusedRow.dataset.userId)}"] ${focusedTag}`,
+    );
+    (again || $('manage-group')).focus();
+  }
 }
 
 // ---------- group actions ----------
@@ -881,6 +890,7 @@ $('logout').addEventListener('click', async () => {
   state.me = null;
   resetModel();
   state.names.clear();
+  delete document.body.dataset.synced;
   document.body.classList.remove('chat-open');
   showAuth();
   $('login-email').focus();

@@ -1,7 +1,8 @@
 // 1:1 in two browser contexts: register, find each other by email, chat,
 // delivered and read ticks change, typing shows; one goes offline and comes
-// back to what was sent meanwhile, each message once; a reload stays logged
-// in; logging out forgets the session; an unknown email gets a sentence.
+// back (on a phone-sized screen) to what was sent meanwhile, each message
+// once; a reload stays logged in; logging out forgets the session; an
+// unknown email gets a sentence.
 import {
   check, openConversation, person, register, scenario, seeMessage, seeTick, send, shot,
   shownMessages, startChat, waitFor, baseUrl, watch,
@@ -51,8 +52,10 @@ await scenario('one_to_one', async (browser) => {
   for (const text of away) await seeTick(alice, text, 'sent');
   await shot(alice.page, 'alice-sent-while-bob-away');
 
-  // Bob comes back in the same browser: still logged in, everything once.
+  // Bob comes back in the same browser, on a phone-sized screen: still
+  // logged in, everything once.
   bob.page = watch(await bob.context.newPage(), 'Bob');
+  await bob.page.setViewportSize({ width: 390, height: 760 });
   await bob.page.goto(baseUrl);
   await bob.page.locator('#me-name', { hasText: 'Bob' }).waitFor();
   await bob.page.locator('#conversation-list button', { hasText: 'Alice' }).locator('.unread', { hasText: '3' }).waitFor();
@@ -64,6 +67,13 @@ await scenario('one_to_one', async (browser) => {
   check(JSON.stringify(shown) === JSON.stringify(expected), `Bob sees each message once, in order: ${JSON.stringify(shown)}`);
   for (const text of away) await seeTick(alice, text, 'read');
   await shot(bob.page, 'bob-back-sees-everything-once');
+  // On a phone the list and the chat take turns; Back returns to the list.
+  check(!(await alice.page.locator('#back').isVisible()), 'no Back button on a wide screen');
+  check(!(await bob.page.locator('#conversation-list').isVisible()), 'the list gives way to the chat on a phone');
+  await bob.page.getByRole('button', { name: 'Back to conversations' }).click();
+  await bob.page.locator('#conversation-list').waitFor();
+  check(!(await bob.page.locator('#composer').isVisible()), 'the chat gives way to the list on a phone');
+  await shot(bob.page, 'bob-phone-list');
   await shot(alice.page, 'alice-all-read');
 
   // A reload stays logged in, with the conversation and its history.

@@ -1,0 +1,90 @@
+// A group of three in three browser contexts: Alice creates it with Bob and
+// Carol's emails, everyone chats, "read by N" counts readers, Alice makes Bob
+// an admin, removes Carol (who then sees no new messages, live or after a
+// reload), and Bob leaves.
+import {
+  check, openConversation, person, register, scenario, seeMessage, send, shot, shownMessages,
+} from './lib.mjs';
+
+const GROUP = 'Lunch crew';
+
+async function readBy(p, text, n) {
+  await p.page
+    .locator(`#messages li.own:has-text(${JSON.stringify(text)}) .tick[data-read-by="${n}"]`)
+    .waitFor();
+}
+
+await scenario('group', async (browser) => {
+  const alice = await person(browser, 'Alice');
+  const bob = await person(browser, 'Bob');
+  const carol = await person(browser, 'Carol');
+  for (const p of [alice, bob, carol]) await register(p);
+
+  await alice.page.locator('#new-group summary').click();
+  await alice.page.locator('#group-name').fill(GROUP);
+  await alice.page.locator('#group-emails').fill(`${bob.email}, ${carol.email}`);
+  await alice.page.getByRole('button', { name: 'Create group' }).click();
+  await alice.page.locator('#chat-title', { hasText: GROUP }).waitFor();
+  await shot(alice.page, 'alice-created-group');
+
+  // Bob and Carol were online: the group shows up for them live.
+  for (const p of [bob, carol]) await openConversation(p, GROUP);
+
+  await send(alice, 'Noon at the usual place?');
+  await seeMessage(bob, 'Noon at the usual place?');
+  await seeMessage(carol, 'Noon at the usual place?');
+  await readBy(alice, 'Noon at the usual place?', 2);
+  await alice.page
+    .locator('#messages li.own:has-text("Noon at the usual place?") .tick[data-status="read"]')
+    .waitFor();
+  await shot(alice.page, 'alice-read-by-2');
+
+  await send(bob, 'Works for me');
+  await seeMessage(alice, 'Works for me');
+  await seeMessage(carol, 'Works for me');
+  await shot(carol.page, 'carol-sees-the-chat');
+
+  // Roles: Alice (owner) makes Bob an admin; Bob sees it.
+  await alice.page.getByRole('button', { name: 'Members' }).click();
+  await alice.page.getByLabel('Role of Bob').selectOption('admin');
+  await bob.page.getByRole('button', { name: 'Members' }).click();
+  await bob.page.locator('#member-list li', { hasText: 'Bob (you)' }).locator('.role', { hasText: 'admin' }).waitFor();
+  await shot(bob.page, 'bob-is-admin');
+
+  // Alice removes Carol: Carol's page says so and offers no composer.
+  await alice.page.getByRole('button', { name: 'Remove Carol' }).click();
+  await alice.page.locator('#member-list li', { hasText: 'Carol' }).waitFor({ state: 'detached' });
+  await carol.page.locator('#composer-closed').waitFor();
+  await shot(carol.page, 'carol-removed');
+  const carolBefore = await shownMessages(carol.page);
+
+  await send(alice, 'Carol cannot read this');
+  await seeMessage(bob, 'Carol cannot read this');
+  await shot(bob.page, 'bob-sees-message-after-removal');
+  check(!(await shownMessages(carol.page)).includes('Carol cannot read this'), 'Carol got a message after her removal');
+
+  // Nor after a reload, from the login sync, the list or history (the
+  // protocol leaves open whether a former member's list still shows the group).
+  await carol.page.reload();
+  await carol.page.locator('#me-name', { hasText: 'Carol' }).waitFor();
+  await carol.page.locator('body[data-synced="true"]').waitFor();
+  check(
+    !(await carol.page.locator('#conversation-list').textContent()).includes('Carol cannot read this'),
+    'the list shows Carol a message sent after her removal',
+  );
+  if (await carol.page.locator('#conversation-list button', { hasText: GROUP }).count()) {
+    await openConversation(carol, GROUP);
+    await carol.page.locator('#composer-closed').waitFor();
+    await seeMessage(carol, 'Works for me');
+    const carolAfter = await shownMessages(carol.page);
+    check(!carolAfter.includes('Carol cannot read this'), `Carol after reload: ${JSON.stringify(carolAfter)}`);
+    check(carolAfter.length >= carolBefore.length, 'Carol keeps the history up to her removal');
+  }
+  await shot(carol.page, 'carol-after-reload');
+
+  // Bob leaves; Alice is the only member left.
+  await bob.page.getByRole('button', { name: 'Leave group' }).click();
+  await bob.page.locator('#composer-closed').waitFor();
+  await alice.page.locator('#member-list li', { hasText: 'Bob' }).waitFor({ state: 'detached' });
+  await shot(alice.page, 'alice-alone');
+});
