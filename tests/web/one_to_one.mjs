@@ -74,7 +74,7 @@ await scenario('one_to_one', async (browser) => {
   await bob.page.locator('#conversation-list').waitFor();
   check(!(await bob.page.locator('#composer').isVisible()), 'the chat gives way to the list on a phone');
   await shot(bob.page, 'bob-phone-list');
-  await shot(alice.page, 'alice-all-read');
+  await shot(alice.page, 'alice-all-read'); // README's docs/web-client.png
 
   // A reload stays logged in, with the conversation and its history.
   await alice.page.reload();
