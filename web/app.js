@@ -133,6 +133,7 @@ function conversation(id) {
     peerReadSeq: 0, // 1:1
     peerDeliveredSeq: 0, // 1:1
     readers: new Map(), // group: user_id -> read seq
+    deliverers: new Map(), // group: user_id -> delivered seq
     loaded: false,
     atStart: false,
     typing: new Map(), // user_id -> timer
@@ -211,14 +212,19 @@ function statusOf(c, message) {
     }
     return { status: 'sent', label: 'Sent' };
   }
-  let readBy = 0;
-  for (const [userId, seq] of c.readers) {
-    if (userId !== message.sender_id && seq >= message.seq) readBy += 1;
-  }
-  readBy = Math.max(readBy, message.read_by || 0);
+  // A group: counted from receipts, or from history's status and read_by.
+  const reached = (watermarks) =>
+    [...watermarks].filter(([userId, seq]) => userId !== message.sender_id && seq >= message.seq).length;
+  const readBy = Math.max(reached(c.readers), message.read_by || 0);
   const others = Math.max(0, c.members.length - 1);
-  const status = others > 0 && readBy >= others ? 'read' : message.status || 'sent';
-  return { status, label: readBy > 0 ? `Read by ${readBy}` : status === 'delivered' ? 'Delivered' : 'Sent', readBy };
+  // Read implies delivered.
+  const received = new Map(c.deliverers);
+  for (const [userId, seq] of c.readers) received.set(userId, Math.max(received.get(userId) || 0, seq));
+  let status = message.status || 'sent';
+  if (others > 0 && readBy >= others) status = 'read';
+  else if (status === 'sent' && others > 0 && reached(received) >= others) status = 'delivered';
+  const label = readBy > 0 ? `Read by ${readBy}` : status === 'delivered' ? 'Delivered' : 'Sent';
+  return { status, label, readBy };
 }
 
 function visible(c) {
@@ -320,8 +326,9 @@ function onReceipt(receipt) {
   } else if (c.kind === 'd') {
     if (receipt.status === 'read') c.peerReadSeq = Math.max(c.peerReadSeq, receipt.seq);
     else c.peerDeliveredSeq = Math.max(c.peerDeliveredSeq, receipt.seq);
-  } else if (receipt.status === 'read') {
-    c.readers.set(receipt.user_id, Math.max(c.readers.get(receipt.user_id) || 0, receipt.seq));
+  } else {
+    const watermarks = receipt.status === 'read' ? c.readers : c.deliverers;
+    watermarks.set(receipt.user_id, Math.max(watermarks.get(receipt.user_id) || 0, receipt.seq));
   }
   render();
 }
@@ -346,13 +353,14 @@ function stopTyping(c, userId) {
 
 function onGroup(event) {
   if (typeof event.group_id !== 'string') return;
-  const c = conversation(`g:${event.group_id}`);
+  const known = state.conversations.has(`g:${event.group_id}`);
+  const c = conversation(`g:${event.group_id}`); // a new one fetches its group.info itself
   const aboutMe = Array.isArray(event.user_ids) && event.user_ids.includes(state.me.user_id);
   if (aboutMe && (event.change === 'removed' || event.change === 'left')) {
     c.left = true;
     c.members = [];
     if (event.change === 'removed') showAlert(`You were removed from ${titleOf(c)}.`);
-  } else {
+  } else if (known) {
     if (aboutMe) c.left = false;
     refreshGroup(c);
   }

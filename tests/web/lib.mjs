@@ -32,6 +32,39 @@ export async function launch() {
   });
 }
 
+// Lets a scenario cut a page off the network and let it back: with
+// window.__offline set, the page's socket is closed and new ones fail at once
+// (without a console error, which a refused connection would log).
+function cutOffHook() {
+  const Native = window.WebSocket;
+  window.__offline = false;
+  window.__sockets = [];
+  window.WebSocket = class extends Native {
+    constructor(...args) {
+      if (window.__offline) {
+        const refused = { readyState: 3, send() {}, close() {} };
+        setTimeout(() => refused.onclose && refused.onclose({ code: 1006 }), 0);
+        return refused;
+      }
+      super(...args);
+      window.__sockets.push(this);
+    }
+  };
+}
+
+export async function goOffline(page) {
+  await page.evaluate(() => {
+    window.__offline = true;
+    for (const socket of window.__sockets) socket.close();
+  });
+}
+
+export async function goOnline(page) {
+  await page.evaluate(() => {
+    window.__offline = false;
+  });
+}
+
 // Watches a page for what must never happen in it.
 export function watch(page, who) {
   page.on('console', (message) => {
@@ -50,6 +83,8 @@ export function watch(page, who) {
 // A person: their own browser context (own localStorage) and page.
 export async function person(browser, name, viewport = { width: 1000, height: 680 }) {
   const context = await browser.newContext({ viewport });
+  context.setDefaultTimeout(WAIT_MS);
+  await context.addInitScript(cutOffHook);
   const page = watch(await context.newPage(), name);
   const unique = `${Date.now().toString(36)}${Math.random().toString(36).slice(2, 7)}`;
   return { name, email: `${name.toLowerCase()}-${unique}@example.com`, password: 'correct horse battery', context, page };

@@ -4,7 +4,7 @@
 // once; a reload stays logged in; logging out forgets the session; an
 // unknown email gets a sentence.
 import {
-  check, openConversation, person, register, scenario, seeMessage, seeTick, send, shot,
+  check, goOffline, goOnline, openConversation, person, register, scenario, seeMessage, seeTick, send, shot,
   shownMessages, startChat, waitFor, baseUrl, watch,
 } from './lib.mjs';
 
@@ -75,6 +75,30 @@ await scenario('one_to_one', async (browser) => {
   check(!(await bob.page.locator('#composer').isVisible()), 'the chat gives way to the list on a phone');
   await shot(bob.page, 'bob-phone-list');
   await shot(alice.page, 'alice-all-read'); // README's docs/web-client.png
+
+  // Alice's network drops: what Bob sends meanwhile and what she writes
+  // offline both arrive once after her client reconnects by itself.
+  await goOffline(alice.page);
+  await alice.page.locator('#connection', { hasText: 'Reconnecting' }).waitFor();
+  await openConversation(bob, 'Alice');
+  await send(bob, 'Did you get my last one?');
+  await alice.page.locator('#composer-input').fill('Written while offline');
+  await alice.page.keyboard.press('Enter');
+  await alice.page.locator('#messages li.own:has-text("Written while offline") .tick[data-status="sending"]').waitFor();
+  await shot(alice.page, 'alice-offline-message-waiting');
+  await goOnline(alice.page);
+  await alice.page.locator('#connection').waitFor({ state: 'hidden' });
+  await seeMessage(alice, 'Did you get my last one?');
+  await seeMessage(bob, 'Written while offline');
+  await seeTick(alice, 'Written while offline', 'read');
+  await seeTick(bob, 'Did you get my last one?', 'read');
+  expected.push('Did you get my last one?', 'Written while offline');
+  for (const p of [alice, bob]) {
+    await waitFor(p.page, (n) => document.querySelectorAll('#messages li[data-seq]').length === n, expected.length, `${p.name} shows ${expected.length} messages`);
+    const texts = await shownMessages(p.page);
+    check(JSON.stringify(texts) === JSON.stringify(expected), `${p.name} after the drop: ${JSON.stringify(texts)}`);
+  }
+  await shot(alice.page, 'alice-reconnected');
 
   // A reload stays logged in, with the conversation and its history.
   await alice.page.reload();
