@@ -2,7 +2,7 @@
 // delivered and read ticks change, typing shows; one goes offline and comes
 // back (on a phone-sized screen) to what was sent meanwhile, each message
 // once; a reload stays logged in; logging out forgets the session; an
-// unknown email gets a sentence.
+// unknown email gets a sentence; scrolling back pages through history.
 import {
   check, goOffline, goOnline, openConversation, person, register, scenario, seeMessage, seeTick, send, shot,
   shownMessages, startChat, waitFor, baseUrl, watch,
@@ -123,4 +123,21 @@ await scenario('one_to_one', async (browser) => {
   await alice.page.getByRole('button', { name: 'Log in' }).click();
   await alice.page.locator('#me-name', { hasText: 'Alice' }).waitFor();
   await alice.page.locator('#conversation-list button', { hasText: 'Bob' }).waitFor();
+
+  // Scrolling back: a fresh page gets the latest page of history and fetches
+  // the earlier one on request, each message once and in order.
+  await openConversation(alice, 'Bob');
+  const lines = Array.from({ length: 50 }, (_, i) => `Line ${i + 1}`);
+  for (const line of lines) await send(alice, line);
+  expected.push(...lines);
+  await bob.page.reload();
+  await openConversation(bob, 'Alice');
+  await seeMessage(bob, 'Line 50');
+  await waitFor(bob.page, () => document.querySelectorAll('#messages li[data-seq]').length === 50, null, 'the latest page of 50');
+  await bob.page.getByRole('button', { name: 'Load earlier messages' }).click();
+  await waitFor(bob.page, (n) => document.querySelectorAll('#messages li[data-seq]').length === n, expected.length, 'all messages');
+  const all = await shownMessages(bob.page);
+  check(JSON.stringify(all) === JSON.stringify(expected), `Bob after paging back: ${JSON.stringify(all)}`);
+  await bob.page.getByRole('button', { name: 'Load earlier messages' }).waitFor({ state: 'hidden' });
+  await shot(bob.page, 'bob-paged-back');
 });
