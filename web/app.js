@@ -8,6 +8,9 @@ const HISTORY_PAGE = 50;
 const TYPING_SEND_INTERVAL_MS = 3000;
 const TYPING_SHOW_MS = 5000;
 const RETRY_DELAY_MS = 2000;
+// Presence counts only requests as activity: an open, visible page pings so
+// its user stays online while reading (the server's offline_after is minutes).
+const PING_INTERVAL_MS = 60000;
 
 const $ = (id) => document.getElementById(id);
 
@@ -428,6 +431,9 @@ async function onSynced() {
     }
   }
   state.syncedSeq.clear();
+  // Closed conversations reload their history when next opened: what our
+  // other devices sent meanwhile is not in the login sync.
+  for (const c of state.conversations.values()) if (c.id !== state.openId) c.loaded = false;
   try {
     await loadConversations();
     resendOutbox();
@@ -1019,6 +1025,12 @@ document.addEventListener('visibilitychange', () => {
     render();
   }
 });
+
+setInterval(() => {
+  if (state.me && connection.connected && document.visibilityState === 'visible') {
+    connection.request('ping').catch(() => {});
+  }
+}, PING_INTERVAL_MS);
 
 // Without a stored token the login form can show before the socket opens.
 if (!storedToken()) showAuth();
