@@ -165,7 +165,7 @@ function refreshGroup(c) {
   return connection
     .request('group.info', { group_id: c.groupId })
     .then((info) => {
-      c.groupName = info.name;
+      rememberGroupName(c, info.name);
       c.members = info.members;
       c.maxMembers = info.max_members;
       for (const m of info.members) lookUpName(m.user_id);
@@ -179,8 +179,27 @@ function refreshGroup(c) {
     });
 }
 
+// Group names are remembered on this device: a former member may no longer
+// ask the server (group.info is for members).
+function rememberGroupName(c, name) {
+  c.groupName = name;
+  try {
+    localStorage.setItem(`parley.group.${c.groupId}`, name);
+  } catch {
+    // Storage refused: the name is known for this page only.
+  }
+}
+
+function rememberedGroupName(c) {
+  try {
+    return localStorage.getItem(`parley.group.${c.groupId}`);
+  } catch {
+    return null;
+  }
+}
+
 function titleOf(c) {
-  if (c.kind === 'g') return c.groupName || `Group ${c.groupId}`;
+  if (c.kind === 'g') return c.groupName || rememberedGroupName(c) || `Group ${c.groupId}`;
   return nameOf(c.peer);
 }
 
@@ -200,6 +219,7 @@ function merge(c, message) {
   c.messages.set(message.message_id, known ? { ...known, ...message } : message);
   if (!c.lastMessage || message.seq >= c.lastMessage.seq) c.lastMessage = message;
   const mine = message.sender_id === state.me.user_id;
+  if (!mine && typeof message.sender_id === 'string') lookUpName(message.sender_id);
   if (mine && c.kind === 'd') {
     if (message.status === 'read') c.peerReadSeq = Math.max(c.peerReadSeq, message.seq);
     if (message.status === 'delivered') c.peerDeliveredSeq = Math.max(c.peerDeliveredSeq, message.seq);
@@ -464,8 +484,7 @@ async function loadConversations() {
     try {
       const groups = await connection.request('group.list');
       for (const g of groups.groups || []) {
-        const c = conversation(`g:${g.group_id}`);
-        c.groupName = g.name;
+        rememberGroupName(conversation(`g:${g.group_id}`), g.name);
       }
     } catch (error) {
       if (error.code === 'unsupported') state.features.groups = false;
