@@ -1,7 +1,8 @@
-// A group of three in three browser contexts: Alice creates it with Bob and
-// Carol's emails, everyone chats, "read by N" counts readers, Alice makes Bob
-// an admin, removes Carol (who then sees no new messages, live or after a
-// reload), and Bob leaves.
+// A group in four browser contexts (the server caps groups at 3 members):
+// Alice creates it with Bob and Carol's emails, everyone chats, "read by N"
+// counts readers, adding Dave to the full group says so, Alice makes Bob an
+// admin, removes Carol (who then sees no new messages, live or after a
+// reload), adds Dave in her place, and Bob leaves.
 import {
   check, openConversation, person, register, scenario, seeMessage, send, shot, shownMessages,
 } from './lib.mjs';
@@ -18,7 +19,8 @@ await scenario('group', async (browser) => {
   const alice = await person(browser, 'Alice');
   const bob = await person(browser, 'Bob');
   const carol = await person(browser, 'Carol');
-  for (const p of [alice, bob, carol]) await register(p);
+  const dave = await person(browser, 'Dave');
+  for (const p of [alice, bob, carol, dave]) await register(p);
 
   await alice.page.locator('#new-group summary').click();
   await alice.page.locator('#group-name').fill(GROUP);
@@ -44,8 +46,14 @@ await scenario('group', async (browser) => {
   await seeMessage(carol, 'Works for me');
   await shot(carol.page, 'carol-sees-the-chat');
 
-  // Roles: Alice (owner) makes Bob an admin; Bob sees it.
+  // The group is full: adding Dave fails whole, with a sentence.
   await alice.page.getByRole('button', { name: 'Members' }).click();
+  await alice.page.getByLabel('Add member (email)').fill(dave.email);
+  await alice.page.getByRole('button', { name: 'Add', exact: true }).click();
+  await alice.page.locator('#alert', { hasText: 'This group is full' }).waitFor();
+  await shot(alice.page, 'alice-group-full');
+
+  // Roles: Alice (owner) makes Bob an admin; Bob sees it.
   await alice.page.getByLabel('Role of Bob').selectOption('admin');
   await bob.page.getByRole('button', { name: 'Members' }).click();
   await bob.page.locator('#member-list li', { hasText: 'Bob (you)' }).locator('.role', { hasText: 'admin' }).waitFor();
@@ -86,9 +94,20 @@ await scenario('group', async (browser) => {
   }
   await shot(carol.page, 'carol-after-reload');
 
-  // Bob leaves; Alice is the only member left.
+  // Now there is room: Dave joins, sees the group live and writes in it.
+  await alice.page.getByLabel('Add member (email)').fill(dave.email);
+  await alice.page.getByRole('button', { name: 'Add', exact: true }).click();
+  await alice.page.locator('#member-list li', { hasText: 'Dave' }).waitFor();
+  await openConversation(dave, GROUP);
+  await send(dave, 'Thanks for having me');
+  await seeMessage(alice, 'Thanks for having me');
+  await seeMessage(bob, 'Thanks for having me');
+  await shot(dave.page, 'dave-joined');
+
+  // Bob leaves; Alice and Dave remain.
   await bob.page.getByRole('button', { name: 'Leave group' }).click();
   await bob.page.locator('#composer-closed').waitFor();
   await alice.page.locator('#member-list li', { hasText: 'Bob' }).waitFor({ state: 'detached' });
-  await shot(alice.page, 'alice-alone');
+  await alice.page.locator('#member-list li', { hasText: 'Dave' }).waitFor();
+  await shot(alice.page, 'alice-and-dave');
 });

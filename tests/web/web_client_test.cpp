@@ -25,7 +25,8 @@ std::string plugins_yaml() {
       "  - name: session\n    config:\n      password_hashing:\n        ops_limit: 1\n"
       "        mem_limit_kib: 8\n";
 #ifdef PARLEY_WEB_WITH_GROUP
-  yaml += "  - name: group\n";
+  // A small cap, so the group scenario can meet group_full.
+  yaml += "  - name: group\n    config:\n      max_members: 3\n";
 #endif
 #ifdef PARLEY_WEB_WITH_PRESENCE
   // No grace period: a closed page shows offline at once.
