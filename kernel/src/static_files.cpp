@@ -133,7 +133,9 @@ StaticResponse StaticFiles::serve(std::string_view target, std::string_view if_n
   const bool page = file->extension() == ".html";
   response.headers = {{"Cache-Control", page ? "no-cache" : "public, max-age=60"},
                       {"ETag", etag},
-                      {"Last-Modified", http_date(info.st_mtim.tv_sec)}};
+                      {"Last-Modified", http_date(info.st_mtim.tv_sec)},
+                      // Browsers must trust the type above, not guess from the bytes.
+                      {"X-Content-Type-Options", "nosniff"}};
   if (!if_none_match.empty() &&
       (if_none_match == "*" || if_none_match.find(etag) != std::string_view::npos)) {
     response.status = 304;

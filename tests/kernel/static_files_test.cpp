@@ -241,6 +241,7 @@ TEST_F(StaticFilesOverHttp, ServesTheFolderWithTypesAndCacheHeaders) {
   const auto script = get(server.port(), "/app.js");
   ASSERT_EQ(script.status, 200);
   EXPECT_EQ(script.headers.at("content-type"), "text/javascript; charset=utf-8");
+  EXPECT_EQ(script.headers.at("x-content-type-options"), "nosniff");
   EXPECT_EQ(script.body, "export const x = 1;\n");
   ASSERT_TRUE(script.headers.count("etag"));
   EXPECT_TRUE(script.headers.count("last-modified"));
