@@ -4,7 +4,7 @@
 // admin, removes Carol (who then sees no new messages, live or after a
 // reload), adds Dave in her place, and Bob leaves.
 import {
-  check, openConversation, person, register, scenario, seeMessage, send, shot, shownMessages,
+  check, checkLabels, openConversation, person, register, scenario, seeMessage, send, shot, shownMessages,
 } from './lib.mjs';
 
 const GROUP = 'Lunch crew';
@@ -57,6 +57,8 @@ await scenario('group', async (browser) => {
   await alice.page.getByLabel('Role of Bob').selectOption('admin');
   await bob.page.getByRole('button', { name: 'Members' }).click();
   await bob.page.locator('#member-list li', { hasText: 'Bob (you)' }).locator('.role', { hasText: 'admin' }).waitFor();
+  await checkLabels(alice.page);
+  await checkLabels(bob.page);
   await shot(bob.page, 'bob-is-admin');
 
   // Alice removes Carol: Carol's page says so and offers no composer.

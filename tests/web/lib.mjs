@@ -150,6 +150,16 @@ export async function shownMessages(page) {
   return page.locator('#messages li[data-seq] .text').allTextContents();
 }
 
+// Every form control on the page has a label a screen reader can read.
+export async function checkLabels(page) {
+  const unlabelled = await page.evaluate(() =>
+    [...document.querySelectorAll('input, select, textarea, button')]
+      .filter((e) => (e.labels && e.labels.length > 0 ? false : !(e.getAttribute('aria-label') || e.textContent.trim())))
+      .map((e) => e.outerHTML.slice(0, 80)),
+  );
+  check(unlabelled.length === 0, `controls without a label: ${unlabelled.join(', ')}`);
+}
+
 export function check(condition, message) {
   if (!condition) throw new Error(`check failed: ${message}`);
 }

@@ -4,13 +4,15 @@
 // once; a reload stays logged in; logging out forgets the session; an
 // unknown email gets a sentence; scrolling back pages through history.
 import {
-  check, goOffline, goOnline, openConversation, person, register, scenario, seeMessage, seeTick, send, shot,
+  check, checkLabels, goOffline, goOnline, openConversation, person, register, scenario, seeMessage, seeTick, send, shot,
   shownMessages, startChat, waitFor, baseUrl, watch,
 } from './lib.mjs';
 
 await scenario('one_to_one', async (browser) => {
   const alice = await person(browser, 'Alice');
   const bob = await person(browser, 'Bob');
+  await bob.page.goto(baseUrl);
+  await checkLabels(bob.page);
   await register(alice);
   await register(bob);
   await shot(alice.page, 'alice-registered');
@@ -32,6 +34,7 @@ await scenario('one_to_one', async (browser) => {
   // Bob opens it: read.
   await openConversation(bob, 'Alice');
   await seeMessage(bob, 'Hello Bob!');
+  await checkLabels(bob.page);
   await seeTick(alice, 'Hello Bob!', 'read');
   await shot(alice.page, 'alice-read');
 
