@@ -502,9 +502,8 @@ async function loadHistory(c, beforeSeq) {
   const messages = reply.messages || [];
   for (const m of messages) merge(c, m);
   if (!beforeSeq) c.loaded = true;
-  if (messages.length < HISTORY_PAGE || messages.some((m) => m.seq === 1)) {
-    if (beforeSeq || messages.length < HISTORY_PAGE) c.atStart = true;
-  }
+  // seq has no gaps: a short page, or one holding seq 1, reached the start.
+  if (messages.length < HISTORY_PAGE || messages.some((m) => m.seq === 1)) c.atStart = true;
   render();
 }
 
