@@ -8,6 +8,7 @@
 #include <arpa/inet.h>
 #include <netinet/in.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <map>
@@ -40,6 +41,10 @@ class StaticFilesTest : public ::testing::Test {
     put("www-secret/file.txt", kSecret);
     fs::create_symlink(dir_.path() / "secret.txt", root() / "escape.txt");
     fs::create_directory_symlink(dir_.path(), root() / "outside");
+    // A reader that opened this pipe would block forever: requests that
+    // reach it prove the server never opens what lies outside.
+    mkfifo((dir_.path() / "pipe").c_str(), 0644);
+    fs::create_symlink(dir_.path() / "pipe", root() / "pipe-link");
   }
   fs::path root() const { return dir_.path() / "www"; }
   fs::path put(const std::string& name, const std::string& content) {
@@ -61,6 +66,9 @@ const std::vector<std::string> kTraversals = {
     "/..%5csecret.txt",
     "/escape.txt",
     "/outside/secret.txt",
+    "/../pipe",
+    "/pipe-link",
+    "/outside/pipe",
     "/../www-secret/file.txt",
     "/%2e%2e%2fwww-secret/file.txt",
     "//etc/passwd",
