@@ -74,6 +74,9 @@ TEST(WebClient, Group) {
 TEST(WebClient, Presence) {
   run_scenario("presence");
 }
+TEST(WebClient, PresenceView) {
+  run_scenario("presence_view");
+}
 
 }  // namespace
 }  // namespace parley::test
