@@ -77,7 +77,10 @@ struct Shared {
         oversize_closes(
             d.metrics.counter("parley_oversize_frame_closes_total",
                               "Connections closed (1009) for a frame over max_frame_bytes")) {
-    if (!config.static_dir.empty()) static_files.emplace(config.static_dir);
+    if (!config.static_dir.empty()) {
+      static_files.emplace(config.static_dir);
+      log->info("serving the files of {} at /", static_files->root().string());
+    }
   }
 
   CounterMetric& errors(std::string_view code) {
