@@ -244,6 +244,7 @@ class WebSocketSession : public Connection,
     activity_ = std::move(activity);
     holding_ = hold && !user_id_.empty();
     held_.clear();
+    sent_while_holding_.clear();
   }
 
   void send(std::shared_ptr<const std::string> text) override {
@@ -253,6 +254,28 @@ class WebSocketSession : public Connection,
       overflowed = !enqueue(std::move(text));
     }
     if (overflowed) report_overflow();
+  }
+
+  void send_frame(const Frame& frame) override {
+    bool overflowed = false;
+    {
+      std::lock_guard lock(mutex_);
+      if (holding_ && !frame.dedupe_key.empty()) sent_while_holding_.insert(frame.dedupe_key);
+      overflowed = !enqueue(frame.text);
+    }
+    if (overflowed) report_overflow();
+  }
+
+  void when_written(std::function<void()> callback) override {
+    {
+      std::lock_guard lock(mutex_);
+      if (closing_) return;
+      if (writing_ || !queue_.empty()) {
+        written_callbacks_.push_back(std::move(callback));
+        return;
+      }
+    }
+    asio::post(shared_.workers, std::move(callback));
   }
 
   void deliver(const Frame& frame) override {
@@ -278,7 +301,8 @@ class WebSocketSession : public Connection,
     bool overflowed = false;
     {
       std::lock_guard lock(mutex_);
-      std::unordered_set<std::string_view> sent_keys;
+      std::unordered_set<std::string> sent_keys = std::move(sent_while_holding_);
+      sent_while_holding_.clear();
       for (const Frame& frame : first) {
         if (!frame.dedupe_key.empty()) sent_keys.insert(frame.dedupe_key);
         if (!overflowed) overflowed = !enqueue(frame.text);
@@ -346,6 +370,7 @@ class WebSocketSession : public Connection,
     queued_bytes_ = 0;
     held_.clear();
     holding_ = false;
+    written_callbacks_.clear();
     close_socket();
   }
 
@@ -536,16 +561,23 @@ class WebSocketSession : public Connection,
 
   void write_next() {
     std::shared_ptr<const std::string> next;
+    std::vector<std::function<void()>> written;  // run once the queue is empty
+    bool say_goodbye = false;
     {
       std::lock_guard lock(mutex_);
       if (queue_.empty() || closing_) {
         writing_ = false;
-        if (!going_away_ || closing_) return;
+        if (!closing_) written.swap(written_callbacks_);
+        say_goodbye = going_away_ && !closing_;
       } else {
         next = queue_.front();
       }
     }
-    if (!next) return send_close();
+    for (auto& callback : written) asio::post(shared_.workers, std::move(callback));
+    if (!next) {
+      if (say_goodbye) send_close();
+      return;
+    }
     ws_.async_write(asio::buffer(*next),
                     [self = this->shared_from_this(), next](beast::error_code ec, std::size_t) {
                       self->on_write(ec);
@@ -564,6 +596,7 @@ class WebSocketSession : public Connection,
         queue_.clear();
         queued_bytes_ = 0;
         writing_ = false;
+        written_callbacks_.clear();
         return;
       }
     }
@@ -587,6 +620,8 @@ class WebSocketSession : public Connection,
   std::shared_ptr<UserActivity> activity_;
   bool holding_ = false;
   std::vector<Frame> held_;
+  std::unordered_set<std::string> sent_while_holding_;  // dedupe keys of the catch-up
+  std::vector<std::function<void()>> written_callbacks_;
   std::deque<std::shared_ptr<const std::string>> queue_;
   std::size_t queued_bytes_ = 0;
   bool writing_ = false;

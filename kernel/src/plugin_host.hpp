@@ -45,6 +45,11 @@ class PluginGateway : public Gateway {
     router_.add(owner_, std::move(type), std::move(handler), options);
   }
   void send(ConnectionId connection, Frame frame) override { connections_.send(connection, frame); }
+  void when_written(ConnectionId connection, std::function<void()> callback) override {
+    // The callback is plugin code: it keeps the plugin's library loaded.
+    connections_.when_written(connection,
+                              [owner = owner_, callback = std::move(callback)] { callback(); });
+  }
   void deliver(std::string_view user_id, const Frame& frame, ConnectionId except) override {
     const std::string one(user_id);
     connections_.deliver(std::span<const std::string>(&one, 1), frame, except);

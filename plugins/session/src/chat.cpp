@@ -18,9 +18,6 @@ namespace {
 constexpr std::size_t kMaxClientMsgIdBytes = 64;
 constexpr std::int64_t kDefaultHistory = 50;
 constexpr std::int64_t kMaxHistory = 200;
-// Pending messages sent in one login catch-up; the rest follow at the next
-// login once these are marked delivered.
-constexpr std::int64_t kMaxSyncMessages = 1000;
 
 // The participants of a 1:1 conversation, checking that `user_id` is one of
 // them: bad_request for an id that is not a conversation, forbidden for an
@@ -379,74 +376,6 @@ void Chat::on_typing(Request request, Reply reply) {
       make_frame(json::object{
           {"type", "typing"}, {"conversation", conversation}, {"user_id", request.user_id}}));
   reply.ok();
-}
-
-void Chat::login_sync(const std::string& user_id, ConnectionId connection, bool had_connection,
-                      json::object login_result, Reply reply) {
-  const std::int64_t me = *parse_user_id(user_id);
-  auto frames = std::make_shared<std::vector<Frame>>();
-  db_.run(
-      [=](pqxx::connection& conn) {
-        frames->clear();  // the pool may run this twice (a dead connection)
-        pqxx::work tx(conn);
-        // This transaction only clears offline_since; losing that to a crash
-        // re-sends a few receipts at worst, so it need not wait for a flush.
-        tx.exec("SET LOCAL synchronous_commit = off");
-        const auto since_row = tx.exec_params1(
-            "SELECT coalesce(offline_since, now()) FROM users WHERE id = $1 FOR UPDATE", me);
-        const auto since = since_row[0].as<std::string>();
-        tx.exec_params("UPDATE users SET offline_since = NULL WHERE id = $1", me);
-
-        for (const auto& row : tx.exec_params(
-                 "SELECT " + message_columns("m") +
-                     " FROM participants p JOIN messages m ON m.conversation = p.conversation"
-                     " AND m.seq > p.delivered_seq AND m.sender_id <> p.user_id"
-                     " WHERE p.user_id = $1 ORDER BY m.id LIMIT $2",
-                 me, kMaxSyncMessages)) {
-          const auto m = read_message(row);
-          frames->push_back(make_frame(message_event(m, "sent"), "m:" + std::to_string(m.id)));
-        }
-
-        if (!had_connection) {
-          for (const auto& row :
-               tx.exec_params("SELECT o.conversation, o.user_id, o.delivered_seq, o.read_seq,"
-                              " o.delivered_at > $2::timestamptz, o.read_at > $2::timestamptz"
-                              " FROM participants me JOIN participants o"
-                              " ON o.conversation = me.conversation AND o.user_id <> me.user_id"
-                              " WHERE me.user_id = $1 AND (o.delivered_at > $2::timestamptz OR "
-                              "o.read_at > $2::timestamptz)"
-                              " ORDER BY greatest(o.delivered_at, o.read_at)",
-                              me, since)) {
-            const auto conversation = row[0].as<std::string>();
-            const auto reader = row[1].as<std::string>();
-            if (row[4].as<bool>(false)) {
-              frames->push_back(make_frame(json::object{{"type", "receipt"},
-                                                        {"conversation", conversation},
-                                                        {"user_id", reader},
-                                                        {"status", "delivered"},
-                                                        {"seq", row[2].as<std::int64_t>()}}));
-            }
-            if (row[5].as<bool>(false)) {
-              frames->push_back(make_frame(json::object{{"type", "receipt"},
-                                                        {"conversation", conversation},
-                                                        {"user_id", reader},
-                                                        {"status", "read"},
-                                                        {"seq", row[3].as<std::int64_t>()}}));
-            }
-          }
-        }
-        tx.commit();
-      },
-      [=, this, login_result = std::move(login_result)](const Status& status) mutable {
-        auto& gateway = host_.gateway();
-        if (!status.ok()) {
-          gateway.unbind_user(connection);
-          return reply.fail(status);
-        }
-        frames->push_back(make_frame(json::object{{"type", "synced"}}));
-        reply.ok(std::move(login_result));
-        gateway.release_events(connection, std::move(*frames));
-      });
 }
 
 void Chat::user_maybe_offline(const std::string& user_id) {

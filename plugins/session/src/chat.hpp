@@ -18,11 +18,6 @@ class Chat {
 
   void register_handlers(Gateway& gateway);
 
-  // The login catch-up: pending messages, receipts that moved while the
-  // user had no connection, then "synced"; the login's ok goes first. On
-  // failure the connection is logged out again and the login fails.
-  void login_sync(const std::string& user_id, ConnectionId connection, bool had_connection,
-                  boost::json::object login_result, Reply reply);
   // Records when the user went offline if no connection of theirs is left.
   void user_maybe_offline(const std::string& user_id);
 

@@ -6,6 +6,7 @@
 #include <parley/sdk.hpp>
 
 #include "accounts.hpp"
+#include "catch_up.hpp"
 #include "chat.hpp"
 #include "settings.hpp"
 
@@ -51,12 +52,14 @@ class SessionPlugin : public Plugin {
     db->migrate(parley_plugin_migrations());
 
     chat_ = std::make_unique<Chat>(host_, settings_);
+    catch_up_ = std::make_unique<CatchUp>(
+        host_, [this](const std::string& user_id) { chat_->user_maybe_offline(user_id); });
     accounts_ = std::make_unique<Accounts>(
         host_, settings_,
         [this](std::string user_id, ConnectionId connection, bool had_connection,
                boost::json::object result, Reply reply) {
-          chat_->login_sync(user_id, connection, had_connection, std::move(result),
-                            std::move(reply));
+          catch_up_->start(user_id, connection, had_connection, std::move(result),
+                           std::move(reply));
         },
         [this](std::string user_id) { chat_->user_maybe_offline(user_id); });
 
@@ -76,6 +79,7 @@ class SessionPlugin : public Plugin {
   Host& host_;
   Settings settings_;
   std::unique_ptr<Chat> chat_;
+  std::unique_ptr<CatchUp> catch_up_;
   std::unique_ptr<Accounts> accounts_;
 };
 

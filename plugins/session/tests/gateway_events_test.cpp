@@ -25,7 +25,8 @@ class GatewayEventsTest : public SessionTest {
     options.plugins_yaml +=
         std::string("  - name: alpha\n    library: ") + JOURNAL_PLUGIN_PATH +
         "\n    config:\n      journal: " + journal().string() +
-        "\n      record: [gateway.user.online, gateway.user.offline, gateway.user.active]\n";
+        // One prefix subscription: the events of all three names in publish order.
+        "\n      record: [gateway.user.*]\n";
     server_ = std::make_unique<ParleydProcess>(options);
   }
   std::filesystem::path journal() const { return dir_.path() / "journal"; }
