@@ -25,6 +25,7 @@
 
 #include "parley/names.hpp"
 #include "request_sequencer.hpp"
+#include "static_files.hpp"
 
 namespace parley::kernel {
 
@@ -56,6 +57,7 @@ struct Shared {
   // Unique across servers sharing a database: the node id above bit 32
   // (below 2^53, so JSON readers in any language keep it exact).
   std::atomic<ConnectionId> next_id;
+  std::optional<StaticFiles> static_files;
 
   GaugeMetric& open_connections;
   CounterMetric& frames_in;
@@ -81,7 +83,12 @@ struct Shared {
                               "Connections closed because their send queue passed its limit")),
         oversize_closes(
             d.metrics.counter("parley_oversize_frame_closes_total",
-                              "Connections closed (1009) for a frame over max_frame_bytes")) {}
+                              "Connections closed (1009) for a frame over max_frame_bytes")) {
+    if (!config.static_dir.empty()) {
+      static_files.emplace(config.static_dir);
+      log->info("serving the files of {} at /", static_files->root().string());
+    }
+  }
 
   CounterMetric& errors(std::string_view code) {
     return metrics.counter("parley_errors_total", "Error replies sent, by code",
@@ -690,14 +697,21 @@ class HttpSession : public std::enable_shared_from_this<HttpSession<Stream>> {
       return respond(request, http::status::ok, "text/plain; version=0.0.4; charset=utf-8",
                      shared_.metrics.render());
     }
+    if (shared_.static_files) {
+      auto file = shared_.static_files->serve(target, request[http::field::if_none_match]);
+      return respond(request, static_cast<http::status>(file.status), file.content_type,
+                     std::move(file.body), file.headers);
+    }
     respond(request, http::status::not_found, "text/plain", "not found\n");
   }
 
   void respond(const http::request<http::string_body>& request, http::status status,
-               std::string_view content_type, std::string body) {
+               std::string_view content_type, std::string body,
+               const std::vector<std::pair<std::string, std::string>>& headers = {}) {
     auto response = std::make_shared<http::response<http::string_body>>(status, request.version());
     response->set(http::field::server, "parley");
     response->set(http::field::content_type, content_type);
+    for (const auto& [name, value] : headers) response->set(name, value);
     response->keep_alive(request.keep_alive());
     response->body() = std::move(body);
     response->prepare_payload();

@@ -85,6 +85,15 @@ void read_server(YamlConfig& cfg, ServerConfig& server) {
     t.private_key_file = tls->require_string("private_key");
     server.tls = t;
   }
+  if (auto dir = cfg.get_string("static_dir")) {
+    std::filesystem::path path(*dir);
+    if (path.is_relative()) path = std::filesystem::path(cfg.file()).parent_path() / path;
+    path = std::filesystem::absolute(path).lexically_normal();
+    std::error_code ec;
+    if (!std::filesystem::is_directory(path, ec))
+      cfg.fail("static_dir", "no such folder: " + path.string());
+    server.static_dir = path;
+  }
 }
 
 }  // namespace

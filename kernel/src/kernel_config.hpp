@@ -45,6 +45,8 @@ struct ServerConfig {
   // address is then the last one they appended.
   std::vector<std::string> trusted_proxies;
   std::optional<TlsConfig> tls;
+  // Folder served at / over HTTP GET (absolute); empty: no static files.
+  std::filesystem::path static_dir;
 };
 
 struct DatabaseConfig {
