@@ -132,6 +132,8 @@ server:
   idle_timeout_seconds: 20        # pings every 10 s: the idle hold crosses one
   max_queued_frames: 1000000
   max_queued_bytes: 1073741824
+  max_connections: 1000000        # the generator opens all its connections from few addresses
+  max_connections_per_address: 1000000
   rate_limit:                     # the generator's connections send far more than a person
     requests_per_second: 1000000
     burst: 1000000

@@ -64,6 +64,39 @@ struct Shared {
   CounterMetric& frames_out;
   CounterMetric& slow_disconnects;
   CounterMetric& oversize_closes;
+  CounterMetric& accept_errors;
+  CounterMetric& login_deadline_closes;
+  CounterMetric& refused_total;
+  CounterMetric& refused_per_address;
+  // Open WebSocket connections per client address (server.max_connections_per_address).
+  std::mutex per_address_mutex;
+  std::unordered_map<std::string, std::size_t> per_address;
+  std::atomic<std::size_t> open_websockets{0};
+
+  // Admits one more WebSocket from `address`, or says which cap refused it.
+  std::optional<std::string_view> admit(const std::string& address) {
+    if (open_websockets.fetch_add(1) >= config.max_connections) {
+      open_websockets.fetch_sub(1);
+      refused_total.add();
+      return "the server has too many connections";
+    }
+    std::lock_guard lock(per_address_mutex);
+    auto& count = per_address[address];
+    if (count >= config.max_connections_per_address) {
+      if (count == 0) per_address.erase(address);
+      open_websockets.fetch_sub(1);
+      refused_per_address.add();
+      return "too many connections from this address";
+    }
+    ++count;
+    return std::nullopt;
+  }
+  void release(const std::string& address) {
+    open_websockets.fetch_sub(1);
+    std::lock_guard lock(per_address_mutex);
+    if (auto it = per_address.find(address); it != per_address.end() && --it->second == 0)
+      per_address.erase(it);
+  }
 
   Shared(GatewayDependencies& d)
       : config(d.config),
@@ -83,7 +116,18 @@ struct Shared {
                               "Connections closed because their send queue passed its limit")),
         oversize_closes(
             d.metrics.counter("parley_oversize_frame_closes_total",
-                              "Connections closed (1009) for a frame over max_frame_bytes")) {
+                              "Connections closed (1009) for a frame over max_frame_bytes")),
+        accept_errors(d.metrics.counter("parley_accept_errors_total",
+                                        "Failed accepts (e.g. EMFILE), each followed by a pause")),
+        login_deadline_closes(d.metrics.counter(
+            "parley_login_deadline_closes_total",
+            "Connections closed for not logging in within login_timeout_seconds")),
+        refused_total(d.metrics.counter("parley_connections_refused_total",
+                                        "WebSocket upgrades refused (503), by cap",
+                                        "cap=\"max_connections\"")),
+        refused_per_address(d.metrics.counter("parley_connections_refused_total",
+                                              "WebSocket upgrades refused (503), by cap",
+                                              "cap=\"max_connections_per_address\"")) {
     if (!config.static_dir.empty()) {
       static_files.emplace(config.static_dir);
       log->info("serving the files of {} at /", static_files->root().string());
@@ -204,19 +248,44 @@ class RequestReplySink : public ReplySink {
   std::atomic<bool> answered_{false};
 };
 
+// The client's address: the peer's, or the last X-Forwarded-For hop when the
+// peer is a trusted proxy.
+template <class Stream>
+std::string client_address(Stream& stream, const http::request<http::string_body>& request,
+                           const ServerConfig& config) {
+  beast::error_code ec;
+  const auto peer = beast::get_lowest_layer(stream).socket().remote_endpoint(ec);
+  std::string address = ec ? std::string() : peer.address().to_string();
+  const auto& trusted = config.trusted_proxies;
+  if (std::find(trusted.begin(), trusted.end(), address) == trusted.end()) return address;
+  const auto forwarded = request["X-Forwarded-For"];
+  if (forwarded.empty()) return address;
+  std::string_view last(forwarded.data(), forwarded.size());
+  if (const auto comma = last.rfind(','); comma != std::string_view::npos) {
+    last.remove_prefix(comma + 1);
+  }
+  while (!last.empty() && last.front() == ' ') last.remove_prefix(1);
+  while (!last.empty() && last.back() == ' ') last.remove_suffix(1);
+  return last.empty() ? address : std::string(last);
+}
+
 template <class Stream>
 class WebSocketSession : public Connection,
                          public std::enable_shared_from_this<WebSocketSession<Stream>> {
  public:
-  WebSocketSession(Stream&& stream, Shared& shared)
+  // `address` was admitted by Shared::admit; released when the session ends.
+  WebSocketSession(Stream&& stream, Shared& shared, std::string address)
       : ws_(std::move(stream)),
         shared_(shared),
+        remote_address_(std::move(address)),
+        login_deadline_(ws_.get_executor()),
         id_(shared.next_id.fetch_add(1)),
         bucket_(shared.config.requests_per_second, shared.config.request_burst),
         sequencer_(std::make_shared<RequestSequencer>(shared.config.max_pending_requests)),
         worker_strand_(asio::make_strand(shared.workers)) {}
 
   ~WebSocketSession() override {
+    shared_.release(remote_address_);
     if (registered_) {
       const std::string user = shared_.connections.remove(id_);
       shared_.open_connections.add(-1);
@@ -227,7 +296,6 @@ class WebSocketSession : public Connection,
   }
 
   void run(http::request<http::string_body> request) {
-    remote_address_ = client_address(request);
     ws_.set_option(websocket::stream_base::timeout{shared_.config.handshake_timeout,
                                                    shared_.config.idle_timeout,
                                                    /*keep_alive_pings=*/true});
@@ -243,6 +311,7 @@ class WebSocketSession : public Connection,
   void set_user(std::string user_id, std::shared_ptr<UserActivity> activity, bool hold) override {
     std::lock_guard lock(mutex_);
     user_id_ = std::move(user_id);
+    if (!user_id_.empty()) ever_logged_in_ = true;
     activity_ = std::move(activity);
     holding_ = hold && !user_id_.empty();
     held_.clear();
@@ -344,25 +413,6 @@ class WebSocketSession : public Connection,
   }
 
  private:
-  // The peer's address, or the last X-Forwarded-For hop when the peer is a
-  // trusted proxy.
-  std::string client_address(const http::request<http::string_body>& request) {
-    beast::error_code ec;
-    const auto peer = beast::get_lowest_layer(ws_).socket().remote_endpoint(ec);
-    std::string address = ec ? std::string() : peer.address().to_string();
-    const auto& trusted = shared_.config.trusted_proxies;
-    if (std::find(trusted.begin(), trusted.end(), address) == trusted.end()) return address;
-    const auto forwarded = request["X-Forwarded-For"];
-    if (forwarded.empty()) return address;
-    std::string_view last(forwarded.data(), forwarded.size());
-    if (const auto comma = last.rfind(','); comma != std::string_view::npos) {
-      last.remove_prefix(comma + 1);
-    }
-    while (!last.empty() && last.front() == ' ') last.remove_prefix(1);
-    while (!last.empty() && last.back() == ' ') last.remove_suffix(1);
-    return last.empty() ? address : std::string(last);
-  }
-
   // A connection holds at most this many frames during a login catch-up.
   static constexpr std::size_t kMaxHeldFrames = 65536;
 
@@ -411,6 +461,20 @@ class WebSocketSession : public Connection,
   void on_accept(beast::error_code ec) {
     if (ec) return;
     ws_.text(true);
+    login_deadline_.expires_after(shared_.config.login_timeout);
+    login_deadline_.async_wait([weak = this->weak_from_this()](beast::error_code wait_ec) {
+      auto self = weak.lock();
+      if (wait_ec || !self) return;
+      {
+        std::lock_guard lock(self->mutex_);
+        if (self->ever_logged_in_ || self->closing_) return;
+        self->closing_ = true;
+      }
+      self->shared_.login_deadline_closes.add();
+      self->ws_.async_close(
+          websocket::close_reason(websocket::close_code::policy_error, "log in first"),
+          [self](beast::error_code) {});
+    });
     shared_.connections.add(this->shared_from_this());
     shared_.open_connections.add(1);
     registered_ = true;
@@ -628,18 +692,21 @@ class WebSocketSession : public Connection,
 
   websocket::stream<Stream> ws_;
   Shared& shared_;
+  const std::string remote_address_;
+  // A connection that never logs in is closed after server.login_timeout_seconds.
+  asio::steady_timer login_deadline_;
   const ConnectionId id_;
   beast::flat_buffer buffer_;
   TokenBucket bucket_;  // only touched on the connection's strand
   double over_budget_in_a_row_ = 0;
   bool registered_ = false;
   const std::shared_ptr<RequestSequencer> sequencer_;
-  std::string remote_address_;  // set once, before the first read
   // Blocking handlers of this connection run here, one at a time, in order.
   asio::strand<asio::any_io_executor> worker_strand_;
 
   std::mutex mutex_;  // guards what follows; never held while logging or calling out
   std::string user_id_;
+  bool ever_logged_in_ = false;
   std::shared_ptr<UserActivity> activity_;
   bool holding_ = false;
   std::vector<Frame> held_;
@@ -678,8 +745,13 @@ class HttpSession : public std::enable_shared_from_this<HttpSession<Stream>> {
     if (websocket::is_upgrade(request)) {
       if (request.target() != "/ws")
         return respond(request, http::status::not_found, "text/plain", "not found\n");
+      std::string address = client_address(stream_, request, shared_.config);
+      if (const auto refused = shared_.admit(address)) {
+        return respond(request, http::status::service_unavailable, "text/plain",
+                       std::string(*refused) + "\n");
+      }
       beast::get_lowest_layer(stream_).expires_never();
-      std::make_shared<WebSocketSession<Stream>>(std::move(stream_), shared_)
+      std::make_shared<WebSocketSession<Stream>>(std::move(stream_), shared_, std::move(address))
           ->run(std::move(request));
       return;
     }
@@ -748,12 +820,40 @@ struct GatewayServer::Impl {
   std::optional<asio::executor_work_guard<asio::io_context::executor_type>> work;
 
   explicit Impl(GatewayDependencies& d)
-      : shared(d), ioc(d.config.io_threads), acceptor(asio::make_strand(ioc)) {}
+      : shared(d),
+        ioc(d.config.io_threads),
+        acceptor(asio::make_strand(ioc)),
+        accept_timer(acceptor.get_executor()) {}
+  asio::steady_timer accept_timer;  // on the acceptor's strand
+  std::chrono::milliseconds accept_backoff{0};
+  std::chrono::steady_clock::time_point last_accept_log{};
+
+  // When accept fails (EMFILE: out of descriptors), the loop waits before
+  // trying again, doubling up to a second, instead of spinning a core; it
+  // logs at most once per kAcceptLogInterval and counts every failure.
+  static constexpr std::chrono::milliseconds kAcceptLogInterval{10000};
+  void accept_later(const beast::error_code& ec) {
+    shared.accept_errors.add();
+    accept_backoff = std::min(std::max(accept_backoff * 2, std::chrono::milliseconds(10)),
+                              std::chrono::milliseconds(1000));
+    const auto now = std::chrono::steady_clock::now();
+    if (now - last_accept_log >= kAcceptLogInterval) {
+      last_accept_log = now;
+      shared.log->error("cannot accept connections: {}; retrying in {} ms", ec.message(),
+                        accept_backoff.count());
+    }
+    accept_timer.expires_after(accept_backoff);
+    accept_timer.async_wait([this](beast::error_code wait_ec) {
+      if (!wait_ec) accept();
+    });
+  }
 
   void accept() {
     acceptor.async_accept(asio::make_strand(ioc), [this](beast::error_code ec, tcp::socket socket) {
       if (ec == asio::error::operation_aborted) return;
-      if (!ec) {
+      if (ec) return accept_later(ec);
+      accept_backoff = std::chrono::milliseconds(0);
+      {
         socket.set_option(tcp::no_delay(true), ec);
         beast::tcp_stream stream(std::move(socket));
         if (tls) {
@@ -822,6 +922,7 @@ void GatewayServer::stop() {
   asio::post(impl_->acceptor.get_executor(), [this] {
     beast::error_code ignored;
     impl_->acceptor.close(ignored);
+    impl_->accept_timer.cancel();
   });
   impl_->work.reset();
   // Connections are told the server is going away; what does not finish in

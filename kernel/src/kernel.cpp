@@ -16,8 +16,14 @@ Kernel::Kernel(KernelConfig config, const Clock* clock)
   const Clock& plugin_clock = clock ? *clock : system_clock_;
   connections_ =
       std::make_unique<ConnectionRegistry>(*bus_, plugin_clock, config_.server.activity_interval);
-  KernelServices services{*bus_,    router_,      *connections_,           database_.get(),
-                          metrics_, plugin_clock, workers_->get_executor(), *cpu_};
+  KernelServices services{*bus_,
+                          router_,
+                          *connections_,
+                          database_.get(),
+                          metrics_,
+                          plugin_clock,
+                          workers_->get_executor(),
+                          *cpu_};
   plugins_ = std::make_unique<PluginManager>(services, log_);
 }
 

@@ -69,6 +69,12 @@ void read_server(YamlConfig& cfg, ServerConfig& server) {
   server.node_id =
       static_cast<std::uint32_t>(cfg.int_in("node_id", server.node_id, 0, (1 << 20) - 1));
   if (auto proxies = cfg.get_string_list("trusted_proxies")) server.trusted_proxies = *proxies;
+  server.max_connections = static_cast<std::size_t>(cfg.int_in(
+      "max_connections", static_cast<std::int64_t>(server.max_connections), 1, 10000000));
+  server.max_connections_per_address = static_cast<std::size_t>(
+      cfg.int_in("max_connections_per_address",
+                 static_cast<std::int64_t>(server.max_connections_per_address), 1, 10000000));
+  server.login_timeout = seconds_in(cfg, "login_timeout_seconds", server.login_timeout, 1, 86400);
   if (auto* limit = cfg.section("rate_limit")) {
     if (auto rate = limit->get_double("requests_per_second")) {
       if (*rate <= 0) limit->fail("requests_per_second", "must be positive");
@@ -131,8 +137,8 @@ KernelConfig load_kernel_config(const std::string& file) {
   const int cores = static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
   config.worker_threads = static_cast<int>(root.int_in("worker_threads", cores, 1, 256));
   config.cpu_threads = static_cast<int>(root.int_in("cpu_threads", config.cpu_threads, 1, 256));
-  config.cpu_queue_limit = static_cast<std::size_t>(
-      root.int_in("cpu_queue_limit", static_cast<std::int64_t>(config.cpu_queue_limit), 1, 1 << 20));
+  config.cpu_queue_limit = static_cast<std::size_t>(root.int_in(
+      "cpu_queue_limit", static_cast<std::int64_t>(config.cpu_queue_limit), 1, 1 << 20));
   config.shutdown_timeout = std::chrono::milliseconds(
       root.int_in("shutdown_timeout_ms", config.shutdown_timeout.count(), 100, 600000));
 

@@ -41,6 +41,13 @@ struct ServerConfig {
   // This server's number among several sharing one database (0 to 2^20-1):
   // bits 32 and up of every ConnectionId it hands out.
   std::uint32_t node_id = 0;
+  // Open WebSocket connections at most, in all and per client address;
+  // past either an upgrade is answered 503.
+  std::size_t max_connections = 100000;
+  std::size_t max_connections_per_address = 1000;
+  // A connection that has not logged in this long after its upgrade is
+  // closed (1008).
+  std::chrono::seconds login_timeout{60};
   // Peers whose X-Forwarded-For is believed (reverse proxies); the client's
   // address is then the last one they appended.
   std::vector<std::string> trusted_proxies;

@@ -2,6 +2,11 @@
 // clients on loopback. Bad input gets its error and the connection stays
 // usable; oversized frames close with 1009; a client that stops reading is
 // cut off with the server's memory bounded; the operator endpoints answer.
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 
@@ -297,6 +302,73 @@ TEST_F(GatewayTest, SigtermStopsPluginsAndExitsZero) {
   ParleydProcess server(options());
   EXPECT_EQ(server.stop(), 0);
   EXPECT_EQ(read_file(dir_.path() / "journal"), "start alpha\nstop alpha\n");
+}
+
+}  // namespace
+}  // namespace parley::test
+
+namespace parley::test {
+namespace {
+
+class GatewayLimitsTest : public GatewayTest {};
+
+TEST_F(GatewayLimitsTest, AConnectionThatNeverLogsInIsClosedAtTheDeadline) {
+  ParleydProcess server(options("  login_timeout_seconds: 1\n"));
+  WsClient idle(server.port());
+  // It answers the server's pings (the client library does) but never logs in.
+  ASSERT_TRUE(idle.wait_closed(10s)) << "still open past the login deadline";
+  EXPECT_EQ(idle.close_code(), 1008);
+  EXPECT_THAT(http_get(server.port(), "/metrics").body,
+              HasSubstr("parley_login_deadline_closes_total 1"));
+}
+
+TEST_F(GatewayLimitsTest, ConnectionsPerAddressAreCapped) {
+  ParleydProcess server(options("  max_connections_per_address: 2\n"));
+  WsClient first(server.port());
+  WsClient second(server.port());
+  expect_usable(first);
+  expect_usable(second);
+  EXPECT_THROW(WsClient third(server.port()), std::exception) << "a third upgrade was accepted";
+  EXPECT_THAT(http_get(server.port(), "/metrics").body,
+              HasSubstr("parley_connections_refused_total{cap=\"max_connections_per_address\"} 1"));
+}
+
+TEST_F(GatewayLimitsTest, OutOfDescriptorsTheAcceptLoopBacksOffInsteadOfSpinning) {
+  ParleydProcess server(options());
+  const int port = server.port();
+  // Leave parleyd no room for another descriptor: its accepts fail (EMFILE).
+  // Only the soft limit moves: raising a hard limit back needs privileges.
+  const std::string limit = "prlimit --pid " + std::to_string(server.pid()) + " --nofile=";
+  // The limit bounds descriptor numbers: below every open one, so that
+  // each new descriptor fails while the open ones keep working.
+  ASSERT_EQ(std::system((limit + "3:").c_str()), 0);
+  // A connection waits in the listen backlog; parleyd's accept fails.
+  const int waiting = socket(AF_INET, SOCK_STREAM, 0);
+  sockaddr_in address{};
+  address.sin_family = AF_INET;
+  address.sin_port = htons(static_cast<std::uint16_t>(port));
+  address.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  ASSERT_EQ(connect(waiting, reinterpret_cast<sockaddr*>(&address), sizeof address), 0);
+  const auto deadline = std::chrono::steady_clock::now() + 10s;
+  while (server.log().find("cannot accept connections") == std::string::npos &&
+         std::chrono::steady_clock::now() < deadline) {
+    std::this_thread::sleep_for(20ms);
+  }
+  close(waiting);
+  ASSERT_EQ(std::system((limit + "4096:").c_str()), 0);
+  // It serves again once descriptors are back.
+  EXPECT_EQ(http_get(port, "/healthz").status, 200);
+  const auto body = http_get(port, "/metrics").body;
+  EXPECT_THAT(server.log(), HasSubstr("cannot accept connections"));
+  // Every failure is counted and followed by a pause (10 ms doubling to a
+  // second): a few dozen at most while the test waited, where a spinning
+  // loop makes hundreds of thousands.
+  const std::string name = "\nparley_accept_errors_total ";
+  const auto at = body.find(name);
+  ASSERT_NE(at, std::string::npos) << body;
+  const double failures = std::stod(body.substr(at + name.size()));
+  EXPECT_GE(failures, 1);
+  EXPECT_LT(failures, 1000);
 }
 
 }  // namespace
