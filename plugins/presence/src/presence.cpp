@@ -115,7 +115,6 @@ void Presence::start() {
 
   auto self = shared_from_this();
   auto& bus = host_.bus();
-  auto& gateway = host_.gateway();
   // The gateway is asked whether the user is connected when the event is
   // handled: events of different names may arrive out of order (a quick
   // reconnect's `online` before the close's `offline`).
@@ -158,16 +157,16 @@ void Presence::start() {
   bus.serve("presence.online", [self](const json::value& payload, ServiceReply reply) {
     self->on_online_query(payload, std::move(reply));
   });
-  gateway.handle("presence.subscribe",
-                 [self](Request request, Reply reply) {
-                   self->on_subscribe(std::move(request), std::move(reply));
-                 },
-                 {.nonblocking = true});
-  gateway.handle("presence.unsubscribe",
-                 [self](Request request, Reply reply) {
-                   self->on_unsubscribe(std::move(request), std::move(reply));
-                 },
-                 {.nonblocking = true});
+  host_.gateway().handle("presence.subscribe",
+                         [self](Request request, Reply reply) {
+                           self->on_subscribe(std::move(request), std::move(reply));
+                         },
+                         {.nonblocking = true});
+  host_.gateway().handle("presence.unsubscribe",
+                         [self](Request request, Reply reply) {
+                           self->on_unsubscribe(std::move(request), std::move(reply));
+                         },
+                         {.nonblocking = true});
 }
 
 void Presence::stop() {
