@@ -35,6 +35,9 @@ class PresenceTest : public ::testing::Test {
     return "      offline_after_seconds: 600\n      grace_seconds: 1\n";
   }
 
+  // More entries for the `plugins:` list (e.g. the group plugin).
+  virtual std::string extra_plugins_yaml() const { return ""; }
+
   void SetUp() override {
     const auto* info = ::testing::UnitTest::GetInstance()->current_test_info();
     std::string db = std::string(info->test_suite_name()) + "_" + info->name();
@@ -48,7 +51,7 @@ class PresenceTest : public ::testing::Test {
         "  - name: session\n    config:\n      password_hashing:\n        ops_limit: 1\n"
         "        mem_limit_kib: 8\n"
         "  - name: presence\n    config:\n      flush_interval_seconds: 1\n" +
-        presence_config();
+        presence_config() + extra_plugins_yaml();
     server_ = std::make_unique<ParleydProcess>(o);
   }
 
