@@ -34,7 +34,6 @@ class PresenceTest : public ::testing::Test {
   virtual std::string presence_config() const {
     return "      offline_after_seconds: 600\n      grace_seconds: 1\n";
   }
-
   // More entries for the `plugins:` list (e.g. the group plugin).
   virtual std::string extra_plugins_yaml() const { return ""; }
 
@@ -43,14 +42,15 @@ class PresenceTest : public ::testing::Test {
     std::string db = std::string(info->test_suite_name()) + "_" + info->name();
     for (auto& c : db) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
     ParleydProcess::Options o;
-    o.database_url = TestPostgres::shared().create_database(db.substr(0, 60));
+    database_url_ = TestPostgres::shared().create_database(db.substr(0, 60));
+    o.database_url = database_url_;
     // Activity events every 50 ms at most, so that a frame after a silence
     // is seen at once rather than after the default 5 s throttle.
     o.server_yaml = "  activity_interval_ms: 50\n";
     o.plugins_yaml =
         "  - name: session\n    config:\n      password_hashing:\n        ops_limit: 1\n"
         "        mem_limit_kib: 8\n"
-        "  - name: presence\n    config:\n      flush_interval_seconds: 1\n" +
+        "  - name: presence\n    config:\n" +
         presence_config() + extra_plugins_yaml();
     server_ = std::make_unique<ParleydProcess>(o);
   }
@@ -134,6 +134,7 @@ class PresenceTest : public ::testing::Test {
     return std::nullopt;
   }
 
+  std::string database_url_;
   std::unique_ptr<ParleydProcess> server_;
 };
 

@@ -41,7 +41,8 @@ TEST_F(GroupPresenceTest, ACommonGroupIsSharingAndLosingItEndsTheSubscription) {
   expect_ok(a->request({{"type", "group.remove"},
                         {"group_id", group},
                         {"members", json::array{json::string(bob.id)}}}));
-  for (auto * [ watcher, watched ] : {std::pair{a.get(), &bob}, std::pair{b.get(), &alice}}) {
+  using Watch = std::pair<WsClient*, const User*>;
+  for (const auto& [watcher, watched] : {Watch{a.get(), &bob}, Watch{b.get(), &alice}}) {
     auto last = presence_of(*watcher, *watched);
     ASSERT_TRUE(last);
     EXPECT_FALSE(last->at("online").as_bool());

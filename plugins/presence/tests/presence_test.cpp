@@ -1,5 +1,9 @@
 // presence end to end: a real parleyd with session and presence, real
 // PostgreSQL, real WebSocket clients.
+#include <thread>
+
+#include <pqxx/pqxx>
+
 #include "presence_fixture.hpp"
 
 namespace parley::test {
@@ -154,33 +158,82 @@ TEST_F(IdlePresenceTest, SilentConnectionGoesOfflineAndAPingBringsItBack) {
   expect_ok(b->request({{"type", "ping"}}));
 }
 
-TEST_F(PresenceTest, LastActiveSurvivesARestartAndIsNullForSomeoneNeverConnected) {
-  auto [alice, a] = online_user("alice");
-  auto [bob, b] = online_user("bob");
-  auto c = connect();
-  User carol = register_user(*c, "carol");
-  message(*a, bob);
-  message(*a, carol);
-  const auto before = subscribe(*a, {&bob, &carol});
-  expect_ok(before);
-  const auto bob_seen = entry(before, bob).at("last_active");
-  ASSERT_TRUE(bob_seen.is_string());
-  EXPECT_TRUE(entry(before, carol).at("last_active").is_null());
+class StoredPresenceTest : public PresenceTest {
+ protected:
+  std::string presence_config() const override {
+    return "      grace_seconds: 1\n      flush_interval_seconds: " + flush_interval() + "\n";
+  }
+  virtual std::string flush_interval() const { return "3600"; }
 
-  b.reset();
-  ASSERT_TRUE(presence_of(*a, bob));
-  a.reset();
-  c.reset();
+  // Alice has seen bob come and go, and shares a conversation with carol,
+  // who never connected. Returns bob's last_active as alice last saw it.
+  json::value bob_came_and_went(User& alice, User& bob, User& carol) {
+    auto a = connect();
+    alice = register_user(*a, "alice");
+    login(*a, alice);
+    auto b = connect();
+    bob = register_user(*b, "bob");
+    login(*b, bob);
+    auto c = connect();
+    carol = register_user(*c, "carol");
+    message(*a, bob);
+    message(*a, carol);
+    const auto seen = subscribe(*a, {&bob, &carol});
+    expect_ok(seen);
+    EXPECT_TRUE(entry(seen, carol).at("last_active").is_null());
+    b.reset();
+    const auto offline = presence_of(*a, bob);
+    if (!offline) {
+      ADD_FAILURE() << "bob did not go offline";
+      return nullptr;
+    }
+    return offline->at("last_active");
+  }
+
+  void expect_remembered(User& alice, const User& bob, const User& carol,
+                         const json::value& bob_seen) {
+    auto again = connect();
+    login(*again, alice);
+    const auto after = subscribe(*again, {&bob, &carol});
+    expect_ok(after);
+    EXPECT_FALSE(entry(after, bob).at("online").as_bool());
+    EXPECT_EQ(entry(after, bob).at("last_active"), bob_seen);
+    EXPECT_TRUE(entry(after, carol).at("last_active").is_null());
+  }
+};
+
+TEST_F(StoredPresenceTest, LastActiveIsWrittenAtStopAndSurvivesARestart) {
+  User alice, bob, carol;
+  const auto bob_seen = bob_came_and_went(alice, bob, carol);
+  ASSERT_TRUE(bob_seen.is_string());
+  // The flush interval is an hour: only the write at stop can keep it.
   ASSERT_EQ(server_->stop(), 0) << server_->log();
   server_->start();
+  expect_remembered(alice, bob, carol, bob_seen);
+}
 
-  auto again = connect();
-  login(*again, alice);
-  const auto after = subscribe(*again, {&bob, &carol});
-  expect_ok(after);
-  EXPECT_FALSE(entry(after, bob).at("online").as_bool());
-  EXPECT_EQ(entry(after, bob).at("last_active"), bob_seen);
-  EXPECT_TRUE(entry(after, carol).at("last_active").is_null());
+class FlushedPresenceTest : public StoredPresenceTest {
+ protected:
+  std::string flush_interval() const override { return "1"; }
+};
+
+TEST_F(FlushedPresenceTest, LastActiveWrittenByAPeriodicFlushSurvivesAKill) {
+  User alice, bob, carol;
+  const auto bob_seen = bob_came_and_went(alice, bob, carol);
+  ASSERT_TRUE(bob_seen.is_string());
+  // Await the periodic write, then kill: nothing runs at exit.
+  pqxx::connection conn(database_url_);
+  bool stored = false;
+  for (int i = 0; i < 100 && !stored; ++i) {
+    pqxx::read_transaction tx(conn);
+    stored =
+        !tx.exec_params("SELECT 1 FROM presence_last_active WHERE user_id = $1", bob.id).empty();
+    if (!stored) std::this_thread::sleep_for(50ms);
+  }
+  ASSERT_TRUE(stored) << "no flush within 5 s";
+  server_->kill_hard();
+  server_->start();
+  expect_remembered(alice, bob, carol, bob_seen);
 }
 
 class CappedPresenceTest : public PresenceTest {
@@ -198,7 +251,7 @@ TEST_F(CappedPresenceTest, SubscriptionsPastTheCapAreTooLargeAndAddNothing) {
   message(*a, carol);
   expect_error(subscribe(*a, {&alice, &bob, &carol}), "too_large");
   expect_ok(subscribe(*a, {&alice, &bob}));
-  expect_ok(subscribe(*a, {&bob})) << "held already: no new subscription";
+  expect_ok(subscribe(*a, {&bob}));  // held already: no new subscription
   expect_error(subscribe(*a, {&carol}), "too_large");
   // The refused carol is not watched; bob is.
   c.reset();
