@@ -1,10 +1,13 @@
 // presence end to end: a real parleyd with session and presence, real
 // PostgreSQL, real WebSocket clients.
+#include <filesystem>
+#include <sstream>
 #include <thread>
 
 #include <pqxx/pqxx>
 
 #include "presence_fixture.hpp"
+#include "temp_dir.hpp"
 
 namespace parley::test {
 namespace {
@@ -263,6 +266,56 @@ TEST_F(CappedPresenceTest, SubscriptionsPastTheCapAreTooLargeAndAddNothing) {
   auto other = connect();
   login(*other, alice);
   expect_ok(subscribe(*other, {&alice, &bob}));
+}
+
+}  // namespace
+}  // namespace parley::test
+
+namespace parley::test {
+namespace {
+
+// The kernel tests' journal plugin records presence.changed from the bus.
+class PublishedPresenceTest : public PresenceTest {
+ protected:
+  std::string extra_plugins_yaml() const override {
+    return std::string("  - name: alpha\n    library: ") + JOURNAL_PLUGIN_PATH +
+           "\n    config:\n      journal: " + journal().string() +
+           "\n      record: [presence.changed]\n";
+  }
+  std::filesystem::path journal() const { return dir_.path() / "journal"; }
+
+  // The presence.changed payloads about `user` recorded so far, once there
+  // are `count` of them (or what there is after 10 s).
+  std::vector<json::object> changes_of(const User& user, std::size_t count) const {
+    std::vector<json::object> found;
+    for (int i = 0; i < 200; ++i) {
+      found.clear();
+      std::istringstream lines(read_file(journal()));
+      for (std::string line; std::getline(lines, line);) {
+        if (line.rfind("{\"event\":\"presence.changed\"", 0) != 0) continue;
+        auto event = json::parse(line.substr(0, line.rfind(' '))).as_object();
+        auto payload = event.at("payload").as_object();
+        if (payload.at("user_id").as_string() == user.id) found.push_back(std::move(payload));
+      }
+      if (found.size() >= count) return found;
+      std::this_thread::sleep_for(50ms);
+    }
+    return found;
+  }
+
+  TempDir dir_;
+};
+
+TEST_F(PublishedPresenceTest, EveryTransitionIsPublishedOnceInOrder) {
+  auto [bob, b] = online_user("bob");
+  expect_ok(b->request({{"type", "ping"}}));
+  b.reset();
+  const auto changes = changes_of(bob, 2);
+  ASSERT_EQ(changes.size(), 2u);
+  EXPECT_TRUE(changes[0].at("online").as_bool());
+  EXPECT_FALSE(changes[1].at("online").as_bool());
+  EXPECT_TRUE(changes[1].at("last_active").is_string());
+  EXPECT_GE(changes[1].at("last_active").as_string(), changes[0].at("last_active").as_string());
 }
 
 }  // namespace
