@@ -320,3 +320,39 @@ TEST_F(PublishedPresenceTest, EveryTransitionIsPublishedOnceInOrder) {
 
 }  // namespace
 }  // namespace parley::test
+
+namespace parley::test {
+namespace {
+
+// parleyd's /metrics value of `name`, once it equals `expected` (or the
+// last value read after 10 s; -1 when absent).
+double await_metric(int port, const std::string& name, double expected) {
+  double value = -1;
+  for (int i = 0; i < 200; ++i) {
+    const auto metrics = http_get(port, "/metrics");
+    std::istringstream lines(metrics.body);
+    for (std::string line; std::getline(lines, line);) {
+      if (line.rfind(name + " ", 0) == 0) value = std::stod(line.substr(name.size() + 1));
+    }
+    if (value == expected) return value;
+    std::this_thread::sleep_for(50ms);
+  }
+  return value;
+}
+
+TEST_F(PresenceTest, SubscriptionsEndWhenTheirConnectionCloses) {
+  auto [alice, a] = online_user("alice");
+  auto [bob, b] = online_user("bob");
+  message(*a, bob);
+  expect_ok(subscribe(*a, {&alice, &bob}));
+  expect_ok(subscribe(*b, {&alice}));
+  EXPECT_EQ(await_metric(server_->port(), "parley_presence_subscriptions", 3), 3);
+  a.reset();
+  EXPECT_EQ(await_metric(server_->port(), "parley_presence_subscriptions", 1), 1);
+  // Logging out of one's last connection ends its subscriptions too.
+  expect_ok(b->request({{"type", "logout"}}));
+  EXPECT_EQ(await_metric(server_->port(), "parley_presence_subscriptions", 0), 0);
+}
+
+}  // namespace
+}  // namespace parley::test
