@@ -61,6 +61,7 @@ for f in "$parleyd" "$bench"; do
 done
 
 # ---- what we start, we stop ----------------------------------------------
+pg_bin=$(ls -d /usr/lib/postgresql/*/bin 2>/dev/null | sort -V | tail -n 1)
 work=$(mktemp -d /tmp/parley-bench.XXXXXX)
 chmod 755 "$work"
 parleyd_pid=""
@@ -74,9 +75,9 @@ cleanup() {
   fi
   if [ -n "$pg_started" ]; then
     if [ "$(id -u)" -eq 0 ]; then
-      runuser -u postgres -- /usr/lib/postgresql/15/bin/pg_ctl -D "$work/pg/pgdata" -m immediate stop >/dev/null 2>&1 || true
+      runuser -u postgres -- "$pg_bin/pg_ctl" -D "$work/pg/pgdata" -m immediate stop >/dev/null 2>&1 || true
     else
-      /usr/lib/postgresql/15/bin/pg_ctl -D "$work/pg/pgdata" -m immediate stop >/dev/null 2>&1 || true
+      "$pg_bin/pg_ctl" -D "$work/pg/pgdata" -m immediate stop >/dev/null 2>&1 || true
     fi
   fi
   rm -rf "$work"

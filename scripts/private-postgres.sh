@@ -6,7 +6,12 @@
 set -euo pipefail
 data_dir=$(realpath -m "$1")
 port=$2
-bin=/usr/lib/postgresql/15/bin
+# The newest installed server (Debian keeps each major version's binaries apart).
+bin=$(ls -d /usr/lib/postgresql/*/bin 2>/dev/null | sort -V | tail -n 1)
+if [ -z "$bin" ]; then
+  echo "private-postgres: no PostgreSQL server under /usr/lib/postgresql" >&2
+  exit 1
+fi
 
 as_owner() {
   if [ "$(id -u)" -eq 0 ]; then runuser -u postgres -- "$@"; else "$@"; fi

@@ -1,57 +1,79 @@
 #include "connection_registry.hpp"
 
+#include <algorithm>
+
+#include "event_bus.hpp"
+#include "parley/names.hpp"
+#include "parley/timestamp.hpp"
+
 namespace parley::kernel {
 
-namespace {
+namespace json = boost::json;
 
-// The connections a call touched under the registry's mutex. Declared
-// before the lock, it releases them after the unlock: dropping the last
-// reference destroys the connection, whose destructor calls remove(), which
-// takes the mutex again.
-class Keep {
- public:
-  std::shared_ptr<Connection> add(const std::weak_ptr<Connection>& weak) {
-    auto strong = weak.lock();
-    if (strong) held_.push_back(strong);
-    return strong;
-  }
+void UserActivity::touch() {
+  const std::int64_t now_ms =
+      std::chrono::duration_cast<std::chrono::milliseconds>(clock_.now().time_since_epoch())
+          .count();
+  last_active_ms_.store(now_ms, std::memory_order_relaxed);
+  std::int64_t published = last_published_ms_.load(std::memory_order_relaxed);
+  if (now_ms - published < interval_ms_) return;
+  // One connection of the user wins the right to publish for this interval.
+  if (last_published_ms_.compare_exchange_strong(published, now_ms)) publish(now_ms);
+}
 
- private:
-  std::vector<std::shared_ptr<Connection>> held_;
-};
+void UserActivity::publish_now() {
+  const std::int64_t now_ms =
+      std::chrono::duration_cast<std::chrono::milliseconds>(clock_.now().time_since_epoch())
+          .count();
+  last_active_ms_.store(now_ms);
+  last_published_ms_.store(now_ms);
+  publish(now_ms);
+}
 
-}  // namespace
+void UserActivity::publish(std::int64_t now_ms) {
+  bus_.publish(std::string(names::kUserActive),
+               json::object{{"user_id", user_id_},
+                            {"at", format_timestamp(std::chrono::system_clock::time_point(
+                                       std::chrono::milliseconds(now_ms)))}});
+}
+
+ConnectionRegistry::UserShard& ConnectionRegistry::shard_of(std::string_view user_id) const {
+  return shards_[std::hash<std::string_view>{}(user_id) % kShards];
+}
 
 void ConnectionRegistry::add(const std::shared_ptr<Connection>& connection) {
-  std::lock_guard lock(mutex_);
+  std::lock_guard lock(connections_mutex_);
   connections_[connection->id()].connection = connection;
 }
 
-void ConnectionRegistry::unbind_locked(Entry& entry, ConnectionId id) {
-  if (entry.user_id.empty()) return;
-  if (auto it = users_.find(entry.user_id); it != users_.end()) {
-    it->second.erase(id);
-    if (it->second.empty()) users_.erase(it);
-  }
-  entry.user_id.clear();
-  entry.holding = false;
-  entry.held.clear();
+void ConnectionRegistry::detach(const std::string& user_id, ConnectionId id) {
+  auto& shard = shard_of(user_id);
+  std::lock_guard lock(shard.mutex);
+  auto it = shard.users.find(user_id);
+  if (it == shard.users.end()) return;
+  auto& list = it->second.connections;
+  std::erase_if(list, [id](const auto& c) { return c.first == id; });
+  if (!list.empty()) return;
+  shard.users.erase(it);
+  // Published under the shard's lock so that a user's online and offline
+  // events are published in the order they happened.
+  bus_.publish(std::string(names::kUserOffline), json::object{{"user_id", user_id}});
 }
 
 std::string ConnectionRegistry::remove(ConnectionId id) {
-  std::lock_guard lock(mutex_);
+  std::lock_guard lock(connections_mutex_);
   auto it = connections_.find(id);
   if (it == connections_.end()) return {};
-  std::string user = it->second.user_id;
-  unbind_locked(it->second, id);
+  std::string user = std::move(it->second.user_id);
   connections_.erase(it);
+  if (!user.empty()) detach(user, id);
   return user;
 }
 
 void ConnectionRegistry::send(ConnectionId id, const Frame& frame) {
   std::shared_ptr<Connection> target;
   {
-    std::lock_guard lock(mutex_);
+    std::lock_guard lock(connections_mutex_);
     auto it = connections_.find(id);
     if (it == connections_.end()) return;
     target = it->second.connection.lock();
@@ -59,82 +81,124 @@ void ConnectionRegistry::send(ConnectionId id, const Frame& frame) {
   if (target) target->send(frame.text);
 }
 
-void ConnectionRegistry::deliver(std::string_view user_id, const Frame& frame,
+void ConnectionRegistry::deliver(std::span<const std::string> user_ids, const Frame& frame,
                                  ConnectionId except) {
-  // Sending under the lock keeps a delivery from overtaking a concurrent
-  // release_events(); Connection::send only queues.
-  Keep keep;
-  std::lock_guard lock(mutex_);
-  auto users = users_.find(std::string(user_id));
-  if (users == users_.end()) return;
-  for (ConnectionId id : users->second) {
-    if (id == except) continue;
-    auto it = connections_.find(id);
-    if (it == connections_.end()) continue;
-    if (it->second.holding) {
-      if (it->second.held.size() >= max_held_) {
-        if (auto connection = keep.add(it->second.connection)) connection->disconnect();
-        continue;
-      }
-      it->second.held.push_back(frame);
-    } else if (auto connection = keep.add(it->second.connection)) {
-      connection->send(frame.text);
+  // Collected under each shard's lock, sent after it: a slow connection's
+  // queue never delays deliveries to other users.
+  std::vector<std::shared_ptr<Connection>> targets;
+  targets.reserve(user_ids.size());
+  for (const std::string& user_id : user_ids) {
+    auto& shard = shard_of(user_id);
+    std::lock_guard lock(shard.mutex);
+    auto it = shard.users.find(user_id);
+    if (it == shard.users.end()) continue;
+    for (const auto& [id, weak] : it->second.connections) {
+      if (id == except) continue;
+      if (auto connection = weak.lock()) targets.push_back(std::move(connection));
     }
   }
+  if (user_ids.size() > 1) {
+    // A user named twice still gets the frame once per connection.
+    std::sort(targets.begin(), targets.end());
+    targets.erase(std::unique(targets.begin(), targets.end()), targets.end());
+  }
+  for (const auto& connection : targets) connection->deliver(frame);
 }
 
 bool ConnectionRegistry::is_connected(std::string_view user_id) const {
-  std::lock_guard lock(mutex_);
-  return users_.contains(std::string(user_id));
+  auto& shard = shard_of(user_id);
+  std::lock_guard lock(shard.mutex);
+  return shard.users.contains(std::string(user_id));
 }
 
-void ConnectionRegistry::bind_user(ConnectionId id, std::string user_id, bool hold_events) {
-  Keep keep;
-  std::lock_guard lock(mutex_);
+std::optional<std::chrono::system_clock::time_point> ConnectionRegistry::last_active(
+    std::string_view user_id) const {
+  auto& shard = shard_of(user_id);
+  std::lock_guard lock(shard.mutex);
+  auto it = shard.users.find(std::string(user_id));
+  if (it == shard.users.end()) return std::nullopt;
+  return it->second.activity->last_active();
+}
+
+void ConnectionRegistry::bind_user(ConnectionId id, Binding binding) {
+  std::shared_ptr<Connection> connection;  // released after the locks
+  std::lock_guard lock(connections_mutex_);
   auto it = connections_.find(id);
-  if (it == connections_.end()) return;
-  unbind_locked(it->second, id);
-  users_[user_id].insert(id);
-  it->second.user_id = user_id;
-  it->second.holding = hold_events;
-  if (auto connection = keep.add(it->second.connection)) connection->set_user(std::move(user_id));
+  if (it == connections_.end()) return;  // closed during its login
+  connection = it->second.connection.lock();
+  if (!connection) return;
+  if (!it->second.user_id.empty()) {
+    detach(it->second.user_id, id);
+    connection->set_user({}, nullptr, false);
+  }
+  it->second.user_id = binding.user_id;
+  it->second.login_key = binding.login_key;
+
+  auto& shard = shard_of(binding.user_id);
+  std::lock_guard shard_lock(shard.mutex);
+  auto& user = shard.users[binding.user_id];
+  const bool first = user.connections.empty();
+  if (!user.activity) {
+    user.activity =
+        std::make_shared<UserActivity>(binding.user_id, clock_, activity_interval_, bus_);
+  }
+  // Holding starts before the connection can be reached through the shard.
+  connection->set_user(binding.user_id, user.activity, binding.hold_events);
+  user.connections.emplace_back(id, connection);
+  if (first) {
+    bus_.publish(std::string(names::kUserOnline), json::object{{"user_id", binding.user_id}});
+  }
+  user.activity->publish_now();
 }
 
 void ConnectionRegistry::release_events(ConnectionId id, std::vector<Frame> first) {
-  Keep keep;
-  std::lock_guard lock(mutex_);
-  auto it = connections_.find(id);
-  if (it == connections_.end()) return;
-  Entry& entry = it->second;
-  auto connection = keep.add(entry.connection);
-  std::unordered_set<std::string> sent_keys;
-  for (const Frame& frame : first) {
-    if (!frame.dedupe_key.empty()) sent_keys.insert(frame.dedupe_key);
-    if (connection) connection->send(frame.text);
+  std::shared_ptr<Connection> connection;
+  {
+    std::lock_guard lock(connections_mutex_);
+    auto it = connections_.find(id);
+    if (it == connections_.end()) return;
+    connection = it->second.connection.lock();
   }
-  for (const Frame& frame : entry.held) {
-    if (!frame.dedupe_key.empty() && sent_keys.contains(frame.dedupe_key)) continue;
-    if (connection) connection->send(frame.text);
-  }
-  entry.held.clear();
-  entry.holding = false;
+  if (connection) connection->release(std::move(first));
 }
 
 std::string ConnectionRegistry::unbind_user(ConnectionId id) {
-  Keep keep;
-  std::lock_guard lock(mutex_);
+  std::shared_ptr<Connection> connection;
+  std::lock_guard lock(connections_mutex_);
   auto it = connections_.find(id);
   if (it == connections_.end()) return {};
-  std::string user = it->second.user_id;
-  unbind_locked(it->second, id);
-  if (auto connection = keep.add(it->second.connection)) connection->set_user({});
+  std::string user = std::move(it->second.user_id);
+  it->second.user_id.clear();
+  it->second.login_key.clear();
+  if (user.empty()) return user;
+  detach(user, id);
+  connection = it->second.connection.lock();
+  if (connection) connection->set_user({}, nullptr, false);
   return user;
+}
+
+std::size_t ConnectionRegistry::end_login(std::string_view login_key, const Frame& notice) {
+  if (login_key.empty()) return 0;
+  std::vector<std::shared_ptr<Connection>> ended;
+  std::lock_guard lock(connections_mutex_);
+  for (auto& [id, entry] : connections_) {
+    if (entry.login_key != login_key || entry.user_id.empty()) continue;
+    detach(entry.user_id, id);
+    entry.user_id.clear();
+    entry.login_key.clear();
+    if (auto connection = entry.connection.lock()) {
+      connection->set_user({}, nullptr, false);
+      connection->send(notice.text);
+      ended.push_back(std::move(connection));
+    }
+  }
+  return ended.size();
 }
 
 void ConnectionRegistry::for_each(const std::function<void(Connection&)>& visit) {
   std::vector<std::shared_ptr<Connection>> all;
   {
-    std::lock_guard lock(mutex_);
+    std::lock_guard lock(connections_mutex_);
     for (auto& [id, entry] : connections_) {
       if (auto c = entry.connection.lock()) all.push_back(std::move(c));
     }
@@ -143,7 +207,7 @@ void ConnectionRegistry::for_each(const std::function<void(Connection&)>& visit)
 }
 
 std::size_t ConnectionRegistry::connection_count() const {
-  std::lock_guard lock(mutex_);
+  std::lock_guard lock(connections_mutex_);
   return connections_.size();
 }
 

@@ -26,6 +26,7 @@ struct EventBus::Hook {
   int priority;
   std::uint64_t sequence;
   HookHandler handler;
+  HookOptions options;
 };
 
 struct EventBus::Service {
@@ -112,11 +113,12 @@ void EventBus::subscribe(const OwnerPtr& owner, std::string name, EventHandler h
   subscriptions_[std::move(name)].push_back(std::move(sub));
 }
 
-void EventBus::hook(const OwnerPtr& owner, std::string name, int priority, HookHandler handler) {
+void EventBus::hook(const OwnerPtr& owner, std::string name, int priority, HookHandler handler,
+                    HookOptions options) {
   std::unique_lock lock(mutex_);
   auto& chain = hooks_[std::move(name)];
   chain.push_back(
-      std::make_shared<Hook>(Hook{owner, priority, hook_sequence_++, std::move(handler)}));
+      std::make_shared<Hook>(Hook{owner, priority, hook_sequence_++, std::move(handler), options}));
   std::stable_sort(chain.begin(), chain.end(), [](const auto& a, const auto& b) {
     return a->priority != b->priority ? a->priority > b->priority : a->sequence < b->sequence;
   });
@@ -134,10 +136,14 @@ Status EventBus::run_hooks(std::string_view name, boost::json::object& payload) 
     try {
       HookResult result = h->handler(payload);
       if (!result.status.ok()) return result.status;
+    } catch (const Failure& f) {
+      return Status(f.code(), f.what());
     } catch (const std::exception& e) {
       log_->error("plugin '{}': hook '{}' threw: {}", h->owner->name, name, e.what());
+      if (h->options.fail_closed) return Status(ErrorCode::internal, "internal error");
     } catch (...) {
       log_->error("plugin '{}': hook '{}' threw", h->owner->name, name);
+      if (h->options.fail_closed) return Status(ErrorCode::internal, "internal error");
     }
   }
   return {};

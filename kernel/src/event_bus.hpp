@@ -27,7 +27,8 @@ class EventBus {
 
   void publish(std::string name, boost::json::value payload);
   void subscribe(const OwnerPtr& owner, std::string name, EventHandler handler);
-  void hook(const OwnerPtr& owner, std::string name, int priority, HookHandler handler);
+  void hook(const OwnerPtr& owner, std::string name, int priority, HookHandler handler,
+            HookOptions options = {});
   Status run_hooks(std::string_view name, boost::json::object& payload);
   void serve(const OwnerPtr& owner, std::string name, ServiceHandler handler);
   bool has_service(std::string_view name) const;
@@ -62,13 +63,14 @@ class PluginBus : public Bus {
   void subscribe(std::string name, EventHandler handler) override {
     bus_.subscribe(owner_, std::move(name), std::move(handler));
   }
-  void hook(std::string name, int priority, HookHandler handler) override {
-    bus_.hook(owner_, std::move(name), priority, std::move(handler));
+  void hook(std::string name, int priority, HookHandler handler, HookOptions options) override {
+    bus_.hook(owner_, std::move(name), priority, std::move(handler), options);
   }
   Status run_hooks(std::string_view name, boost::json::object& payload) override {
     return bus_.run_hooks(name, payload);
   }
   void serve(std::string name, ServiceHandler handler) override {
+    require_declared(*owner_, owner_->serves, "bus service", name);
     bus_.serve(owner_, std::move(name), std::move(handler));
   }
   bool has_service(std::string_view name) const override { return bus_.has_service(name); }

@@ -8,6 +8,7 @@
 #include <shared_mutex>
 #include <thread>
 #include <unordered_map>
+#include <unordered_set>
 #include <vector>
 
 #include <boost/asio/ip/tcp.hpp>
@@ -20,6 +21,9 @@
 #include <boost/beast/websocket.hpp>
 #include <boost/beast/websocket/ssl.hpp>
 #include <boost/json/parse.hpp>
+
+#include "parley/names.hpp"
+#include "request_sequencer.hpp"
 
 namespace parley::kernel {
 
@@ -48,7 +52,9 @@ struct Shared {
   asio::any_io_executor workers;
   std::function<bool()> ready;
   std::shared_ptr<spdlog::logger> log;
-  std::atomic<ConnectionId> next_id{1};
+  // Unique across servers sharing a database: the node id above bit 32
+  // (below 2^53, so JSON readers in any language keep it exact).
+  std::atomic<ConnectionId> next_id;
 
   GaugeMetric& open_connections;
   CounterMetric& frames_in;
@@ -65,6 +71,7 @@ struct Shared {
         workers(d.workers),
         ready(d.ready),
         log(d.log),
+        next_id((static_cast<ConnectionId>(d.config.node_id) << 32) + 1),
         open_connections(d.metrics.gauge("parley_connections", "Open WebSocket connections")),
         frames_in(d.metrics.counter("parley_frames_in_total", "WebSocket data frames received")),
         frames_out(d.metrics.counter("parley_frames_out_total", "WebSocket data frames sent")),
@@ -99,13 +106,19 @@ struct Shared {
 };
 
 std::shared_ptr<const std::string> error_frame(const std::string* re, ErrorCode code,
-                                               std::string_view message) {
+                                               std::string_view message,
+                                               std::string_view reason = {}) {
   json::object obj;
   obj["type"] = "error";
   if (re != nullptr) obj["re"] = *re;
   obj["code"] = wire_name(code);
   obj["message"] = message;
+  if (!reason.empty()) obj["reason"] = reason;
   return std::make_shared<const std::string>(json::serialize(obj));
+}
+
+std::shared_ptr<const std::string> error_frame(const std::string* re, const Status& status) {
+  return error_frame(re, status.code(), status.message(), status.reason());
 }
 
 // Per-connection request budget.
@@ -129,17 +142,21 @@ class TokenBucket {
   std::chrono::steady_clock::time_point last_ = std::chrono::steady_clock::now();
 };
 
-// The reply to one request: serialised and queued on its connection once.
+// The reply to one request: serialised and queued on its connection once;
+// then the connection's next request may start.
 class RequestReplySink : public ReplySink {
  public:
-  RequestReplySink(std::weak_ptr<Connection> connection, Shared& shared, std::string re,
-                   std::shared_ptr<const Router::Route> route, std::string type)
+  RequestReplySink(std::weak_ptr<Connection> connection,
+                   std::shared_ptr<RequestSequencer> sequencer, Shared& shared, std::string re,
+                   std::shared_ptr<const Router::Route> route, std::string type,
+                   std::chrono::steady_clock::time_point arrived)
       : connection_(std::move(connection)),
+        sequencer_(std::move(sequencer)),
         shared_(shared),
         re_(std::move(re)),
         route_(std::move(route)),
         type_(std::move(type)),
-        started_(std::chrono::steady_clock::now()) {}
+        arrived_(arrived) {}
 
   ~RequestReplySink() override {
     if (!answered_.load()) {
@@ -150,7 +167,7 @@ class RequestReplySink : public ReplySink {
 
   void answer(Status status, json::object result) override {
     if (answered_.exchange(true)) return;
-    const std::chrono::duration<double> took = std::chrono::steady_clock::now() - started_;
+    const std::chrono::duration<double> took = std::chrono::steady_clock::now() - arrived_;
     shared_.latency(type_).observe(took.count());
     std::shared_ptr<const std::string> text;
     if (status.ok()) {
@@ -162,18 +179,20 @@ class RequestReplySink : public ReplySink {
       text = std::make_shared<const std::string>(json::serialize(reply));
     } else {
       shared_.errors(wire_name(status.code())).add();
-      text = error_frame(&re_, status.code(), status.message());
+      text = error_frame(&re_, status);
     }
     if (auto c = connection_.lock()) c->send(std::move(text));
+    sequencer_->finished();
   }
 
  private:
   std::weak_ptr<Connection> connection_;
+  std::shared_ptr<RequestSequencer> sequencer_;
   Shared& shared_;
   std::string re_;
   std::shared_ptr<const Router::Route> route_;
   std::string type_;
-  std::chrono::steady_clock::time_point started_;
+  std::chrono::steady_clock::time_point arrived_;
   std::atomic<bool> answered_{false};
 };
 
@@ -185,7 +204,9 @@ class WebSocketSession : public Connection,
       : ws_(std::move(stream)),
         shared_(shared),
         id_(shared.next_id.fetch_add(1)),
-        bucket_(shared.config.requests_per_second, shared.config.request_burst) {}
+        bucket_(shared.config.requests_per_second, shared.config.request_burst),
+        sequencer_(std::make_shared<RequestSequencer>(shared.config.max_pending_requests)),
+        worker_strand_(asio::make_strand(shared.workers)) {}
 
   ~WebSocketSession() override {
     if (registered_) {
@@ -193,7 +214,7 @@ class WebSocketSession : public Connection,
       shared_.open_connections.add(-1);
       json::object event{{"connection", id_}, {"user_id", user}};
       if (!user.empty()) event["user_connected"] = shared_.connections.is_connected(user);
-      shared_.bus.publish("gateway.connection.closed", std::move(event));
+      shared_.bus.publish(std::string(names::kConnectionClosed), std::move(event));
     }
   }
 
@@ -210,30 +231,60 @@ class WebSocketSession : public Connection,
 
   ConnectionId id() const override { return id_; }
 
-  void set_user(std::string user_id) override {
+  void set_user(std::string user_id, std::shared_ptr<UserActivity> activity, bool hold) override {
     std::lock_guard lock(mutex_);
     user_id_ = std::move(user_id);
+    activity_ = std::move(activity);
+    holding_ = hold && !user_id_.empty();
+    held_.clear();
   }
 
   void send(std::shared_ptr<const std::string> text) override {
-    std::lock_guard lock(mutex_);
-    if (closing_ || going_away_) return;
-    if (queue_.size() >= shared_.config.max_queued_frames ||
-        queued_bytes_ + text->size() > shared_.config.max_queued_bytes) {
-      closing_ = true;
-      queue_.clear();
-      queued_bytes_ = 0;
-      shared_.slow_disconnects.add();
-      shared_.log->warn("connection {}: send queue over its limit, disconnecting", id_);
-      close_socket();
-      return;
+    bool overflowed = false;
+    {
+      std::lock_guard lock(mutex_);
+      overflowed = !enqueue(std::move(text));
     }
-    queued_bytes_ += text->size();
-    queue_.push_back(std::move(text));
-    if (!writing_ && accepted_) {
-      writing_ = true;
-      asio::post(ws_.get_executor(), [self = this->shared_from_this()] { self->write_next(); });
+    if (overflowed) report_overflow();
+  }
+
+  void deliver(const Frame& frame) override {
+    bool overflowed = false;
+    {
+      std::lock_guard lock(mutex_);
+      if (user_id_.empty()) return;  // logged out since the frame was addressed
+      if (holding_) {
+        if (held_.size() < kMaxHeldFrames) {
+          held_.push_back(frame);
+          return;
+        }
+        overflowed = true;
+        cut_off();
+      } else {
+        overflowed = !enqueue(frame.text);
+      }
     }
+    if (overflowed) report_overflow();
+  }
+
+  void release(std::vector<Frame> first) override {
+    bool overflowed = false;
+    {
+      std::lock_guard lock(mutex_);
+      std::unordered_set<std::string_view> sent_keys;
+      for (const Frame& frame : first) {
+        if (!frame.dedupe_key.empty()) sent_keys.insert(frame.dedupe_key);
+        if (!overflowed) overflowed = !enqueue(frame.text);
+      }
+      for (const Frame& frame : held_) {
+        if (overflowed) break;
+        if (!frame.dedupe_key.empty() && sent_keys.contains(frame.dedupe_key)) continue;
+        overflowed = !enqueue(frame.text);
+      }
+      held_.clear();
+      holding_ = false;
+    }
+    if (overflowed) report_overflow();
   }
 
   void close_going_away() override {
@@ -260,6 +311,43 @@ class WebSocketSession : public Connection,
   }
 
  private:
+  // A connection holds at most this many frames during a login catch-up.
+  static constexpr std::size_t kMaxHeldFrames = 65536;
+
+  // Queues a frame for writing, with mutex_ held. False when the queue is
+  // over its limit: the connection is then being cut off.
+  bool enqueue(std::shared_ptr<const std::string> text) {
+    if (closing_ || going_away_) return true;
+    if (queue_.size() >= shared_.config.max_queued_frames ||
+        queued_bytes_ + text->size() > shared_.config.max_queued_bytes) {
+      cut_off();
+      return false;
+    }
+    queued_bytes_ += text->size();
+    queue_.push_back(std::move(text));
+    if (!writing_ && accepted_) {
+      writing_ = true;
+      asio::post(ws_.get_executor(), [self = this->shared_from_this()] { self->write_next(); });
+    }
+    return true;
+  }
+
+  // With mutex_ held: stops writing and closes the socket.
+  void cut_off() {
+    closing_ = true;
+    queue_.clear();
+    queued_bytes_ = 0;
+    held_.clear();
+    holding_ = false;
+    close_socket();
+  }
+
+  // Outside mutex_: logging is I/O.
+  void report_overflow() {
+    shared_.slow_disconnects.add();
+    shared_.log->warn("connection {}: send queue over its limit, disconnecting", id_);
+  }
+
   void close_socket() {
     asio::post(ws_.get_executor(), [self = this->shared_from_this()] {
       beast::error_code ignored;
@@ -293,9 +381,14 @@ class WebSocketSession : public Connection,
   void on_read(beast::error_code ec, std::size_t) {
     if (ec == websocket::error::message_too_big) {
       shared_.oversize_closes.add();
+      sequencer_->clear();
       return;  // Beast has already sent close 1009.
     }
-    if (ec) return;
+    if (ec) {
+      // Requests still waiting for earlier ones are dropped with the connection.
+      sequencer_->clear();
+      return;
+    }
     shared_.frames_in.add();
     handle_frame();
     // A large idle buffer is returned instead of kept per connection.
@@ -312,6 +405,11 @@ class WebSocketSession : public Connection,
     // Every frame spends from the budget, readable or not. The id, when one
     // can be read, goes into the answer.
     const bool within_budget = bucket_.take();
+    {
+      // Every data frame of a logged-in user is activity (O(1), no allocation).
+      std::lock_guard lock(mutex_);
+      if (activity_) activity_->touch();
+    }
     std::optional<std::string> re;
     std::optional<std::pair<ErrorCode, std::string_view>> problem;
     json::value parsed;
@@ -348,37 +446,63 @@ class WebSocketSession : public Connection,
       return reject(&*re, ErrorCode::bad_request, "'type' must be a string");
     }
     std::string type(type_it->value().get_string());
-    const std::string& request_id = *re;
 
     auto route = shared_.router.find(type);
     if (!route) {
-      if (type == "ping") {
+      if (type == names::kPing) {
         send(std::make_shared<const std::string>(
-            json::serialize(json::object{{"type", "ok"}, {"re", request_id}})));
+            json::serialize(json::object{{"type", "ok"}, {"re", *re}})));
         return;
       }
-      return reject(&request_id, ErrorCode::unsupported,
-                    "no enabled plugin handles '" + type + "'");
+      return reject(&*re, ErrorCode::unsupported, "no enabled plugin handles '" + type + "'");
     }
+    const bool nonblocking = route->options.nonblocking;
+    const bool pipelined = route->options.pipelined;
+    RequestSequencer::Job job{
+        type, pipelined,
+        [self = this->weak_from_this(), route = std::move(route), type, request_id = *re,
+         fields = std::move(fields), nonblocking,
+         arrived = std::chrono::steady_clock::now()]() mutable {
+          auto session = self.lock();
+          if (!session) return;
+          auto run = [session, route = std::move(route), type = std::move(type),
+                      request_id = std::move(request_id), fields = std::move(fields),
+                      arrived]() mutable {
+            session->start_request(std::move(route), std::move(type), std::move(request_id),
+                                   std::move(fields), arrived);
+          };
+          if (nonblocking) {
+            asio::post(session->ws_.get_executor(), std::move(run));
+          } else {
+            asio::post(session->worker_strand_, std::move(run));
+          }
+        }};
+    if (!sequencer_->arrive(std::move(job))) {
+      reject(&*re, ErrorCode::rate_limited, "too many requests waiting on this connection");
+    }
+  }
+
+  // Runs a request whose turn has come, on the thread its route asks for.
+  // Whether it may run before login is decided now, not on arrival: a
+  // request pipelined behind a login sees that login's outcome.
+  void start_request(std::shared_ptr<const Router::Route> route, std::string type,
+                     std::string request_id, json::object fields,
+                     std::chrono::steady_clock::time_point arrived) {
     std::string user;
     {
       std::lock_guard lock(mutex_);
+      if (closing_) return sequencer_->finished();
       user = user_id_;
     }
+    auto sink = std::make_shared<RequestReplySink>(this->weak_from_this(), sequencer_, shared_,
+                                                   std::move(request_id), route, type, arrived);
+    Reply reply(std::move(sink));
     if (user.empty() && !route->options.before_login) {
-      return reject(&request_id, ErrorCode::unauthenticated, "log in first");
+      shared_.errors(wire_name(ErrorCode::unauthenticated)).add();
+      return reply.error(ErrorCode::unauthenticated, "log in first");
     }
-    Request request{type, std::move(fields), id_, std::move(user)};
-    auto sink = std::make_shared<RequestReplySink>(this->weak_from_this(), shared_, request_id,
-                                                   route, type);
-    if (route->options.nonblocking) {
-      shared_.router.invoke(*route, std::move(request), Reply(std::move(sink)));
-      return;
-    }
-    asio::post(
-        shared_.workers,
-        [route = std::move(route), request = std::move(request), reply = Reply(std::move(sink)),
-         &router = shared_.router]() mutable { router.invoke(*route, std::move(request), reply); });
+    shared_.router.invoke(*route, Request{std::move(type), std::move(fields), id_, std::move(user)},
+                          reply);
   }
 
   void close_for_abuse() {
@@ -447,9 +571,15 @@ class WebSocketSession : public Connection,
   TokenBucket bucket_;  // only touched on the connection's strand
   double over_budget_in_a_row_ = 0;
   bool registered_ = false;
+  const std::shared_ptr<RequestSequencer> sequencer_;
+  // Blocking handlers of this connection run here, one at a time, in order.
+  asio::strand<asio::any_io_executor> worker_strand_;
 
-  std::mutex mutex_;  // guards what follows
+  std::mutex mutex_;  // guards what follows; never held while logging or calling out
   std::string user_id_;
+  std::shared_ptr<UserActivity> activity_;
+  bool holding_ = false;
+  std::vector<Frame> held_;
   std::deque<std::shared_ptr<const std::string>> queue_;
   std::size_t queued_bytes_ = 0;
   bool writing_ = false;

@@ -12,13 +12,11 @@ Kernel::Kernel(KernelConfig config, const Clock* clock)
   if (!config_.database.url.empty())
     database_ = std::make_unique<DatabasePool>(config_.database, metrics_, log_);
   bus_ = std::make_unique<EventBus>(workers_->get_executor(), log_);
-  KernelServices services{*bus_,
-                          router_,
-                          connections_,
-                          database_.get(),
-                          metrics_,
-                          clock ? *clock : system_clock_,
-                          workers_->get_executor()};
+  const Clock& plugin_clock = clock ? *clock : system_clock_;
+  connections_ =
+      std::make_unique<ConnectionRegistry>(*bus_, plugin_clock, config_.server.activity_interval);
+  KernelServices services{*bus_,    router_,      *connections_,           database_.get(),
+                          metrics_, plugin_clock, workers_->get_executor()};
   plugins_ = std::make_unique<PluginManager>(services, log_);
 }
 
@@ -35,7 +33,7 @@ void Kernel::start() {
   try {
     plugins_->start_all();
     gateway_ = std::make_unique<GatewayServer>(
-        GatewayDependencies{config_.server, router_, connections_, metrics_, *bus_,
+        GatewayDependencies{config_.server, router_, *connections_, metrics_, *bus_,
                             workers_->get_executor(), [this] { return ready(); }, log_});
     gateway_->start();
   } catch (...) {

@@ -46,10 +46,10 @@ class Kernel {
   SystemClock system_clock_;
   MetricsRegistry metrics_;
   Router router_;
-  ConnectionRegistry connections_;
   std::unique_ptr<boost::asio::thread_pool> workers_;
   std::unique_ptr<DatabasePool> database_;
   std::unique_ptr<EventBus> bus_;
+  std::unique_ptr<ConnectionRegistry> connections_;
   std::unique_ptr<PluginManager> plugins_;
   std::unique_ptr<GatewayServer> gateway_;
   std::atomic<bool> running_{false};

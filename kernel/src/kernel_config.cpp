@@ -62,6 +62,12 @@ void read_server(YamlConfig& cfg, ServerConfig& server) {
       "max_queued_frames", static_cast<std::int64_t>(server.max_queued_frames), 1, 1 << 24));
   server.max_queued_bytes = static_cast<std::size_t>(cfg.int_in(
       "max_queued_bytes", static_cast<std::int64_t>(server.max_queued_bytes), 1024, 1LL << 32));
+  server.activity_interval = std::chrono::milliseconds(
+      cfg.int_in("activity_interval_ms", server.activity_interval.count(), 10, 3600 * 1000));
+  server.max_pending_requests = static_cast<std::size_t>(cfg.int_in(
+      "max_pending_requests", static_cast<std::int64_t>(server.max_pending_requests), 1, 1 << 20));
+  server.node_id =
+      static_cast<std::uint32_t>(cfg.int_in("node_id", server.node_id, 0, (1 << 20) - 1));
   if (auto* limit = cfg.section("rate_limit")) {
     if (auto rate = limit->get_double("requests_per_second")) {
       if (*rate <= 0) limit->fail("requests_per_second", "must be positive");

@@ -33,6 +33,14 @@ struct ServerConfig {
   // Token bucket per connection: sustained requests per second and burst.
   double requests_per_second = 200;
   double request_burst = 400;
+  // A user's activity is published on the bus at most this often.
+  std::chrono::milliseconds activity_interval{5000};
+  // Requests of one connection waiting for earlier ones (they take effect
+  // in arrival order); past it a request is answered rate_limited.
+  std::size_t max_pending_requests = 256;
+  // This server's number among several sharing one database (0 to 2^20-1):
+  // bits 32 and up of every ConnectionId it hands out.
+  std::uint32_t node_id = 0;
   std::optional<TlsConfig> tls;
 };
 
@@ -63,7 +71,7 @@ struct KernelConfig {
   ServerConfig server;
   DatabaseConfig database;
   LogConfig log;
-  int worker_threads = 2;
+  int worker_threads = 2;  // default: the number of cores
   std::chrono::milliseconds shutdown_timeout{10000};
   std::filesystem::path plugin_dir;
   std::vector<PluginConfig> plugins;  // in file order, enabled or not

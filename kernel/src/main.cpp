@@ -84,10 +84,19 @@ int main(int argc, char** argv) {
   if (mode == Mode::list) {
     try {
       for (const auto& p : read_manifests(config)) {
-        std::cout << fmt::format("{} {}{}\n  {}\n  library: {}\n  requires: {}\n  wants: {}\n",
-                                 p.name, p.version, p.enabled ? "" : " (disabled)", p.description,
-                                 p.path, fmt::join(p.requires_list, ", "),
-                                 fmt::join(p.wants_list, ", "));
+        std::cout << fmt::format("{} {}{}\n  {}\n  library: {}\n", p.name, p.version,
+                                 p.enabled ? "" : " (disabled)", p.description, p.path);
+        // Only the lists a plugin has, so that an empty one is not mistaken for a value.
+        auto line = [](std::string_view label, const std::vector<std::string>& names) {
+          if (!names.empty()) std::cout << fmt::format("  {}: {}\n", label, fmt::join(names, ", "));
+        };
+        line("requires", p.requires_list);
+        line("wants", p.wants_list);
+        line("handles", p.declared.handles);
+        line("serves", p.declared.serves);
+        line("publishes", p.declared.publishes);
+        line("subscribes", p.declared.subscribes);
+        line("hooks", p.declared.hooks);
       }
     } catch (const std::exception& e) {
       return fail(e.what());

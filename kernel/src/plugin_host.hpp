@@ -41,22 +41,35 @@ class PluginGateway : public Gateway {
   PluginGateway(Router& router, ConnectionRegistry& connections, OwnerPtr owner)
       : router_(router), connections_(connections), owner_(std::move(owner)) {}
   void handle(std::string type, RequestHandler handler, RequestOptions options) override {
+    require_declared(*owner_, owner_->handles, "request type", type);
     router_.add(owner_, std::move(type), std::move(handler), options);
   }
   void send(ConnectionId connection, Frame frame) override { connections_.send(connection, frame); }
   void deliver(std::string_view user_id, const Frame& frame, ConnectionId except) override {
-    connections_.deliver(user_id, frame, except);
+    const std::string one(user_id);
+    connections_.deliver(std::span<const std::string>(&one, 1), frame, except);
+  }
+  void deliver_many(std::span<const std::string> user_ids, const Frame& frame,
+                    ConnectionId except) override {
+    connections_.deliver(user_ids, frame, except);
   }
   bool is_connected(std::string_view user_id) const override {
     return connections_.is_connected(user_id);
   }
-  void bind_user(ConnectionId connection, std::string user_id, bool hold_events) override {
-    connections_.bind_user(connection, std::move(user_id), hold_events);
+  std::optional<std::chrono::system_clock::time_point> last_active(
+      std::string_view user_id) const override {
+    return connections_.last_active(user_id);
+  }
+  void bind_user(ConnectionId connection, Binding binding) override {
+    connections_.bind_user(connection, std::move(binding));
   }
   void release_events(ConnectionId connection, std::vector<Frame> first) override {
     connections_.release_events(connection, std::move(first));
   }
   void unbind_user(ConnectionId connection) override { connections_.unbind_user(connection); }
+  std::size_t end_login(std::string_view login_key, const Frame& notice) override {
+    return connections_.end_login(login_key, notice);
+  }
 
  private:
   Router& router_;

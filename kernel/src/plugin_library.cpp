@@ -15,6 +15,36 @@ std::vector<std::string> to_list(const char* const* names) {
   return out;
 }
 
+// Refuses a plugin whose build differs from the kernel's in anything that
+// changes the types crossing the boundary, naming the field and both values.
+void check_fingerprint(const std::string& where, const BuildFingerprint* plugin) {
+  const BuildFingerprint& kernel = *this_build_fingerprint();
+  if (plugin == nullptr) throw PluginError(where + ": the manifest has no build fingerprint");
+  auto refuse = [&](std::string_view field, const std::string& theirs, const std::string& ours) {
+    throw PluginError(where + ": built with " + std::string(field) + " " + theirs +
+                      ", this kernel with " + ours + "; rebuild the plugin with the kernel's " +
+                      "toolchain and libraries");
+  };
+  auto text = [](const char* value) { return std::string(value != nullptr ? value : "(none)"); };
+  if (text(plugin->compiler) != text(kernel.compiler))
+    refuse("compiler", text(plugin->compiler), text(kernel.compiler));
+  if (text(plugin->standard_library) != text(kernel.standard_library))
+    refuse("standard library", text(plugin->standard_library), text(kernel.standard_library));
+  if (plugin->cxx11_abi != kernel.cxx11_abi)
+    refuse("_GLIBCXX_USE_CXX11_ABI", std::to_string(plugin->cxx11_abi),
+           std::to_string(kernel.cxx11_abi));
+  if (plugin->cplusplus != kernel.cplusplus)
+    refuse("C++ standard (__cplusplus)", std::to_string(plugin->cplusplus),
+           std::to_string(kernel.cplusplus));
+  if (plugin->boost_version != kernel.boost_version)
+    refuse("Boost (BOOST_VERSION)", std::to_string(plugin->boost_version),
+           std::to_string(kernel.boost_version));
+  if (text(plugin->pqxx_version) != text(kernel.pqxx_version))
+    refuse("libpqxx", text(plugin->pqxx_version), text(kernel.pqxx_version));
+  if (text(plugin->sdk_version) != text(kernel.sdk_version))
+    refuse("Parley SDK", text(plugin->sdk_version), text(kernel.sdk_version));
+}
+
 }  // namespace
 
 std::vector<std::string> PluginLibrary::requires_list() const {
@@ -22,6 +52,10 @@ std::vector<std::string> PluginLibrary::requires_list() const {
 }
 std::vector<std::string> PluginLibrary::wants_list() const {
   return to_list(entry->soft_dependencies);
+}
+Declarations PluginLibrary::declarations() const {
+  return {to_list(entry->handles), to_list(entry->serves), to_list(entry->publishes),
+          to_list(entry->subscribes), to_list(entry->hooks)};
 }
 
 PluginLibrary open_plugin_library(const std::string& expected_name,
@@ -50,6 +84,7 @@ PluginLibrary open_plugin_library(const std::string& expected_name,
                       ", this kernel speaks SDK ABI " + std::to_string(kSdkAbiVersion) +
                       "; rebuild the plugin against this SDK");
   }
+  check_fingerprint(where, entry->fingerprint);
   if (entry->name == nullptr || expected_name != entry->name) {
     throw PluginError(where + ": the library is plugin '" +
                       std::string(entry->name ? entry->name : "") + "', not '" + expected_name +

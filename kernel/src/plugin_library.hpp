@@ -19,6 +19,11 @@ class PluginError : public std::runtime_error {
   using std::runtime_error::runtime_error;
 };
 
+// What a plugin's manifest says it registers and uses on the bus.
+struct Declarations {
+  std::vector<std::string> handles, serves, publishes, subscribes, hooks;
+};
+
 struct PluginLibrary {
   std::shared_ptr<boost::dll::shared_library> library;
   const PluginEntry* entry = nullptr;
@@ -26,11 +31,13 @@ struct PluginLibrary {
 
   std::vector<std::string> requires_list() const;
   std::vector<std::string> wants_list() const;
+  Declarations declarations() const;
 };
 
 // Loads `path` for the plugin configured as `expected_name`. Throws
 // PluginError: missing file, not a loadable library, no entry symbol, other
-// SDK ABI version (naming both), or a manifest whose name differs.
+// SDK ABI version (naming both), another build fingerprint (naming the
+// field and both values), or a manifest whose name differs.
 PluginLibrary open_plugin_library(const std::string& expected_name,
                                   const std::filesystem::path& path);
 

@@ -11,6 +11,7 @@ PluginInfo info_of(const PluginLibrary& lib, bool enabled) {
           lib.path.string(),
           lib.requires_list(),
           lib.wants_list(),
+          lib.declarations(),
           enabled};
 }
 
@@ -46,7 +47,9 @@ void PluginManager::load(const KernelConfig& config) {
   for (std::size_t i : order) {
     Loaded& l = loaded[i];
     const PluginConfig& pc = *configs[i];
-    l.owner = std::make_shared<const Owner>(Owner{pc.name, l.library.library});
+    const Declarations declared = l.library.declarations();
+    l.owner = std::make_shared<const Owner>(
+        Owner{pc.name, l.library.library, declared.handles, declared.serves});
     l.host = std::make_unique<PluginHost>(services_, l.owner, pc.log_level);
     try {
       l.plugin.reset(l.library.entry->create(*l.host));
@@ -134,9 +137,15 @@ std::vector<PluginInfo> PluginManager::infos() const {
 
 std::vector<PluginInfo> read_manifests(const KernelConfig& config) {
   std::vector<PluginInfo> out;
+  std::vector<DependencyInfo> enabled;
   for (const auto& pc : config.plugins) {
     out.push_back(info_of(open_plugin_library(pc.name, config.library_path(pc)), pc.enabled));
+    if (pc.enabled)
+      enabled.push_back({out.back().name, out.back().requires_list, out.back().wants_list});
   }
+  // The same dependency check as start-up: a missing hard dependency or a
+  // cycle is an error here too.
+  start_order(enabled);
   return out;
 }
 

@@ -21,6 +21,7 @@ struct PluginInfo {
   std::string path;
   std::vector<std::string> requires_list;
   std::vector<std::string> wants_list;
+  Declarations declared;
   bool enabled = true;
 };
 

@@ -43,6 +43,7 @@ class ShoutPlugin : public parley::Plugin {
 };
 
 const char* const kNone[] = {nullptr};
+const char* const kHandles[] = {"shout", nullptr};
 
 const parley::PluginEntry* entry() {
   static const parley::PluginEntry manifest{
@@ -52,7 +53,8 @@ const parley::PluginEntry* entry() {
       "answers in capitals (an SDK example)",
       kNone,
       kNone,
-      [](parley::Host& host) -> parley::Plugin* { return new ShoutPlugin(host); }};
+      [](parley::Host& host) -> parley::Plugin* { return new ShoutPlugin(host); },
+      kHandles};
   return &manifest;
 }
 

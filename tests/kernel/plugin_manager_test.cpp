@@ -1,7 +1,9 @@
 // Loading real plugin libraries: manifests, ABI checks, dependency order,
 // start-up rollback, and stop order.
 #include <gmock/gmock.h>
+
 #include <gtest/gtest.h>
+#include <boost/version.hpp>
 
 #include "kernel.hpp"
 #include "kernel_config.hpp"
@@ -96,6 +98,14 @@ TEST_F(PluginManagerTest, OtherSdkAbiIsRefusedNamingBothVersions) {
   EXPECT_FALSE(std::filesystem::exists(journal())) << "nothing in the plugin may run";
 }
 
+TEST_F(PluginManagerTest, OtherBuildFingerprintIsRefusedNamingTheFieldAndBothValues) {
+  const auto error = load_error({{"other_boost", ""}});
+  EXPECT_THAT(error, HasSubstr("plugin 'other_boost'"));
+  EXPECT_THAT(error, HasSubstr("built with Boost (BOOST_VERSION) 107000"));
+  EXPECT_THAT(error, HasSubstr("this kernel with " + std::to_string(BOOST_VERSION)));
+  EXPECT_FALSE(std::filesystem::exists(journal())) << "nothing in the plugin may run";
+}
+
 TEST_F(PluginManagerTest, DependencyCycleStopsStartupNamingThePlugins) {
   const auto error = load_error({{"cycle_a", ""}, {"cycle_b", ""}});
   EXPECT_THAT(error, HasSubstr("cycle"));
@@ -177,7 +187,7 @@ TEST_F(PluginManagerTest, PluginsSeeTheClockTheKernelGivesThem) {
   ManualClock clock;
   const auto file = dir_.write(
       "clock.yaml",
-      std::string("plugin_dir: ") + TEST_PLUGIN_DIR +
+      std::string("server:\n  listen: 127.0.0.1\n  port: 0\nplugin_dir: ") + TEST_PLUGIN_DIR +
           "\nplugins:\n  - name: alpha\n    config:\n      journal: " + journal().string() + "\n");
   Kernel kernel(load_kernel_config(file.string()), &clock);
   kernel.load();

@@ -5,6 +5,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <regex>
 #include <stdexcept>
 #include <thread>
 
@@ -20,9 +21,9 @@ std::string plugin_dir() {
   return PARLEY_TEST_PLUGIN_DIR;
 }
 
-ParleydProcess::ParleydProcess(Options options) : options_(std::move(options)), port_(free_port()) {
-  std::string yaml = "server:\n  listen: 127.0.0.1\n  port: " + std::to_string(port_) + "\n" +
-                     options_.server_yaml +
+ParleydProcess::ParleydProcess(Options options) : options_(std::move(options)) {
+  // Port 0: the kernel binds a free port and logs it; no bind-close-reuse race.
+  std::string yaml = "server:\n  listen: 127.0.0.1\n  port: 0\n" + options_.server_yaml +
                      "\nworker_threads: 2\nshutdown_timeout_ms: 8000\nplugin_dir: " +
                      (options_.plugin_dir.empty() ? plugin_dir() : options_.plugin_dir) + "\n";
   if (!options_.database_url.empty()) {
@@ -44,6 +45,8 @@ ParleydProcess::~ParleydProcess() {
 
 void ParleydProcess::start() {
   const std::string log_file = (dir_.path() / "parleyd.log").string();
+  log_offset_ = read_file(log_file).size();
+  port_ = 0;
   pid_ = fork();
   if (pid_ < 0) throw std::runtime_error("fork failed");
   if (pid_ == 0) {
@@ -60,11 +63,35 @@ void ParleydProcess::start() {
   }
 }
 
+int ParleydProcess::port() {
+  if (port_ != 0) return port_;
+  // The line the kernel logs once it is bound (text and JSON log formats).
+  static const std::regex listening(R"(listening on [^\s"]*:([0-9]+))");
+  const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(30);
+  while (std::chrono::steady_clock::now() < deadline) {
+    const std::string since_start = read_file(dir_.path() / "parleyd.log").substr(log_offset_);
+    std::smatch match;
+    if (std::regex_search(since_start, match, listening)) {
+      port_ = std::stoi(match[1].str());
+      return port_;
+    }
+    if (!running()) break;
+    std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  }
+  throw std::runtime_error("parleyd did not report a listening port; its log:\n" + log());
+}
+
 bool ParleydProcess::wait_ready(int status, std::chrono::milliseconds timeout) {
   const auto deadline = std::chrono::steady_clock::now() + timeout;
   while (std::chrono::steady_clock::now() < deadline) {
     if (!running()) return false;
-    if (http_get(port_, "/readyz").status == status) return true;
+    int bound = 0;
+    try {
+      bound = port();
+    } catch (const std::exception&) {
+      return false;
+    }
+    if (http_get(bound, "/readyz").status == status) return true;
     std::this_thread::sleep_for(std::chrono::milliseconds(50));
   }
   return false;

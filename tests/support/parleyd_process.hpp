@@ -1,5 +1,5 @@
 // A real parleyd process for end-to-end tests: writes its config, starts it,
-// waits until /readyz answers, stops it with a signal or SIGKILL.
+// waits until /readyz answers (on the port it reports), stops it with a signal or SIGKILL.
 #pragma once
 
 #include <sys/types.h>
@@ -35,7 +35,9 @@ class ParleydProcess {
   void kill_hard();  // SIGKILL
   bool running();
 
-  int port() const { return port_; }
+  // The port this run of the server bound (port 0 in its config), read from
+  // its log; waits for the line, throws if the server exits first.
+  int port();
   pid_t pid() const { return pid_; }
   // Resident memory of the process, from /proc (0 when not running).
   std::size_t rss_bytes() const;
@@ -48,7 +50,8 @@ class ParleydProcess {
   Options options_;
   TempDir dir_;
   std::filesystem::path config_;
-  int port_;
+  int port_ = 0;
+  std::size_t log_offset_ = 0;  // the log's size when this run started
   pid_t pid_ = -1;
 };
 

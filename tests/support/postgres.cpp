@@ -1,11 +1,10 @@
 #include "postgres.hpp"
 
-#include <netinet/in.h>
 #include <pwd.h>
-#include <sys/socket.h>
 #include <unistd.h>
 
 #include <cstdlib>
+#include <filesystem>
 #include <stdexcept>
 
 #include <pqxx/pqxx>
@@ -13,22 +12,26 @@
 namespace parley::test {
 
 namespace {
-const char* kBin = "/usr/lib/postgresql/15/bin";
+
+// The newest installed PostgreSQL server's binaries (Debian keeps them out of
+// PATH, one folder per major version).
+std::string server_bin_dir() {
+  std::filesystem::path best;
+  int best_major = 0;
+  std::error_code ec;
+  for (const auto& entry : std::filesystem::directory_iterator("/usr/lib/postgresql", ec)) {
+    const std::string name = entry.path().filename().string();
+    const int major = std::atoi(name.c_str());
+    if (major > best_major && std::filesystem::exists(entry.path() / "bin" / "pg_ctl")) {
+      best_major = major;
+      best = entry.path() / "bin";
+    }
+  }
+  if (best.empty()) throw std::runtime_error("no PostgreSQL server under /usr/lib/postgresql");
+  return best.string();
 }
 
-int free_port() {
-  int fd = socket(AF_INET, SOCK_STREAM, 0);
-  sockaddr_in addr{};
-  addr.sin_family = AF_INET;
-  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  addr.sin_port = 0;
-  bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr);
-  socklen_t len = sizeof addr;
-  getsockname(fd, reinterpret_cast<sockaddr*>(&addr), &len);
-  const int port = ntohs(addr.sin_port);
-  close(fd);
-  return port;
-}
+}  // namespace
 
 std::string TestPostgres::run_as_postgres(const std::string& command) const {
   std::string full = command;
@@ -41,16 +44,14 @@ std::string TestPostgres::run_as_postgres(const std::string& command) const {
   return full;
 }
 
-TestPostgres::TestPostgres() {
-  port_ = free_port();
+TestPostgres::TestPostgres() : bin_(server_bin_dir()) {
   const auto data = dir_.path() / "data";
   if (geteuid() == 0) {
     if (std::system(("chown postgres " + dir_.path().string()).c_str()) != 0) {
       throw std::runtime_error("cannot hand the test directory to the postgres user");
     }
   }
-  run_as_postgres(std::string(kBin) + "/initdb -D " + data.string() +
-                  " -U postgres -A trust --no-sync");
+  run_as_postgres(bin_ + "/initdb -D " + data.string() + " -U postgres -A trust --no-sync");
   start();
 }
 
@@ -65,10 +66,9 @@ void TestPostgres::start() {
   if (running_) return;
   const auto data = dir_.path() / "data";
   const std::string options =
-      "-c listen_addresses=127.0.0.1 -c port=" + std::to_string(port_) +
-      " -c unix_socket_directories=" + dir_.path().string() +
+      "-c listen_addresses='' -c unix_socket_directories=" + dir_.path().string() +
       " -c fsync=off -c synchronous_commit=off -c full_page_writes=off -c max_connections=200";
-  run_as_postgres(std::string(kBin) + "/pg_ctl -D " + data.string() + " -l " +
+  run_as_postgres(bin_ + "/pg_ctl -D " + data.string() + " -l " +
                   (dir_.path() / "server.log").string() + " -w -t 30 -o \"" + options + "\" start");
   running_ = true;
 }
@@ -76,12 +76,11 @@ void TestPostgres::start() {
 void TestPostgres::stop() {
   if (!running_) return;
   running_ = false;
-  run_as_postgres(std::string(kBin) + "/pg_ctl -D " + (dir_.path() / "data").string() +
-                  " -m fast -w stop");
+  run_as_postgres(bin_ + "/pg_ctl -D " + (dir_.path() / "data").string() + " -m fast -w stop");
 }
 
 std::string TestPostgres::url(const std::string& database) const {
-  return "postgresql://postgres@127.0.0.1:" + std::to_string(port_) + "/" + database;
+  return "postgresql://postgres@/" + database + "?host=" + dir_.path().string();
 }
 
 std::string TestPostgres::create_database(const std::string& name) {

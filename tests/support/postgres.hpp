@@ -1,5 +1,6 @@
 // A private PostgreSQL cluster for tests: initdb into a temporary directory,
-// listen on 127.0.0.1 at a free port. Stoppable and restartable, so tests can
+// reachable only through a unix socket in that directory (no TCP port to
+// collide with another test or a running server). Stoppable and restartable, so tests can
 // take the database away under a running parleyd.
 #pragma once
 
@@ -20,7 +21,6 @@ class TestPostgres {
   // A new empty database; returns its connection URL.
   std::string create_database(const std::string& name);
   std::string url(const std::string& database = "postgres") const;
-  int port() const { return port_; }
 
   // One cluster shared by a whole test binary, started on first use.
   static TestPostgres& shared();
@@ -29,11 +29,8 @@ class TestPostgres {
   std::string run_as_postgres(const std::string& command) const;
 
   TempDir dir_;
-  int port_ = 0;
+  std::string bin_;  // the server's binaries
   bool running_ = false;
 };
-
-// A free TCP port on 127.0.0.1 (bound then released).
-int free_port();
 
 }  // namespace parley::test

@@ -263,7 +263,10 @@ void Accounts::finish_login(ConnectionId connection, std::string user_id, std::s
   }
   auto& gateway = host_.gateway();
   const bool had_connection = gateway.is_connected(user_id);
-  gateway.bind_user(connection, user_id, /*hold_events=*/true);
+  // The token's hash groups this connection with the others of its login,
+  // so that logging out ends all of them.
+  gateway.bind_user(
+      connection, Binding{.user_id = user_id, .hold_events = true, .login_key = token_hash(token)});
   json::object result{
       {"user_id", user_id}, {"name", name}, {"token", token}, {"expires_at", expires_at}};
   after_login_(user_id, connection, had_connection, std::move(result), reply);
@@ -302,7 +305,11 @@ void Accounts::on_logout(Request request, Reply reply) {
           token_hash_by_connection_[connection] = hash;
           return reply.fail(status);
         }
-        host_.gateway().unbind_user(connection);
+        auto& gateway = host_.gateway();
+        gateway.unbind_user(connection);
+        // Every other connection logged in with this token ends too.
+        gateway.end_login(
+            hash, make_frame(json::object{{"type", "session_ended"}, {"reason", "logged_out"}}));
         reply.ok();
         after_logout_(user_id);
       });

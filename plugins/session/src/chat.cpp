@@ -62,17 +62,29 @@ Chat::Chat(Host& host, const Settings& settings)
               }) {}
 
 void Chat::register_handlers(Gateway& gateway) {
-  gateway.handle("send",
-                 [this](Request r, Reply reply) { on_send(std::move(r), std::move(reply)); });
-  gateway.handle("mark",
-                 [this](Request r, Reply reply) { on_mark(std::move(r), std::move(reply)); });
-  gateway.handle("history",
-                 [this](Request r, Reply reply) { on_history(std::move(r), std::move(reply)); });
-  gateway.handle("conversations", [this](Request r, Reply reply) {
-    on_conversations(std::move(r), std::move(reply));
-  });
-  gateway.handle("typing",
-                 [this](Request r, Reply reply) { on_typing(std::move(r), std::move(reply)); });
+  // Every chat handler only validates and queues work (the writer, the
+  // database pool, a delivery), so it runs on the network thread. A run of
+  // sends from one connection is pipelined: the writer's FIFO keeps their
+  // order, so the next send need not wait for the previous commit.
+  const RequestOptions queues_only{.nonblocking = true};
+  const RequestOptions ordered_by_writer{.nonblocking = true, .pipelined = true};
+  gateway.handle(
+      "send", [this](Request r, Reply reply) { on_send(std::move(r), std::move(reply)); },
+      ordered_by_writer);
+  gateway.handle(
+      "mark", [this](Request r, Reply reply) { on_mark(std::move(r), std::move(reply)); },
+      queues_only);
+  gateway.handle(
+      "history", [this](Request r, Reply reply) { on_history(std::move(r), std::move(reply)); },
+      queues_only);
+  gateway.handle(
+      "conversations",
+      [this](Request r, Reply reply) { on_conversations(std::move(r), std::move(reply)); },
+      queues_only);
+  // Typing has no lasting effect: nothing after it depends on it.
+  gateway.handle(
+      "typing", [this](Request r, Reply reply) { on_typing(std::move(r), std::move(reply)); },
+      RequestOptions{.nonblocking = true, .pipelined = true});
 }
 
 void Chat::check_message_text(std::string_view text) const {

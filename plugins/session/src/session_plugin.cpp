@@ -81,6 +81,12 @@ class SessionPlugin : public Plugin {
 
 const char* const kNoDependencies[] = {nullptr};
 const char* const kSoftDependencies[] = {"presence", nullptr};
+const char* const kHandles[] = {"register",      "login",  "logout", "user.get",
+                                "user.find",     "send",   "mark",   "history",
+                                "conversations", "typing", nullptr};
+const char* const kPublishes[] = {"session.message.stored", "session.receipt", "push.notify",
+                                  nullptr};
+const char* const kSubscribes[] = {"gateway.connection.closed", nullptr};
 
 const PluginEntry* entry() {
   static const PluginEntry manifest{
@@ -90,7 +96,12 @@ const PluginEntry* entry() {
       "accounts, login sessions and one-to-one chat with offline delivery and receipts",
       kNoDependencies,
       kSoftDependencies,
-      [](Host& host) -> Plugin* { return new SessionPlugin(host); }};
+      [](Host& host) -> Plugin* { return new SessionPlugin(host); },
+      kHandles,
+      kNoDependencies,
+      kPublishes,
+      kSubscribes,
+      kNoDependencies};
   return &manifest;
 }
 

@@ -17,9 +17,11 @@
 //    (a filter before a message is stored). A veto stops the chain.
 //
 // A handler that throws is logged with its plugin's name; other handlers still
-// run (for a hook, the throwing handler counts as "proceed"; for a service, the
-// caller gets `internal`). Registrations belong to the plugin that made them
-// and are removed by the kernel when it stops; register them in start().
+// run (for a service, the caller gets `internal`). A hook that throws
+// parley::Failure vetoes with its code, as a request handler would; a hook
+// that throws anything else vetoes with `internal` when it was registered
+// fail-closed (HookOptions), and otherwise counts as "proceed". Registrations belong to the plugin
+// that made them and are removed by the kernel when it stops; register them in start().
 #pragma once
 
 #include <chrono>
@@ -55,9 +57,17 @@ using EventHandler = std::function<void(const Event& event)>;
 struct HookResult {
   Status status;
   static HookResult proceed() { return {}; }
-  static HookResult veto(ErrorCode code, std::string message) {
-    return {Status(code, std::move(message))};
+  // `reason`, when given, reaches the client as the error's "reason" field.
+  static HookResult veto(ErrorCode code, std::string message, std::string reason = {}) {
+    return {Status(code, std::move(message), std::move(reason))};
   }
+};
+
+struct HookOptions {
+  // A hook that throws something other than parley::Failure vetoes with
+  // `internal` instead of letting the action proceed (for filters whose
+  // failure must not let content through).
+  bool fail_closed = false;
 };
 using HookHandler = std::function<HookResult(boost::json::object& payload)>;
 
@@ -98,7 +108,8 @@ class Bus {
   virtual void subscribe(std::string name, EventHandler handler) = 0;
 
   // Higher priority runs first; equal priorities run in registration order.
-  virtual void hook(std::string name, int priority, HookHandler handler) = 0;
+  virtual void hook(std::string name, int priority, HookHandler handler,
+                    HookOptions options = {}) = 0;
   // Runs the chain for `name` over `payload`. Returns the veto, or ok.
   virtual Status run_hooks(std::string_view name, boost::json::object& payload) = 0;
 

@@ -3,9 +3,12 @@
 // logged-in connection; what a request or event means is up to plugins.
 #pragma once
 
+#include <chrono>
 #include <cstdint>
 #include <functional>
 #include <memory>
+#include <optional>
+#include <span>
 #include <string>
 #include <string_view>
 #include <utility>
@@ -65,6 +68,9 @@ class Reply {
 
 // Runs on a worker thread (or, for RequestOptions::nonblocking handlers, on
 // the connection's network thread). It may answer later, from any thread.
+// Requests of one connection take effect in the order they arrived: a
+// handler runs only once every earlier request of its connection has been
+// answered (see RequestOptions::pipelined for the exception).
 // Throwing parley::Failure answers with its code; any other exception
 // answers `internal` and is logged.
 using RequestHandler = std::function<void(Request request, Reply reply)>;
@@ -78,6 +84,22 @@ struct RequestOptions {
   // per request. Anything slower (hashing a password, a blocking call)
   // must leave this false.
   bool nonblocking = false;
+  // A request of this type may start while earlier requests of the same
+  // type from the same connection are still unanswered: the handler keeps
+  // their order itself (it hands them, in call order, to one FIFO such as a
+  // write batcher). Any other request still waits for every earlier one.
+  bool pipelined = false;
+};
+
+// How a connection is logged in (Gateway::bind_user).
+struct Binding {
+  std::string user_id;
+  // Frames delivered to the connection are held back until
+  // release_events(), so that a login can send its catch-up first.
+  bool hold_events = false;
+  // Groups the connections of one login session (a token) so that
+  // end_login() can end all of them; empty for none.
+  std::string login_key;
 };
 
 class Gateway {
@@ -92,18 +114,29 @@ class Gateway {
   virtual void send(ConnectionId connection, Frame frame) = 0;
   // Sends to every logged-in connection of `user_id` except `except`.
   virtual void deliver(std::string_view user_id, const Frame& frame, ConnectionId except = 0) = 0;
+  // Sends one frame to every logged-in connection of each of `user_ids`
+  // (except `except`); the frame is shared, not copied, and no lock is held
+  // while connections queue it. Duplicate ids receive it once.
+  virtual void deliver_many(std::span<const std::string> user_ids, const Frame& frame,
+                            ConnectionId except = 0) = 0;
   // Whether `user_id` has at least one logged-in connection on this server.
   virtual bool is_connected(std::string_view user_id) const = 0;
+  // When `user_id` last sent a frame on a connection of this server, while
+  // logged in; nullopt when they hold no connection here.
+  virtual std::optional<std::chrono::system_clock::time_point> last_active(
+      std::string_view user_id) const = 0;
 
-  // Marks `connection` as logged in as `user_id`. With `hold_events`, frames
-  // delivered to it are held back until release_events(), so that a login
-  // can send its catch-up first.
-  virtual void bind_user(ConnectionId connection, std::string user_id, bool hold_events) = 0;
+  // Marks `connection` as logged in (see Binding). The kernel publishes
+  // gateway.user.online when it is the user's first connection here.
+  virtual void bind_user(ConnectionId connection, Binding binding) = 0;
   // Sends `first`, then the held frames whose dedupe key is not among the
   // keys of `first` (what the catch-up already contained), and stops holding.
   virtual void release_events(ConnectionId connection, std::vector<Frame> first) = 0;
   // Logs the connection out: it receives no more deliveries.
   virtual void unbind_user(ConnectionId connection) = 0;
+  // Logs out every connection bound with `login_key` (a revoked or expired
+  // session), after queuing `notice` on each; returns how many there were.
+  virtual std::size_t end_login(std::string_view login_key, const Frame& notice) = 0;
 };
 
 }  // namespace parley

@@ -23,6 +23,7 @@
 #include <boost/dll/alias.hpp>
 
 #include "parley/config.hpp"
+#include "parley/fingerprint.hpp"
 #include "parley/host.hpp"
 #include "parley/version.hpp"
 
@@ -37,15 +38,28 @@ class Plugin {
 };
 
 // The manifest. `sdk_abi` stays the first member in every SDK version so that
-// any kernel can read it; the rest is trusted only when it matches.
+// any kernel can read it; the rest is trusted only when it matches, and the
+// build fingerprint is compared next, field by field.
+//
+// The name lists are nullptr-terminated (a nullptr list is empty). What a
+// plugin declares it handles and serves is enforced: registering anything
+// else fails its start. What it publishes, subscribes to and hooks is
+// printed by `parleyd --list-plugins` for operators and reviewers.
 struct PluginEntry {
   std::uint32_t sdk_abi;
   const char* name;                      // unique, [a-z0-9_]+, equals the config entry's name
   const char* version;                   // the plugin's own version, for humans
   const char* description;               // one line
-  const char* const* hard_dependencies;  // nullptr-terminated; start-up fails without them
-  const char* const* soft_dependencies;  // nullptr-terminated; started first when enabled
+  const char* const* hard_dependencies;  // start-up fails without them
+  const char* const* soft_dependencies;  // started first when enabled
   Plugin* (*create)(Host& host);
+  const char* const* handles = nullptr;     // client request types (Gateway::handle)
+  const char* const* serves = nullptr;      // bus services (Bus::serve)
+  const char* const* publishes = nullptr;   // bus events (Bus::publish)
+  const char* const* subscribes = nullptr;  // bus events (Bus::subscribe)
+  const char* const* hooks = nullptr;       // hook chains it joins (Bus::hook)
+  // Filled in where the manifest is compiled: the plugin's own build.
+  const BuildFingerprint* fingerprint = this_build_fingerprint();
 };
 
 using PluginEntryFunction = const PluginEntry*();

@@ -62,21 +62,26 @@ inline std::string_view wire_name(ErrorCode code) {
   return "internal";
 }
 
-// The outcome of an operation: ok, or a code with a human-readable message.
+// The outcome of an operation: ok, or a code with a human-readable message
+// and, optionally, a machine-readable `reason` (for example a filter plugin's
+// "profanity"), sent to the client as the error frame's "reason" field.
 class Status {
  public:
   Status() = default;
-  Status(ErrorCode code, std::string message) : code_(code), message_(std::move(message)) {}
+  Status(ErrorCode code, std::string message, std::string reason = {})
+      : code_(code), message_(std::move(message)), reason_(std::move(reason)) {}
 
   static Status success() { return {}; }
 
   bool ok() const { return code_ == ErrorCode::ok; }
   ErrorCode code() const { return code_; }
   const std::string& message() const { return message_; }
+  const std::string& reason() const { return reason_; }
 
  private:
   ErrorCode code_ = ErrorCode::ok;
   std::string message_;
+  std::string reason_;
 };
 
 // Thrown by plugin code to answer a request or bus call with a specific error

@@ -7,10 +7,10 @@
 // Bumped whenever a type or interface that crosses the plugin boundary
 // changes in a way that breaks already-built plugins. The kernel refuses a
 // plugin whose manifest names another ABI version.
-#define PARLEY_SDK_ABI_VERSION 1u
+#define PARLEY_SDK_ABI_VERSION 2u
 
 // The release of the SDK headers, for humans and --version output.
-#define PARLEY_SDK_VERSION "1.0.0"
+#define PARLEY_SDK_VERSION "2.0.0"
 
 namespace parley {
 inline constexpr std::uint32_t kSdkAbiVersion = PARLEY_SDK_ABI_VERSION;

@@ -126,6 +126,9 @@ const char* const kWants[] = {JOURNAL_PLUGIN_WANTS, nullptr};
 const char* const kWants[] = {nullptr};
 #endif
 
+// Its request types come from its config, so it declares them all.
+const char* const kAnything[] = {"*", nullptr};
+
 const parley::PluginEntry* entry() {
   static const parley::PluginEntry manifest{
       JOURNAL_PLUGIN_ABI,
@@ -134,7 +137,12 @@ const parley::PluginEntry* entry() {
       "records its lifecycle for the kernel's tests",
       kRequires,
       kWants,
-      [](parley::Host& host) -> parley::Plugin* { return new JournalPlugin(host); }};
+      [](parley::Host& host) -> parley::Plugin* { return new JournalPlugin(host); },
+      kAnything,
+      kAnything,
+      nullptr,
+      kAnything,
+      kAnything};
   return &manifest;
 }
 
