@@ -6,6 +6,7 @@
 #include <future>
 #include <unordered_map>
 
+#include <parley/names.hpp>
 #include <parley/timestamp.hpp>
 
 namespace parley::presence {
@@ -118,7 +119,7 @@ void Presence::start() {
   // The gateway is asked whether the user is connected when the event is
   // handled: events of different names may arrive out of order (a quick
   // reconnect's `online` before the close's `offline`).
-  bus.subscribe("gateway.user.online", [self](const Event& event) {
+  bus.subscribe(std::string(names::kUserOnline), [self](const Event& event) {
     std::string user(event.payload.at("user_id").as_string());
     self->loop_.post([self, user] {
       auto& gateway = self->host_.gateway();
@@ -126,7 +127,7 @@ void Presence::start() {
           self->state_.set_connected(user, gateway.is_connected(user), gateway.last_active(user)));
     });
   });
-  bus.subscribe("gateway.user.offline", [self](const Event& event) {
+  bus.subscribe(std::string(names::kUserOffline), [self](const Event& event) {
     std::string user(event.payload.at("user_id").as_string());
     self->loop_.post([self, user] {
       const bool connected = self->host_.gateway().is_connected(user);
@@ -135,7 +136,7 @@ void Presence::start() {
       if (!connected) self->subscriptions_.drop_subscriber(user);
     });
   });
-  bus.subscribe("gateway.user.active", [self](const Event& event) {
+  bus.subscribe(std::string(names::kUserActive), [self](const Event& event) {
     const auto& payload = event.payload.as_object();
     std::string user(payload.at("user_id").as_string());
     std::optional<TimePoint> at;
@@ -148,7 +149,7 @@ void Presence::start() {
       self->publish(self->state_.activity(user, when, gateway.is_connected(user)));
     });
   });
-  bus.subscribe("gateway.connection.closed", [self](const Event& event) {
+  bus.subscribe(std::string(names::kConnectionClosed), [self](const Event& event) {
     const auto connection = event.payload.at("connection").to_number<ConnectionId>();
     self->loop_.post([self, connection] { self->connection_closed(connection); });
   });

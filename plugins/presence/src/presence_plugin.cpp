@@ -47,6 +47,12 @@ class PresencePlugin : public Plugin {
 // session and group are asked over the bus at run time only; session lists
 // presence as a soft dependency so that presence starts first.
 const char* const kNoDependencies[] = {nullptr};
+const char* const kHandles[] = {"presence.subscribe", "presence.unsubscribe", nullptr};
+const char* const kServes[] = {"presence.online", nullptr};
+const char* const kPublishes[] = {"presence.changed", nullptr};
+const char* const kSubscribes[] = {"gateway.user.online", "gateway.user.offline",
+                                   "gateway.user.active", "gateway.connection.closed",
+                                   "group.changed",       nullptr};
 
 const PluginEntry* entry() {
   static const PluginEntry manifest{PARLEY_SDK_ABI_VERSION,
@@ -55,7 +61,12 @@ const PluginEntry* entry() {
                                     "online status and last seen, shown to the people one talks to",
                                     kNoDependencies,
                                     kNoDependencies,
-                                    [](Host& host) -> Plugin* { return new PresencePlugin(host); }};
+                                    [](Host& host) -> Plugin* { return new PresencePlugin(host); },
+                                    kHandles,
+                                    kServes,
+                                    kPublishes,
+                                    kSubscribes,
+                                    kNoDependencies};
   return &manifest;
 }
 

@@ -18,7 +18,7 @@ class FakeBus : public Bus {
   void subscribe(std::string name, EventHandler handler) override {
     subscribers[name].push_back(std::move(handler));
   }
-  void hook(std::string, int, HookHandler) override {}
+  void hook(std::string, int, HookHandler, HookOptions) override {}
   Status run_hooks(std::string_view, boost::json::object&) override { return {}; }
   void serve(std::string name, ServiceHandler) override { services.insert(name); }
   bool has_service(std::string_view name) const override {
@@ -38,12 +38,14 @@ class FakeGateway : public Gateway {
   void handle(std::string, RequestHandler, RequestOptions) override {}
   void send(ConnectionId, Frame) override {}
   void deliver(std::string_view, const Frame&, ConnectionId) override {}
+  void deliver_many(std::span<const std::string>, const Frame&, ConnectionId) override {}
   bool is_connected(std::string_view user_id) const override {
     return connected.contains(std::string(user_id));
   }
-  void bind_user(ConnectionId, std::string, bool) override {}
+  void bind_user(ConnectionId, Binding) override {}
   void release_events(ConnectionId, std::vector<Frame>) override {}
   void unbind_user(ConnectionId) override {}
+  std::size_t end_login(std::string_view, const Frame&) override { return 0; }
   std::optional<std::chrono::system_clock::time_point> last_active(
       std::string_view) const override {
     return std::nullopt;
