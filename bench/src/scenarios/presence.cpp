@@ -7,8 +7,11 @@
 // the server's resident memory per subscription. Needs parleyd with the
 // presence plugin and grace_seconds: 0 (a grace period would be counted as
 // delay).
+#include <algorithm>
 #include <cmath>
 #include <deque>
+#include <numeric>
+#include <random>
 #include <thread>
 #include <unordered_map>
 
@@ -46,6 +49,9 @@ class Presence final : public Scenario {
     std::unordered_map<std::string, std::size_t> index_of;
     Histogram offline_delay;
     Histogram online_delay;
+    // From the start of a reconnect to its login's "synced": the part of
+    // online_delay that is not presence's.
+    Histogram reconnect_login;
     std::atomic<std::uint64_t> events{0};
     std::optional<Net> net;
     net.emplace(ctx.net);
@@ -116,6 +122,11 @@ class Presence final : public Scenario {
     std::deque<Away> away;
     std::vector<bool> is_away(users_, false);
     std::atomic<std::uint64_t> return_failures{0};
+    // Users drop in a shuffled order: in id order, a user's watchers (the
+    // users just before it) would be away themselves when it drops.
+    std::vector<std::size_t> order(users_);
+    std::iota(order.begin(), order.end(), 0);
+    std::shuffle(order.begin(), order.end(), std::mt19937(42));
     std::size_t next_user = 0;
     std::uint64_t churned = 0;
     CpuMeter cpu(ctx.server_pid);
@@ -142,13 +153,14 @@ class Presence final : public Scenario {
             return_failures.fetch_add(1);
             return;
           }
+          reconnect_login.record(std::chrono::nanoseconds(since_start() - came_online[u].load()));
           subscribe(*c, u, [&](const std::string& error) {
             if (!error.empty()) return_failures.fetch_add(1);
           });
         });
       }
       if (now < churn_end && now >= next_drop) {
-        const std::size_t u = next_user;
+        const std::size_t u = order[next_user];
         next_user = (next_user + 1) % users_;
         next_drop += period;
         // More users away than there are: this tick drops nobody.
@@ -180,6 +192,7 @@ class Presence final : public Scenario {
         std::llround(static_cast<double>(events.load()) / churn_seconds);
     r["offline_delay"] = offline_delay.summary();
     r["online_delay"] = online_delay.summary();
+    r["reconnect_login"] = reconnect_login.summary();
     if (rss_before > 0 && rss_after >= rss_before) {
       r["server_bytes_per_subscription"] = std::llround(
           static_cast<double>(rss_after - rss_before) / static_cast<double>(users_ * contacts_));
