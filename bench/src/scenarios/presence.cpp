@@ -10,6 +10,7 @@
 #include <algorithm>
 #include <cmath>
 #include <deque>
+#include <mutex>
 #include <numeric>
 #include <random>
 #include <thread>
@@ -122,6 +123,8 @@ class Presence final : public Scenario {
     std::deque<Away> away;
     std::vector<bool> is_away(users_, false);
     std::atomic<std::uint64_t> return_failures{0};
+    std::mutex first_error_mutex;
+    std::string first_return_error;
     // Users drop in a shuffled order: in id order, a user's watchers (the
     // users just before it) would be away themselves when it drops.
     std::vector<std::size_t> order(users_);
@@ -150,7 +153,10 @@ class Presence final : public Scenario {
         came_online[u] = since_start();
         connect_and_login(fresh, accounts[u], true, [&, u, c = &fresh](const std::string& e) {
           if (!e.empty()) {
-            return_failures.fetch_add(1);
+            if (return_failures.fetch_add(1) == 0) {
+              std::lock_guard lock(first_error_mutex);
+              first_return_error = e;
+            }
             return;
           }
           reconnect_login.record(std::chrono::nanoseconds(since_start() - came_online[u].load()));
@@ -198,6 +204,7 @@ class Presence final : public Scenario {
           static_cast<double>(rss_after - rss_before) / static_cast<double>(users_ * contacts_));
     }
     r["return_failures"] = return_failures.load();
+    if (!first_return_error.empty()) r["first_return_error"] = first_return_error;
     r["unexpected_closes"] = closes;
     r["cpu"] = std::move(cpu_result);
     if (churned > 0 && offline_delay.count() == 0) ctx.fail("no offline event reached a watcher");
