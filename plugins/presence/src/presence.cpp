@@ -16,6 +16,8 @@ namespace json = boost::json;
 
 // How many closed connection ids to remember for late subscribes.
 constexpr std::size_t kClosedMemory = 10000;
+// The write at stop waits at most this long, within the kernel's shutdown time.
+constexpr std::chrono::seconds kFinalFlushWait{5};
 
 json::value timestamp_or_null(const std::optional<TimePoint>& at) {
   if (!at) return nullptr;
@@ -411,7 +413,7 @@ void Presence::final_flush() {
   auto written = std::make_shared<std::promise<Status>>();
   auto result = written->get_future();
   store_->save(std::move(values), [written](const Status& status) { written->set_value(status); });
-  if (result.wait_for(std::chrono::seconds(10)) != std::future_status::ready) {
+  if (result.wait_for(kFinalFlushWait) != std::future_status::ready) {
     host_.log().warn("last_active of {} users not stored at stop: the database did not answer",
                      count);
     return;
