@@ -134,8 +134,13 @@ void Presence::start() {
     self->loop_.post([self, user] {
       const bool connected = self->host_.gateway().is_connected(user);
       self->publish(self->state_.set_connected(user, connected, std::nullopt));
-      // Also the end of subscriptions of a user who logged out everywhere.
-      if (!connected) self->subscriptions_.drop_subscriber(user);
+      // Also the end of subscriptions of a user who logged out everywhere,
+      // and of what is remembered for their subscribes.
+      if (!connected) {
+        self->subscriptions_.drop_subscriber(user);
+        std::lock_guard lock(self->one_to_one_mutex_);
+        self->one_to_one_.erase(user);
+      }
     });
   });
   bus.subscribe(std::string(names::kUserActive), [self](const Event& event) {
@@ -230,6 +235,12 @@ void Presence::on_online_query(const json::value& payload, ServiceReply reply) {
 
 void Presence::check_sharing(const std::string& user_id, std::vector<std::string> others,
                              SharingHandler done) {
+  {
+    std::lock_guard lock(one_to_one_mutex_);
+    if (const auto known = one_to_one_.find(user_id); known != one_to_one_.end()) {
+      std::erase_if(others, [&](const std::string& id) { return known->second.contains(id); });
+    }
+  }
   if (others.empty()) return done({});
   auto self = shared_from_this();
   json::array asked(others.begin(), others.end());
@@ -240,8 +251,14 @@ void Presence::check_sharing(const std::string& user_id, std::vector<std::string
         if (!response.ok()) return done({lookup_failure(response, "session.contacts"), {}, {}});
         Sharing sharing;
         sharing.unknown = string_list(response.value, "unknown");
-        sharing.not_shared =
-            without(without(others, sharing.unknown), string_list(response.value, "shared"));
+        auto shared = string_list(response.value, "shared");
+        {
+          // A 1:1 conversation with a message in it never stops being one.
+          std::lock_guard lock(self->one_to_one_mutex_);
+          auto& known = self->one_to_one_[user_id];
+          known.insert(shared.begin(), shared.end());
+        }
+        sharing.not_shared = without(without(others, sharing.unknown), shared);
         self->ask_group(user_id, std::move(sharing), done);
       });
 }
