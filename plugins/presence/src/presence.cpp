@@ -18,6 +18,8 @@ namespace json = boost::json;
 constexpr std::size_t kClosedMemory = 10000;
 // The write at stop waits at most this long, within the kernel's shutdown time.
 constexpr std::chrono::seconds kFinalFlushWait{5};
+// Users whose confirmed 1:1 contacts are remembered, at most.
+constexpr std::size_t kRememberedUsers = 100000;
 
 json::value timestamp_or_null(const std::optional<TimePoint>& at) {
   if (!at) return nullptr;
@@ -134,13 +136,8 @@ void Presence::start() {
     self->loop_.post([self, user] {
       const bool connected = self->host_.gateway().is_connected(user);
       self->publish(self->state_.set_connected(user, connected, std::nullopt));
-      // Also the end of subscriptions of a user who logged out everywhere,
-      // and of what is remembered for their subscribes.
-      if (!connected) {
-        self->subscriptions_.drop_subscriber(user);
-        std::lock_guard lock(self->one_to_one_mutex_);
-        self->one_to_one_.erase(user);
-      }
+      // Also the end of subscriptions of a user who logged out everywhere.
+      if (!connected) self->subscriptions_.drop_subscriber(user);
     });
   });
   bus.subscribe(std::string(names::kUserActive), [self](const Event& event) {
@@ -255,6 +252,8 @@ void Presence::check_sharing(const std::string& user_id, std::vector<std::string
         {
           // A 1:1 conversation with a message in it never stops being one.
           std::lock_guard lock(self->one_to_one_mutex_);
+          // Forgetting is always correct: the next subscribes ask again.
+          if (self->one_to_one_.size() >= kRememberedUsers) self->one_to_one_.clear();
           auto& known = self->one_to_one_[user_id];
           known.insert(shared.begin(), shared.end());
         }

@@ -71,9 +71,10 @@ class Presence : public std::enable_shared_from_this<Presence> {
   // connection closed must not leave watches behind.
   std::unordered_set<ConnectionId> closed_;
   std::deque<ConnectionId> closed_order_;
-  // Per connected user, the others session.contacts said they share a 1:1
+  // Per subscriber, the others session.contacts said they share a 1:1
   // conversation with: that never ends, so a re-subscribe after a reconnect
-  // need not ask again. Filled and read from the threads that check sharing.
+  // need not ask again. Filled and read from the threads that check sharing;
+  // cleared whole when it holds too many users.
   std::mutex one_to_one_mutex_;
   std::unordered_map<std::string, std::unordered_set<std::string>> one_to_one_;
 
