@@ -10,7 +10,13 @@ packages=(
   libgtest-dev libgmock-dev
   libssl-dev libcurl4-openssl-dev libnghttp2-dev libsodium-dev
   postgresql curl procps openssl
+  python3-h2 python3-cryptography  # the push tests' fake FCM and APNs
+  chromium    # the web client's browser tests (tests/web)
 )
+# Node runs the browser tests; a Node from elsewhere (e.g. nodesource, whose
+# nodejs package carries npm) is kept rather than replaced by Debian's.
+command -v node >/dev/null || packages+=(nodejs)
+command -v npm >/dev/null || packages+=(npm)
 
 missing=()
 for p in "${packages[@]}"; do

@@ -15,4 +15,8 @@ if [ -z "${DATABASE_URL:-}" ] && ! grep -Eq '^\s*url:\s*\S' "$config"; then
   export DATABASE_URL=$(scripts/private-postgres.sh var/postgres "${PARLEY_PG_PORT:-54329}")
   echo "parley: using the private PostgreSQL at $DATABASE_URL (data in var/postgres)" >&2
 fi
+if grep -Eq '^\s*static_dir:\s*\S' "$config"; then
+  port=$(sed -n 's/^\s*port:\s*\([0-9]\+\).*/\1/p' "$config" | head -n 1)
+  echo "parley: open http://localhost:${port:-8080}/ in a browser for the web client" >&2
+fi
 exec build-server/bin/parleyd --config "$config"

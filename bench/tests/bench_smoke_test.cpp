@@ -35,6 +35,8 @@ class BenchSmoke : public ::testing::Test {
         "      password_hashing:\n"
         "        ops_limit: 1\n"
         "        mem_limit_kib: 8\n"
+        "      limits:\n"
+        "        registrations_per_address_per_hour: 1000000000\n"
         // For the presence scenario: no grace period to count as delay.
         "  - name: presence\n"
         "    config:\n"

@@ -78,7 +78,18 @@ void ConnectionRegistry::send(ConnectionId id, const Frame& frame) {
     if (it == connections_.end()) return;
     target = it->second.connection.lock();
   }
-  if (target) target->send(frame.text);
+  if (target) target->send_frame(frame);
+}
+
+void ConnectionRegistry::when_written(ConnectionId id, std::function<void()> callback) {
+  std::shared_ptr<Connection> target;
+  {
+    std::lock_guard lock(connections_mutex_);
+    auto it = connections_.find(id);
+    if (it == connections_.end()) return;
+    target = it->second.connection.lock();
+  }
+  if (target) target->when_written(std::move(callback));
 }
 
 void ConnectionRegistry::deliver(std::span<const std::string> user_ids, const Frame& frame,

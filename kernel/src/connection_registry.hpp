@@ -58,8 +58,13 @@ class Connection {
   // Queues a frame, never held back; thread-safe; frames queued from one
   // thread keep their order.
   virtual void send(std::shared_ptr<const std::string> text) = 0;
+  // Queues a frame addressed to this connection; during a catch-up its
+  // dedupe key is remembered, so that release() does not repeat it.
+  virtual void send_frame(const Frame& frame) = 0;
   // Queues a frame for the logged-in user, or holds it during a catch-up.
   virtual void deliver(const Frame& frame) = 0;
+  // Runs `callback` on a worker once what is queued now has been written.
+  virtual void when_written(std::function<void()> callback) = 0;
   // Logged in (`activity` set) or out (nullptr); with `hold`, deliveries are
   // held until release().
   virtual void set_user(std::string user_id, std::shared_ptr<UserActivity> activity, bool hold) = 0;
@@ -81,6 +86,7 @@ class ConnectionRegistry {
   std::string remove(ConnectionId id);
 
   void send(ConnectionId id, const Frame& frame);
+  void when_written(ConnectionId id, std::function<void()> callback);
   void deliver(std::span<const std::string> user_ids, const Frame& frame, ConnectionId except);
   bool is_connected(std::string_view user_id) const;
   std::optional<std::chrono::system_clock::time_point> last_active(std::string_view user_id) const;

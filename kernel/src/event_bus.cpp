@@ -87,10 +87,12 @@ void EventBus::publish(std::string name, boost::json::value payload) {
   std::vector<std::shared_ptr<Subscription>> targets;
   {
     std::shared_lock lock(mutex_);
-    auto it = subscriptions_.find(name);
-    if (it == subscriptions_.end()) return;
-    targets = it->second;
+    if (auto it = subscriptions_.find(name); it != subscriptions_.end()) targets = it->second;
+    for (const auto& [prefix, sub] : prefix_subscriptions_) {
+      if (name.starts_with(prefix)) targets.push_back(sub);
+    }
   }
+  if (targets.empty()) return;
   auto event = std::make_shared<const Event>(Event{std::move(name), std::move(payload)});
   for (auto& sub : targets) {
     asio::post(sub->strand, [sub, event, log = log_] {
@@ -110,6 +112,11 @@ void EventBus::publish(std::string name, boost::json::value payload) {
 void EventBus::subscribe(const OwnerPtr& owner, std::string name, EventHandler handler) {
   auto sub = std::make_shared<Subscription>(owner, std::move(handler), asio::make_strand(workers_));
   std::unique_lock lock(mutex_);
+  if (name.ends_with(".*")) {
+    name.pop_back();  // keep the dot: "gateway.user.*" matches "gateway.user.online"
+    prefix_subscriptions_.emplace_back(std::move(name), std::move(sub));
+    return;
+  }
   subscriptions_[std::move(name)].push_back(std::move(sub));
 }
 
@@ -218,6 +225,11 @@ void EventBus::remove_owner(const std::string& owner_name) {
       return true;
     });
   }
+  std::erase_if(prefix_subscriptions_, [&](const auto& entry) {
+    if (entry.second->owner->name != owner_name) return false;
+    entry.second->active = false;
+    return true;
+  });
   for (auto& [name, chain] : hooks_) {
     std::erase_if(chain, [&](const auto& h) { return h->owner->name == owner_name; });
   }

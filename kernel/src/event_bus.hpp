@@ -48,6 +48,8 @@ class EventBus {
   std::shared_ptr<spdlog::logger> log_;
   mutable std::shared_mutex mutex_;
   std::map<std::string, std::vector<std::shared_ptr<Subscription>>, std::less<>> subscriptions_;
+  // Subscriptions to "prefix.*": one strand for every matching name.
+  std::vector<std::pair<std::string, std::shared_ptr<Subscription>>> prefix_subscriptions_;
   std::map<std::string, std::vector<std::shared_ptr<Hook>>, std::less<>> hooks_;
   std::map<std::string, std::shared_ptr<Service>, std::less<>> services_;
   std::uint64_t hook_sequence_ = 0;

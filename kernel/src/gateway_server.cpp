@@ -1,5 +1,6 @@
 #include "gateway_server.hpp"
 
+#include <algorithm>
 #include <atomic>
 #include <chrono>
 #include <deque>
@@ -24,6 +25,7 @@
 
 #include "parley/names.hpp"
 #include "request_sequencer.hpp"
+#include "static_files.hpp"
 
 namespace parley::kernel {
 
@@ -55,6 +57,7 @@ struct Shared {
   // Unique across servers sharing a database: the node id above bit 32
   // (below 2^53, so JSON readers in any language keep it exact).
   std::atomic<ConnectionId> next_id;
+  std::optional<StaticFiles> static_files;
 
   GaugeMetric& open_connections;
   CounterMetric& frames_in;
@@ -80,7 +83,12 @@ struct Shared {
                               "Connections closed because their send queue passed its limit")),
         oversize_closes(
             d.metrics.counter("parley_oversize_frame_closes_total",
-                              "Connections closed (1009) for a frame over max_frame_bytes")) {}
+                              "Connections closed (1009) for a frame over max_frame_bytes")) {
+    if (!config.static_dir.empty()) {
+      static_files.emplace(config.static_dir);
+      log->info("serving the files of {} at /", static_files->root().string());
+    }
+  }
 
   CounterMetric& errors(std::string_view code) {
     return metrics.counter("parley_errors_total", "Error replies sent, by code",
@@ -219,6 +227,7 @@ class WebSocketSession : public Connection,
   }
 
   void run(http::request<http::string_body> request) {
+    remote_address_ = client_address(request);
     ws_.set_option(websocket::stream_base::timeout{shared_.config.handshake_timeout,
                                                    shared_.config.idle_timeout,
                                                    /*keep_alive_pings=*/true});
@@ -237,6 +246,7 @@ class WebSocketSession : public Connection,
     activity_ = std::move(activity);
     holding_ = hold && !user_id_.empty();
     held_.clear();
+    sent_while_holding_.clear();
   }
 
   void send(std::shared_ptr<const std::string> text) override {
@@ -246,6 +256,28 @@ class WebSocketSession : public Connection,
       overflowed = !enqueue(std::move(text));
     }
     if (overflowed) report_overflow();
+  }
+
+  void send_frame(const Frame& frame) override {
+    bool overflowed = false;
+    {
+      std::lock_guard lock(mutex_);
+      if (holding_ && !frame.dedupe_key.empty()) sent_while_holding_.insert(frame.dedupe_key);
+      overflowed = !enqueue(frame.text);
+    }
+    if (overflowed) report_overflow();
+  }
+
+  void when_written(std::function<void()> callback) override {
+    {
+      std::lock_guard lock(mutex_);
+      if (closing_) return;
+      if (writing_ || !queue_.empty()) {
+        written_callbacks_.push_back(std::move(callback));
+        return;
+      }
+    }
+    asio::post(shared_.workers, std::move(callback));
   }
 
   void deliver(const Frame& frame) override {
@@ -271,7 +303,8 @@ class WebSocketSession : public Connection,
     bool overflowed = false;
     {
       std::lock_guard lock(mutex_);
-      std::unordered_set<std::string_view> sent_keys;
+      std::unordered_set<std::string> sent_keys = std::move(sent_while_holding_);
+      sent_while_holding_.clear();
       for (const Frame& frame : first) {
         if (!frame.dedupe_key.empty()) sent_keys.insert(frame.dedupe_key);
         if (!overflowed) overflowed = !enqueue(frame.text);
@@ -311,6 +344,25 @@ class WebSocketSession : public Connection,
   }
 
  private:
+  // The peer's address, or the last X-Forwarded-For hop when the peer is a
+  // trusted proxy.
+  std::string client_address(const http::request<http::string_body>& request) {
+    beast::error_code ec;
+    const auto peer = beast::get_lowest_layer(ws_).socket().remote_endpoint(ec);
+    std::string address = ec ? std::string() : peer.address().to_string();
+    const auto& trusted = shared_.config.trusted_proxies;
+    if (std::find(trusted.begin(), trusted.end(), address) == trusted.end()) return address;
+    const auto forwarded = request["X-Forwarded-For"];
+    if (forwarded.empty()) return address;
+    std::string_view last(forwarded.data(), forwarded.size());
+    if (const auto comma = last.rfind(','); comma != std::string_view::npos) {
+      last.remove_prefix(comma + 1);
+    }
+    while (!last.empty() && last.front() == ' ') last.remove_prefix(1);
+    while (!last.empty() && last.back() == ' ') last.remove_suffix(1);
+    return last.empty() ? address : std::string(last);
+  }
+
   // A connection holds at most this many frames during a login catch-up.
   static constexpr std::size_t kMaxHeldFrames = 65536;
 
@@ -339,6 +391,7 @@ class WebSocketSession : public Connection,
     queued_bytes_ = 0;
     held_.clear();
     holding_ = false;
+    written_callbacks_.clear();
     close_socket();
   }
 
@@ -501,8 +554,9 @@ class WebSocketSession : public Connection,
       shared_.errors(wire_name(ErrorCode::unauthenticated)).add();
       return reply.error(ErrorCode::unauthenticated, "log in first");
     }
-    shared_.router.invoke(*route, Request{std::move(type), std::move(fields), id_, std::move(user)},
-                          reply);
+    shared_.router.invoke(
+        *route, Request{std::move(type), std::move(fields), id_, std::move(user), remote_address_},
+        reply);
   }
 
   void close_for_abuse() {
@@ -529,16 +583,23 @@ class WebSocketSession : public Connection,
 
   void write_next() {
     std::shared_ptr<const std::string> next;
+    std::vector<std::function<void()>> written;  // run once the queue is empty
+    bool say_goodbye = false;
     {
       std::lock_guard lock(mutex_);
       if (queue_.empty() || closing_) {
         writing_ = false;
-        if (!going_away_ || closing_) return;
+        if (!closing_) written.swap(written_callbacks_);
+        say_goodbye = going_away_ && !closing_;
       } else {
         next = queue_.front();
       }
     }
-    if (!next) return send_close();
+    for (auto& callback : written) asio::post(shared_.workers, std::move(callback));
+    if (!next) {
+      if (say_goodbye) send_close();
+      return;
+    }
     ws_.async_write(asio::buffer(*next),
                     [self = this->shared_from_this(), next](beast::error_code ec, std::size_t) {
                       self->on_write(ec);
@@ -557,6 +618,7 @@ class WebSocketSession : public Connection,
         queue_.clear();
         queued_bytes_ = 0;
         writing_ = false;
+        written_callbacks_.clear();
         return;
       }
     }
@@ -572,6 +634,7 @@ class WebSocketSession : public Connection,
   double over_budget_in_a_row_ = 0;
   bool registered_ = false;
   const std::shared_ptr<RequestSequencer> sequencer_;
+  std::string remote_address_;  // set once, before the first read
   // Blocking handlers of this connection run here, one at a time, in order.
   asio::strand<asio::any_io_executor> worker_strand_;
 
@@ -580,6 +643,8 @@ class WebSocketSession : public Connection,
   std::shared_ptr<UserActivity> activity_;
   bool holding_ = false;
   std::vector<Frame> held_;
+  std::unordered_set<std::string> sent_while_holding_;  // dedupe keys of the catch-up
+  std::vector<std::function<void()>> written_callbacks_;
   std::deque<std::shared_ptr<const std::string>> queue_;
   std::size_t queued_bytes_ = 0;
   bool writing_ = false;
@@ -632,14 +697,21 @@ class HttpSession : public std::enable_shared_from_this<HttpSession<Stream>> {
       return respond(request, http::status::ok, "text/plain; version=0.0.4; charset=utf-8",
                      shared_.metrics.render());
     }
+    if (shared_.static_files) {
+      auto file = shared_.static_files->serve(target, request[http::field::if_none_match]);
+      return respond(request, static_cast<http::status>(file.status), file.content_type,
+                     std::move(file.body), file.headers);
+    }
     respond(request, http::status::not_found, "text/plain", "not found\n");
   }
 
   void respond(const http::request<http::string_body>& request, http::status status,
-               std::string_view content_type, std::string body) {
+               std::string_view content_type, std::string body,
+               const std::vector<std::pair<std::string, std::string>>& headers = {}) {
     auto response = std::make_shared<http::response<http::string_body>>(status, request.version());
     response->set(http::field::server, "parley");
     response->set(http::field::content_type, content_type);
+    for (const auto& [name, value] : headers) response->set(name, value);
     response->keep_alive(request.keep_alive());
     response->body() = std::move(body);
     response->prepare_payload();

@@ -8,7 +8,8 @@ Kernel::Kernel(KernelConfig config, const Clock* clock)
     : config_(std::move(config)),
       log_(make_logger("kernel", std::nullopt)),
       router_(log_),
-      workers_(std::make_unique<boost::asio::thread_pool>(config_.worker_threads)) {
+      workers_(std::make_unique<boost::asio::thread_pool>(config_.worker_threads)),
+      cpu_(std::make_unique<CpuPool>(config_.cpu_threads, config_.cpu_queue_limit)) {
   if (!config_.database.url.empty())
     database_ = std::make_unique<DatabasePool>(config_.database, metrics_, log_);
   bus_ = std::make_unique<EventBus>(workers_->get_executor(), log_);
@@ -16,7 +17,7 @@ Kernel::Kernel(KernelConfig config, const Clock* clock)
   connections_ =
       std::make_unique<ConnectionRegistry>(*bus_, plugin_clock, config_.server.activity_interval);
   KernelServices services{*bus_,    router_,      *connections_,           database_.get(),
-                          metrics_, plugin_clock, workers_->get_executor()};
+                          metrics_, plugin_clock, workers_->get_executor(), *cpu_};
   plugins_ = std::make_unique<PluginManager>(services, log_);
 }
 
@@ -56,6 +57,7 @@ void Kernel::stop() {
   if (plugins_) plugins_->stop_all();
   // Queued database work finishes; its callbacks may still post to the workers.
   if (database_) database_->stop();
+  if (cpu_) cpu_->stop();
   if (workers_) {
     // Work not started by now is dropped: a request it would have answered
     // gets `internal`. Its handlers are destroyed here, while the gateway

@@ -47,6 +47,7 @@ class Kernel {
   MetricsRegistry metrics_;
   Router router_;
   std::unique_ptr<boost::asio::thread_pool> workers_;
+  std::unique_ptr<CpuPool> cpu_;
   std::unique_ptr<DatabasePool> database_;
   std::unique_ptr<EventBus> bus_;
   std::unique_ptr<ConnectionRegistry> connections_;

@@ -68,6 +68,7 @@ void read_server(YamlConfig& cfg, ServerConfig& server) {
       "max_pending_requests", static_cast<std::int64_t>(server.max_pending_requests), 1, 1 << 20));
   server.node_id =
       static_cast<std::uint32_t>(cfg.int_in("node_id", server.node_id, 0, (1 << 20) - 1));
+  if (auto proxies = cfg.get_string_list("trusted_proxies")) server.trusted_proxies = *proxies;
   if (auto* limit = cfg.section("rate_limit")) {
     if (auto rate = limit->get_double("requests_per_second")) {
       if (*rate <= 0) limit->fail("requests_per_second", "must be positive");
@@ -83,6 +84,15 @@ void read_server(YamlConfig& cfg, ServerConfig& server) {
     t.certificate_file = tls->require_string("certificate");
     t.private_key_file = tls->require_string("private_key");
     server.tls = t;
+  }
+  if (auto dir = cfg.get_string("static_dir")) {
+    std::filesystem::path path(*dir);
+    if (path.is_relative()) path = std::filesystem::path(cfg.file()).parent_path() / path;
+    path = std::filesystem::absolute(path).lexically_normal();
+    std::error_code ec;
+    if (!std::filesystem::is_directory(path, ec))
+      cfg.fail("static_dir", "no such folder: " + path.string());
+    server.static_dir = path;
   }
 }
 
@@ -120,6 +130,9 @@ KernelConfig load_kernel_config(const std::string& file) {
 
   const int cores = static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
   config.worker_threads = static_cast<int>(root.int_in("worker_threads", cores, 1, 256));
+  config.cpu_threads = static_cast<int>(root.int_in("cpu_threads", config.cpu_threads, 1, 256));
+  config.cpu_queue_limit = static_cast<std::size_t>(
+      root.int_in("cpu_queue_limit", static_cast<std::int64_t>(config.cpu_queue_limit), 1, 1 << 20));
   config.shutdown_timeout = std::chrono::milliseconds(
       root.int_in("shutdown_timeout_ms", config.shutdown_timeout.count(), 100, 600000));
 

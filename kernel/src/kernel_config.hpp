@@ -41,7 +41,12 @@ struct ServerConfig {
   // This server's number among several sharing one database (0 to 2^20-1):
   // bits 32 and up of every ConnectionId it hands out.
   std::uint32_t node_id = 0;
+  // Peers whose X-Forwarded-For is believed (reverse proxies); the client's
+  // address is then the last one they appended.
+  std::vector<std::string> trusted_proxies;
   std::optional<TlsConfig> tls;
+  // Folder served at / over HTTP GET (absolute); empty: no static files.
+  std::filesystem::path static_dir;
 };
 
 struct DatabaseConfig {
@@ -72,6 +77,9 @@ struct KernelConfig {
   DatabaseConfig database;
   LogConfig log;
   int worker_threads = 2;  // default: the number of cores
+  // Slow CPU work of plugins (password hashing): threads and waiting tasks.
+  int cpu_threads = 1;
+  std::size_t cpu_queue_limit = 64;
   std::chrono::milliseconds shutdown_timeout{10000};
   std::filesystem::path plugin_dir;
   std::vector<PluginConfig> plugins;  // in file order, enabled or not

@@ -49,6 +49,22 @@ void PluginHost::guarded(const std::function<void()>& task) {
   }
 }
 
+bool CpuPool::post(std::function<void()> task) {
+  if (waiting_.fetch_add(1) >= queue_limit_) {
+    waiting_.fetch_sub(1);
+    return false;
+  }
+  boost::asio::post(pool_, [this, task = std::move(task)] {
+    waiting_.fetch_sub(1);
+    task();
+  });
+  return true;
+}
+
+bool PluginHost::offload(std::function<void()> task) {
+  return services_.cpu.post([this, owner = owner_, task = std::move(task)] { guarded(task); });
+}
+
 void PluginHost::post(std::function<void()> task) {
   boost::asio::post(services_.workers,
                     [this, owner = owner_, task = std::move(task)] { guarded(task); });

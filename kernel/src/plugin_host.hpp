@@ -2,6 +2,9 @@
 // registration made through them is tagged with the plugin as owner.
 #pragma once
 
+#include <atomic>
+#include <boost/asio/thread_pool.hpp>
+
 #include <memory>
 #include <optional>
 
@@ -17,6 +20,24 @@
 #include "router.hpp"
 
 namespace parley::kernel {
+
+// Threads for slow CPU work (Host::offload), with a bound on what waits.
+class CpuPool {
+ public:
+  CpuPool(int threads, std::size_t queue_limit) : pool_(threads), queue_limit_(queue_limit) {}
+  ~CpuPool() { stop(); }
+  bool post(std::function<void()> task);
+  void stop() {
+    pool_.stop();
+    pool_.join();
+  }
+  std::size_t waiting() const { return waiting_.load(); }
+
+ private:
+  boost::asio::thread_pool pool_;
+  const std::size_t queue_limit_;
+  std::atomic<std::size_t> waiting_{0};
+};
 
 class SystemClock : public Clock {
  public:
@@ -34,6 +55,7 @@ struct KernelServices {
   MetricsRegistry& metrics;
   const Clock& clock;
   boost::asio::any_io_executor workers;
+  CpuPool& cpu;
 };
 
 class PluginGateway : public Gateway {
@@ -45,6 +67,11 @@ class PluginGateway : public Gateway {
     router_.add(owner_, std::move(type), std::move(handler), options);
   }
   void send(ConnectionId connection, Frame frame) override { connections_.send(connection, frame); }
+  void when_written(ConnectionId connection, std::function<void()> callback) override {
+    // The callback is plugin code: it keeps the plugin's library loaded.
+    connections_.when_written(connection,
+                              [owner = owner_, callback = std::move(callback)] { callback(); });
+  }
   void deliver(std::string_view user_id, const Frame& frame, ConnectionId except) override {
     const std::string one(user_id);
     connections_.deliver(std::span<const std::string>(&one, 1), frame, except);
@@ -91,6 +118,7 @@ class PluginHost : public Host {
   void post(std::function<void()> task) override;
   std::shared_ptr<Timer> schedule(std::chrono::milliseconds delay,
                                   std::function<void()> task) override;
+  bool offload(std::function<void()> task) override;
 
  private:
   // Runs plugin code on a worker, reporting what it throws.

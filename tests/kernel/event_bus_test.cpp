@@ -104,6 +104,58 @@ TEST_F(EventBusTest, OneSubscriptionSeesEventsInPublishOrder) {
   for (int i = 0; i < 500; ++i) ASSERT_EQ(seen[i], i);
 }
 
+TEST_F(EventBusTest, APrefixSubscriptionSeesEveryMatchingNameInPublishOrder) {
+  std::vector<std::string> seen;
+  std::mutex m;
+  Counter done;
+  bus_.subscribe(owner("a"), "user.*", [&](const Event& e) {
+    std::lock_guard lock(m);
+    seen.push_back(e.name + "=" + std::to_string(e.payload.as_int64()));
+    done.hit();
+  });
+  for (int i = 0; i < 300; ++i) {
+    bus_.publish(i % 2 ? "user.online" : "user.offline", i);
+    bus_.publish("other.online", i);  // not under the prefix
+  }
+  bus_.publish("user", 0);  // the prefix without its dot does not match
+  ASSERT_TRUE(done.wait_for(300));
+  std::lock_guard lock(m);
+  ASSERT_EQ(seen.size(), 300u);
+  for (int i = 0; i < 300; ++i) {
+    ASSERT_EQ(seen[static_cast<std::size_t>(i)],
+              std::string(i % 2 ? "user.online" : "user.offline") + "=" + std::to_string(i));
+  }
+}
+
+TEST_F(EventBusTest, AThrownFailureInAHookVetoesWithItsCode) {
+  bus_.hook(owner("filter"), "h", 0,
+            [](boost::json::object&) -> HookResult { throw Failure(ErrorCode::forbidden, "no"); });
+  boost::json::object payload;
+  const Status s = bus_.run_hooks("h", payload);
+  EXPECT_EQ(s.code(), ErrorCode::forbidden);
+}
+
+TEST_F(EventBusTest, AFailClosedHookThatThrowsVetoesAndAnOpenOneProceeds) {
+  bus_.hook(owner("open"), "open", 0,
+            [](boost::json::object&) -> HookResult { throw std::runtime_error("bug"); });
+  bus_.hook(
+      owner("closed"), "closed", 0,
+      [](boost::json::object&) -> HookResult { throw std::runtime_error("bug"); },
+      HookOptions{.fail_closed = true});
+  boost::json::object payload;
+  EXPECT_TRUE(bus_.run_hooks("open", payload).ok());
+  EXPECT_EQ(bus_.run_hooks("closed", payload).code(), ErrorCode::internal);
+}
+
+TEST_F(EventBusTest, AVetoCarriesItsReason) {
+  bus_.hook(owner("filter"), "h", 0, [](boost::json::object&) {
+    return HookResult::veto(ErrorCode::forbidden, "blocked word", "profanity");
+  });
+  boost::json::object payload;
+  const Status s = bus_.run_hooks("h", payload);
+  EXPECT_EQ(s.reason(), "profanity");
+}
+
 TEST_F(EventBusTest, ThrowingSubscriberDoesNotAffectOthers) {
   Counter good;
   bus_.subscribe(owner("bad"), "e", [](const Event&) { throw std::runtime_error("boom"); });

@@ -196,7 +196,7 @@ TEST_F(PluginManagerTest, PluginsSeeTheClockTheKernelGivesThem) {
   ASSERT_TRUE(route);
   auto ask = [&] {
     auto sink = std::make_shared<CapturingSink>();
-    kernel.router().invoke(*route, Request{"alpha.echo", {}, 1, "u"}, Reply(sink));
+    kernel.router().invoke(*route, Request{"alpha.echo", {}, 1, "u", "127.0.0.1"}, Reply(sink));
     return sink->result_.at("now_ms").as_int64();
   };
   EXPECT_EQ(ask(), 1'000'000);

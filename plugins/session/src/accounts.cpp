@@ -54,6 +54,28 @@ void check_length(std::string_view value, std::string_view field, std::size_t ma
   }
 }
 
+// Names and emails are shown and compared as text: NUL (which PostgreSQL
+// would cut the value at) and other control characters are refused.
+void check_no_controls(std::string_view value, std::string_view field) {
+  for (const unsigned char c : value) {
+    if (c < 0x20 || c == 0x7f) {
+      throw Failure(ErrorCode::bad_request,
+                    "'" + std::string(field) + "' must not contain control characters");
+    }
+  }
+}
+
+std::string lowercase(std::string text) {
+  for (auto& c : text) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+  return text;
+}
+
+// A password may hold any character but NUL.
+void check_no_nul(std::string_view value, std::string_view field) {
+  if (value.find('\0') != std::string_view::npos)
+    throw Failure(ErrorCode::bad_request, "'" + std::string(field) + "' must not contain NUL");
+}
+
 }  // namespace
 
 // Ends the "login in progress" state of a connection with the login's answer.
@@ -89,20 +111,25 @@ Accounts::Accounts(Host& host, const Settings& settings, AfterLogin after_login,
       db_(*host.database()),
       settings_(settings),
       after_login_(std::move(after_login)),
-      after_logout_(std::move(after_logout)) {
+      after_logout_(std::move(after_logout)),
+      registrations_(settings.registrations_per_address, std::chrono::hours(1)),
+      failed_by_address_(settings.failed_logins_per_address, std::chrono::minutes(15)),
+      failed_by_account_(settings.failed_logins_per_account_address, std::chrono::minutes(15)) {
   dummy_hash_ = hash_password("not a real password", settings_.password_ops_limit,
                               settings_.password_mem_limit_bytes);
 }
 
 void Accounts::register_handlers(Gateway& gateway) {
-  gateway.handle("register",
-                 [this](Request r, Reply reply) { on_register(std::move(r), std::move(reply)); },
-                 {.before_login = true});
-  gateway.handle("login",
-                 [this](Request r, Reply reply) { on_login(std::move(r), std::move(reply)); },
-                 {.before_login = true});
-  // These only queue database work; register and login hash passwords on a worker.
+  // Every handler here only checks and queues work: password hashing goes
+  // to the kernel's CPU pool (Host::offload), away from the request workers.
   const RequestOptions quick{.nonblocking = true};
+  const RequestOptions quick_before_login{.before_login = true, .nonblocking = true};
+  gateway.handle(
+      "register", [this](Request r, Reply reply) { on_register(std::move(r), std::move(reply)); },
+      quick_before_login);
+  gateway.handle(
+      "login", [this](Request r, Reply reply) { on_login(std::move(r), std::move(reply)); },
+      quick_before_login);
   gateway.handle(
       "logout", [this](Request r, Reply reply) { on_logout(std::move(r), std::move(reply)); },
       quick);
@@ -121,11 +148,43 @@ void Accounts::on_register(Request request, Reply reply) {
   check_length(name, "name", 100);
   check_length(email, "email", 254);
   check_length(password, "password", 1024);
+  check_no_controls(name, "name");
+  check_no_controls(email, "email");
+  check_no_nul(password, "password");
   if (email.find('@') == std::string::npos)
     throw Failure(ErrorCode::bad_request, "'email' is not an email address");
+  const auto now = host_.clock().now();
+  if (registrations_.exhausted(request.remote_address, now)) {
+    throw Failure(ErrorCode::rate_limited, "too many registrations from this address; retry later");
+  }
+  registrations_.record(request.remote_address, now);
 
-  auto hash =
-      hash_password(password, settings_.password_ops_limit, settings_.password_mem_limit_bytes);
+  // Cheap first: a taken email is refused before any hashing.
+  auto taken = std::make_shared<bool>(false);
+  db_.run(
+      [=](pqxx::connection& conn) {
+        pqxx::read_transaction tx(conn);
+        *taken =
+            !tx.exec_params("SELECT 1 FROM users WHERE lower(email) = lower($1)", email).empty();
+      },
+      [=, this](const Status& status) {
+        if (!status.ok()) return reply.fail(status);
+        if (*taken) return reply.error(ErrorCode::conflict, "this email is already registered");
+        const bool queued = host_.offload([=, this] {
+          std::string hash;
+          try {
+            hash = hash_password(password, settings_.password_ops_limit,
+                                 settings_.password_mem_limit_bytes);
+          } catch (const Failure& f) {
+            return reply.error(f.code(), f.what());
+          }
+          insert_user(email, name, std::move(hash), reply);
+        });
+        if (!queued) reply.error(ErrorCode::unavailable, "the server is busy; retry later");
+      });
+}
+
+void Accounts::insert_user(std::string email, std::string name, std::string hash, Reply reply) {
   auto user_id = std::make_shared<std::string>();
   db_.run(
       [=](pqxx::connection& conn) {
@@ -166,15 +225,26 @@ void Accounts::on_login(Request request, Reply reply) {
       const auto password = optional_string(request.fields, "password");
       if (!email || !password)
         throw Failure(ErrorCode::bad_request, "login needs 'email' and 'password', or 'token'");
-      login_with_password(request.connection, std::string(*email), std::string(*password), guarded);
+      check_no_controls(*email, "email");
+      check_no_nul(*password, "password");
+      login_with_password(request.connection, request.remote_address, std::string(*email),
+                          std::string(*password), guarded);
     }
   } catch (const Failure& f) {
     guarded.error(f.code(), f.what());
   }
 }
 
-void Accounts::login_with_password(ConnectionId connection, std::string email, std::string password,
-                                   Reply reply) {
+void Accounts::login_with_password(ConnectionId connection, const std::string& address,
+                                   std::string email, std::string password, Reply reply) {
+  // Failed logins are capped per address and per (account, address): a
+  // stranger elsewhere cannot lock the account's owner out.
+  const auto now = host_.clock().now();
+  const std::string account_key = lowercase(email) + "\n" + address;
+  if (failed_by_address_.exhausted(address, now) ||
+      failed_by_account_.exhausted(account_key, now)) {
+    return reply.error(ErrorCode::rate_limited, "too many failed logins; retry later");
+  }
   struct Found {
     std::string user_id, name, hash;
   };
@@ -191,16 +261,20 @@ void Accounts::login_with_password(ConnectionId connection, std::string email, s
       },
       [=, this](const Status& status) {
         if (!status.ok()) return reply.fail(status);
-        // Verifying costs tens of milliseconds of CPU: not on a database thread.
-        host_.post([=, this] {
+        // Verifying costs tens of milliseconds of CPU: on the CPU pool.
+        const bool queued = host_.offload([=, this] {
           const std::string& hash = found->has_value() ? (*found)->hash : dummy_hash_;
           const bool valid =
               crypto_pwhash_str_verify(hash.c_str(), password.data(), password.size()) == 0;
           if (!valid || !found->has_value()) {
+            const auto failed_at = host_.clock().now();
+            failed_by_address_.record(address, failed_at);
+            failed_by_account_.record(account_key, failed_at);
             return reply.error(ErrorCode::unauthenticated, "invalid credentials");
           }
           issue_token(connection, (*found)->user_id, (*found)->name, reply);
         });
+        if (!queued) reply.error(ErrorCode::unavailable, "the server is busy; retry later");
       });
 }
 
@@ -338,8 +412,9 @@ void Accounts::on_user_get(Request request, Reply reply) {
 }
 
 void Accounts::on_user_find(Request request, Reply reply) {
-  lookup_user("lower(email) = lower($1)", std::string(required_string(request.fields, "email")),
-              std::move(reply));
+  const std::string email(required_string(request.fields, "email"));
+  check_no_controls(email, "email");
+  lookup_user("lower(email) = lower($1)", email, std::move(reply));
 }
 
 void Accounts::connection_closed(ConnectionId connection) {

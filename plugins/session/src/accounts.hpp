@@ -10,6 +10,7 @@
 
 #include <parley/sdk.hpp>
 
+#include "attempt_limiter.hpp"
 #include "settings.hpp"
 
 namespace parley::session {
@@ -40,8 +41,9 @@ class Accounts {
   void on_user_get(Request request, Reply reply);
   void on_user_find(Request request, Reply reply);
 
-  void login_with_password(ConnectionId connection, std::string email, std::string password,
-                           Reply reply);
+  void insert_user(std::string email, std::string name, std::string hash, Reply reply);
+  void login_with_password(ConnectionId connection, const std::string& address, std::string email,
+                           std::string password, Reply reply);
   void login_with_token(ConnectionId connection, std::string token, Reply reply);
   void issue_token(ConnectionId connection, std::string user_id, std::string name, Reply reply);
   void finish_login(ConnectionId connection, std::string user_id, std::string name,
@@ -57,6 +59,9 @@ class Accounts {
   std::string
       dummy_hash_;  // verified against for unknown emails, so timing does not reveal accounts
 
+  AttemptLimiter registrations_;
+  AttemptLimiter failed_by_address_;
+  AttemptLimiter failed_by_account_;
   std::mutex mutex_;
   std::unordered_map<ConnectionId, std::string> token_hash_by_connection_;
   std::unordered_set<ConnectionId> logging_in_;

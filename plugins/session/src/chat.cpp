@@ -18,25 +18,69 @@ namespace {
 constexpr std::size_t kMaxClientMsgIdBytes = 64;
 constexpr std::int64_t kDefaultHistory = 50;
 constexpr std::int64_t kMaxHistory = 200;
-// Pending messages sent in one login catch-up; the rest follow at the next
-// login once these are marked delivered.
-constexpr std::int64_t kMaxSyncMessages = 1000;
 
-// The participants of a 1:1 conversation, checking that `user_id` is one of
-// them: bad_request for an id that is not a conversation, forbidden for an
-// outsider and for a group conversation (group membership belongs to the
-// group plugin; without it nobody is a member).
-std::pair<std::string, std::string> direct_members(std::string_view conversation,
-                                                   const std::string& user_id) {
+// A conversation a request names. A 1:1 one is checked against the caller
+// at once; a group one (`group` set) in the database, by group_access().
+struct Target {
+  std::pair<std::string, std::string> direct;
+  std::int64_t group = 0;
+};
+
+// bad_request for an id that is not a conversation, forbidden for an
+// outsider of a 1:1 conversation.
+Target target_of(std::string_view conversation, const std::string& user_id) {
+  Target target;
   if (conversation.substr(0, 2) == "g:") {
-    throw Failure(ErrorCode::forbidden, "not a member of this conversation");
+    const auto group = parse_user_id(conversation.substr(2));
+    if (!group) throw Failure(ErrorCode::bad_request, "'conversation' is not a conversation id");
+    target.group = *group;
+    return target;
   }
   auto members = direct_participants(conversation);
   if (!members) throw Failure(ErrorCode::bad_request, "'conversation' is not a conversation id");
   if (members->first != user_id && members->second != user_id) {
     throw Failure(ErrorCode::forbidden, "not a participant of this conversation");
   }
-  return *members;
+  target.direct = std::move(*members);
+  return target;
+}
+
+// The caller's standing in a group conversation, read from participants
+// (session's own delivery list; it never asks the group plugin).
+struct GroupAccess {
+  bool active = false;      // the group has current members: it exists and has not ended
+  bool was_member = false;  // the caller is or was a member
+  std::optional<std::int64_t> left_seq;
+
+  bool current() const { return was_member && !left_seq; }
+  // For writing (send, mark, typing): an unknown or ended group is
+  // not_found, a group the caller is not in forbidden.
+  Status to_write() const {
+    if (!active) return Status(ErrorCode::not_found, "no such group");
+    if (!current()) return Status(ErrorCode::forbidden, "not a member of this group");
+    return {};
+  }
+  // For reading history: former members read up to their removal, even
+  // after the group ended.
+  Status to_read() const {
+    if (was_member) return {};
+    if (!active) return Status(ErrorCode::not_found, "no such group");
+    return Status(ErrorCode::forbidden, "not a member of this group");
+  }
+};
+
+GroupAccess group_access(pqxx::transaction_base& tx, const std::string& conversation,
+                         std::int64_t user) {
+  const auto row = tx.exec_params1(
+      "SELECT EXISTS (SELECT 1 FROM participants WHERE conversation = $1 AND left_seq IS NULL),"
+      " p.user_id IS NOT NULL, p.left_seq"
+      " FROM (SELECT 1) AS one LEFT JOIN participants p ON p.conversation = $1 AND p.user_id = $2",
+      conversation, user);
+  GroupAccess access;
+  access.active = row[0].as<bool>();
+  access.was_member = row[1].as<bool>();
+  if (!row[2].is_null()) access.left_seq = row[2].as<std::int64_t>();
+  return access;
 }
 
 const std::string& peer_of(const std::pair<std::string, std::string>& members,
@@ -50,6 +94,16 @@ std::string_view status_for(std::int64_t seq, std::int64_t delivered, std::int64
   return "sent";
 }
 
+// A group message's status for its sender, from the other current members
+// who were there when it was written: how many, how many have it delivered,
+// how many read it.
+std::string_view group_status(std::int64_t others, std::int64_t delivered_by,
+                              std::int64_t read_by) {
+  if (others > 0 && read_by == others) return "read";
+  if (others > 0 && delivered_by == others) return "delivered";
+  return "sent";
+}
+
 }  // namespace
 
 Chat::Chat(Host& host, const Settings& settings)
@@ -57,9 +111,9 @@ Chat::Chat(Host& host, const Settings& settings)
       db_(*host.database()),
       settings_(settings),
       writer_(*host.database(), host.clock(), host.metrics(), settings.write_batch_max,
-              [this](const SendRequest& r, const StoredMessage& m, bool created) {
-                on_stored(r, m, created);
-              }) {}
+              [this](const SendRequest& r, const StoredMessage& m, bool created,
+                     const MessageWriter::Members& members) { on_stored(r, m, created, members); }),
+      push_offers_(host, settings) {}
 
 void Chat::register_handlers(Gateway& gateway) {
   // Every chat handler only validates and queues work (the writer, the
@@ -122,25 +176,33 @@ void Chat::on_send(Request request, Reply reply) {
       client_msg_id.find('\0') != std::string_view::npos) {
     throw Failure(ErrorCode::bad_request, "'client_msg_id' must be a string of 1 to 64 bytes");
   }
-  if (group_id) throw Failure(ErrorCode::unsupported, "group messages need the group plugin");
-  if (*to == request.user_id)
-    throw Failure(ErrorCode::bad_request, "cannot send a message to oneself");
-  const auto recipient = parse_user_id(*to);
-  if (!recipient) throw Failure(ErrorCode::not_found, "no such user");
-
   SendRequest send;
   send.sender_id = *parse_user_id(request.user_id);
-  send.recipient_id = *recipient;
-  send.conversation = direct_conversation(request.user_id, *to);
+  json::object hook_payload{{"sender_id", request.user_id}};
+  if (group_id) {
+    // Whether the group exists and the sender is in it is decided in the
+    // transaction that gives the message its seq (MessageWriter).
+    const auto group = parse_user_id(*group_id);
+    if (!group) throw Failure(ErrorCode::not_found, "no such group");
+    send.group_id = *group;
+    send.conversation = "g:" + std::string(*group_id);
+    hook_payload["group_id"] = std::string(*group_id);
+  } else {
+    if (*to == request.user_id)
+      throw Failure(ErrorCode::bad_request, "cannot send a message to oneself");
+    const auto recipient = parse_user_id(*to);
+    if (!recipient) throw Failure(ErrorCode::not_found, "no such user");
+    send.recipient_id = *recipient;
+    send.conversation = direct_conversation(request.user_id, *to);
+    hook_payload["recipient_id"] = std::string(*to);
+  }
   send.body = std::string(*text);
   send.client_msg_id = std::string(client_msg_id);
   send.origin = request.connection;
 
   // Plugins may veto or rewrite a message before it is stored.
-  json::object hook_payload{{"sender_id", request.user_id},
-                            {"recipient_id", std::string(*to)},
-                            {"conversation", send.conversation},
-                            {"message", send.body}};
+  hook_payload["conversation"] = send.conversation;
+  hook_payload["message"] = send.body;
   const Status verdict = host_.bus().run_hooks("session.message.before_store", hook_payload);
   if (!verdict.ok()) return reply.fail(verdict);
   if (const auto* rewritten = hook_payload.if_contains("message");
@@ -151,66 +213,36 @@ void Chat::on_send(Request request, Reply reply) {
   writer_.submit(std::move(send), std::move(reply));
 }
 
-void Chat::on_stored(const SendRequest& request, const StoredMessage& message, bool created) {
+void Chat::on_stored(const SendRequest& request, const StoredMessage& message, bool created,
+                     const MessageWriter::Members& members) {
   if (!created) return;
   const Frame frame = make_frame(message_event(message, "sent"), "m:" + std::to_string(message.id));
   auto& gateway = host_.gateway();
-  gateway.deliver(std::to_string(request.recipient_id), frame);
-  gateway.deliver(std::to_string(request.sender_id), frame, request.origin);
-  host_.bus().publish("session.message.stored", message_object(message, "sent"));
-  offer_push(message);
-}
-
-void Chat::offer_push(const StoredMessage& message) {
-  const std::string recipient = std::to_string(*message.recipient_id);
-  auto& bus = host_.bus();
-  if (!bus.has_service("presence.status")) {
-    if (!host_.gateway().is_connected(recipient)) publish_push(message);
-    return;
+  std::vector<std::int64_t> recipients;
+  if (members) {
+    // The members as of this message's seq; the sender is one of them.
+    std::vector<std::string> users;
+    users.reserve(members->size());
+    for (const auto member : *members) {
+      users.push_back(std::to_string(member));
+      if (member != request.sender_id) recipients.push_back(member);
+    }
+    gateway.deliver_many(users, frame, request.origin);
+  } else {
+    gateway.deliver(std::to_string(request.recipient_id), frame);
+    gateway.deliver(std::to_string(request.sender_id), frame, request.origin);
+    recipients.push_back(request.recipient_id);
   }
-  bus.request("presence.status", json::object{{"user_id", recipient}}, settings_.presence_timeout,
-              [this, message, recipient](Response response) {
-                const bool online = response.ok() && response.value.is_object() &&
-                                            response.value.as_object().contains("online")
-                                        ? response.value.at("online").as_bool()
-                                        : host_.gateway().is_connected(recipient);
-                if (!online) publish_push(message);
-              });
+  host_.bus().publish("session.message.stored", message_object(message, "sent"));
+  offer_push(message, recipients);
 }
 
-void Chat::publish_push(const StoredMessage& message) {
-  struct Details {
-    std::string sender_name;
-    std::int64_t unread = 0;
-  };
-  auto details = std::make_shared<Details>();
-  db_.run(
-      [message, details](pqxx::connection& conn) {
-        pqxx::read_transaction tx(conn);
-        const auto row = tx.exec_params1(
-            "SELECT (SELECT name FROM users WHERE id = $1),"
-            " (SELECT count(*) FROM participants p JOIN messages m ON m.conversation = "
-            "p.conversation"
-            "  AND m.seq > p.read_seq AND m.sender_id <> p.user_id WHERE p.user_id = $2)",
-            message.sender_id, *message.recipient_id);
-        details->sender_name = row[0].is_null() ? "" : row[0].as<std::string>();
-        details->unread = row[1].as<std::int64_t>();
-      },
-      [this, message, details](const Status& status) {
-        if (!status.ok()) {
-          host_.log().warn("push for message {} not offered: {}", message.id, status.message());
-          return;
-        }
-        host_.bus().publish(
-            "push.notify",
-            json::object{
-                {"user_id", std::to_string(*message.recipient_id)},
-                {"title", details->sender_name},
-                {"body", settings_.push_show_content ? message.body : settings_.push_generic_text},
-                {"badge", details->unread},
-                {"data", json::object{{"conversation", message.conversation},
-                                      {"message_id", std::to_string(message.id)}}}});
-      });
+void Chat::offer_push(const StoredMessage& message, const std::vector<std::int64_t>& recipients) {
+  std::vector<std::int64_t> offline;
+  for (const auto recipient : recipients) {
+    if (!host_.gateway().is_connected(std::to_string(recipient))) offline.push_back(recipient);
+  }
+  push_offers_.offer(message, std::move(offline));
 }
 
 void Chat::on_mark(Request request, Reply reply) {
@@ -221,11 +253,12 @@ void Chat::on_mark(Request request, Reply reply) {
   }
   const std::int64_t seq = required_int(request.fields, "seq");
   if (seq < 1) throw Failure(ErrorCode::bad_request, "'seq' must be at least 1");
-  direct_members(conversation, request.user_id);
+  const auto target = target_of(conversation, request.user_id);
   const std::int64_t me = *parse_user_id(request.user_id);
   const bool is_read = status == "read";
 
   struct Result {
+    Status refused;
     std::int64_t moved_to = 0;  // 0: nothing moved
     std::vector<std::string> senders;
   };
@@ -234,6 +267,10 @@ void Chat::on_mark(Request request, Reply reply) {
       [=](pqxx::connection& conn) {
         *result = Result{};  // the pool may run this twice (a dead connection)
         pqxx::work tx(conn);
+        if (target.group != 0) {
+          result->refused = group_access(tx, conversation, me).to_write();
+          if (!result->refused.ok()) return;
+        }
         auto rows = tx.exec_params(
             "SELECT p.delivered_seq, p.read_seq, c.last_seq FROM participants p"
             " JOIN conversations c ON c.id = p.conversation"
@@ -242,9 +279,9 @@ void Chat::on_mark(Request request, Reply reply) {
         if (rows.empty()) return;  // no message yet: nothing to mark
         const auto delivered = rows[0][0].as<std::int64_t>();
         const auto read = rows[0][1].as<std::int64_t>();
-        const auto target = std::min(seq, rows[0][2].as<std::int64_t>());
-        const auto new_read = is_read ? std::max(read, target) : read;
-        const auto new_delivered = std::max({delivered, target, new_read});
+        const auto upto = std::min(seq, rows[0][2].as<std::int64_t>());
+        const auto new_read = is_read ? std::max(read, upto) : read;
+        const auto new_delivered = std::max({delivered, upto, new_read});
         if (new_read == read && new_delivered == delivered) return;
         tx.exec_params(
             "UPDATE participants SET delivered_seq = $3, read_seq = $4,"
@@ -256,10 +293,14 @@ void Chat::on_mark(Request request, Reply reply) {
         const auto to = is_read ? new_read : new_delivered;
         if (to > from) {
           result->moved_to = to;
-          for (const auto& row : tx.exec_params("SELECT DISTINCT sender_id FROM messages WHERE "
-                                                "conversation = $1 AND seq > $2 AND seq <= $3"
-                                                " AND sender_id <> $4",
-                                                conversation, from, to, me)) {
+          // Senders who left a group get no more of its receipts.
+          for (const auto& row :
+               tx.exec_params("SELECT DISTINCT m.sender_id FROM messages m JOIN participants s"
+                              " ON s.conversation = m.conversation AND s.user_id = m.sender_id"
+                              " AND s.left_seq IS NULL"
+                              " WHERE m.conversation = $1 AND m.seq > $2 AND m.seq <= $3"
+                              " AND m.sender_id <> $4",
+                              conversation, from, to, me)) {
             result->senders.push_back(row[0].as<std::string>());
           }
         }
@@ -268,6 +309,7 @@ void Chat::on_mark(Request request, Reply reply) {
       [=, this, connection = request.connection,
        user_id = request.user_id](const Status& db_status) {
         if (!db_status.ok()) return reply.fail(db_status);
+        if (!result->refused.ok()) return reply.fail(result->refused);
         reply.ok();
         if (result->moved_to == 0) return;
         json::object receipt{{"type", "receipt"},
@@ -277,7 +319,7 @@ void Chat::on_mark(Request request, Reply reply) {
                              {"seq", result->moved_to}};
         const Frame frame = make_frame(receipt);
         auto& gateway = host_.gateway();
-        for (const auto& sender : result->senders) gateway.deliver(sender, frame);
+        gateway.deliver_many(result->senders, frame);
         gateway.deliver(user_id, frame, connection);
         receipt.erase("type");
         host_.bus().publish("session.receipt", std::move(receipt));
@@ -290,36 +332,75 @@ void Chat::on_history(Request request, Reply reply) {
   auto limit = optional_int(request.fields, "limit").value_or(kDefaultHistory);
   if (limit < 1) throw Failure(ErrorCode::bad_request, "'limit' must be at least 1");
   limit = std::min(limit, kMaxHistory);
-  const auto members = direct_members(conversation, request.user_id);
+  const auto target = target_of(conversation, request.user_id);
   const std::int64_t me = *parse_user_id(request.user_id);
-  const std::int64_t peer = *parse_user_id(peer_of(members, request.user_id));
+  const std::int64_t peer =
+      target.group != 0 ? 0 : *parse_user_id(peer_of(target.direct, request.user_id));
 
-  auto messages = std::make_shared<json::array>();
+  struct Result {
+    Status refused;
+    json::array messages;
+  };
+  auto result = std::make_shared<Result>();
   db_.run(
       [=](pqxx::connection& conn) {
+        *result = Result{};  // the pool may run this twice (a dead connection)
         pqxx::read_transaction tx(conn);
-        std::map<std::int64_t, std::pair<std::int64_t, std::int64_t>>
-            marks;  // user -> delivered, read
-        for (const auto& row : tx.exec_params("SELECT user_id, delivered_seq, read_seq FROM "
-                                              "participants WHERE conversation = $1",
-                                              conversation)) {
-          marks[row[0].as<std::int64_t>()] = {row[1].as<std::int64_t>(), row[2].as<std::int64_t>()};
+        std::optional<std::int64_t> upto;  // a former member reads up to their removal
+        if (target.group != 0) {
+          const auto access = group_access(tx, conversation, me);
+          result->refused = access.to_read();
+          if (!result->refused.ok()) return;
+          upto = access.left_seq;
         }
-        auto rows = tx.exec_params(
-            "SELECT " + message_columns("m") +
-                " FROM messages m WHERE m.conversation = $1"
-                " AND ($2::bigint IS NULL OR m.seq < $2) ORDER BY m.seq DESC LIMIT $3",
-            conversation, before, limit);
+        struct Marks {
+          std::int64_t delivered = 0, read = 0, joined = 0;
+          bool current = true;
+        };
+        std::map<std::int64_t, Marks> marks;
+        for (const auto& row :
+             tx.exec_params("SELECT user_id, delivered_seq, read_seq, joined_seq, left_seq IS NULL"
+                            " FROM participants WHERE conversation = $1",
+                            conversation)) {
+          marks[row[0].as<std::int64_t>()] = {row[1].as<std::int64_t>(), row[2].as<std::int64_t>(),
+                                              row[3].as<std::int64_t>(), row[4].as<bool>()};
+        }
+        auto rows = tx.exec_params("SELECT " + message_columns("m") +
+                                       " FROM messages m WHERE m.conversation = $1"
+                                       " AND ($2::bigint IS NULL OR m.seq < $2)"
+                                       " AND ($4::bigint IS NULL OR m.seq <= $4)"
+                                       " ORDER BY m.seq DESC LIMIT $3",
+                                   conversation, before, limit, upto);
         for (auto it = rows.rbegin(); it != rows.rend(); ++it) {
           const auto m = read_message(*it);
-          // The sender sees the peer's progress; the reader sees their own.
-          const auto& [delivered, read] = marks[m.sender_id == me ? peer : me];
-          messages->push_back(message_object(m, status_for(m.seq, delivered, read)));
+          if (target.group == 0) {
+            // The sender sees the peer's progress; the reader sees their own.
+            const auto& mark = marks[m.sender_id == me ? peer : me];
+            result->messages.push_back(
+                message_object(m, status_for(m.seq, mark.delivered, mark.read)));
+            continue;
+          }
+          // The members who had the message: current, other than its
+          // sender, and there when it was written.
+          std::int64_t others = 0, delivered_by = 0, read_by = 0;
+          for (const auto& [user, mark] : marks) {
+            if (user == m.sender_id || !mark.current || mark.joined > m.seq) continue;
+            ++others;
+            if (mark.delivered >= m.seq) ++delivered_by;
+            if (mark.read >= m.seq) ++read_by;
+          }
+          const auto& mine = marks[me];
+          auto object =
+              message_object(m, m.sender_id == me ? group_status(others, delivered_by, read_by)
+                                                  : status_for(m.seq, mine.delivered, mine.read));
+          object["read_by"] = read_by;
+          result->messages.push_back(std::move(object));
         }
       },
       [=](const Status& status) {
         if (!status.ok()) return reply.fail(status);
-        reply.ok({{"messages", std::move(*messages)}});
+        if (!result->refused.ok()) return reply.fail(result->refused);
+        reply.ok({{"messages", std::move(result->messages)}});
       });
 }
 
@@ -330,19 +411,30 @@ void Chat::on_conversations(Request request, Reply reply) {
       [=](pqxx::connection& conn) {
         list->clear();  // the pool may run this twice (a dead connection)
         pqxx::read_transaction tx(conn);
+        // A group's peers are its other current members; a former member
+        // sees the group as it was up to their removal.
         auto rows = tx.exec_params(
             "SELECT p.conversation, p.delivered_seq, p.read_seq,"
-            " (SELECT min(q.read_seq) FROM participants q WHERE q.conversation = p.conversation "
-            "AND q.user_id <> $1),"
+            " (SELECT min(q.read_seq) FROM participants q WHERE q.conversation = p.conversation"
+            "   AND q.user_id <> $1 AND q.left_seq IS NULL),"
             " (SELECT min(q.delivered_seq) FROM participants q"
-            "   WHERE q.conversation = p.conversation AND q.user_id <> $1),"
-            " (SELECT count(*) FROM messages u WHERE u.conversation = p.conversation AND u.seq > "
-            "p.read_seq"
+            "   WHERE q.conversation = p.conversation AND q.user_id <> $1 AND q.left_seq IS NULL),"
+            " (SELECT count(*) FROM messages u WHERE u.conversation = p.conversation"
+            "   AND u.seq > p.read_seq AND (p.left_seq IS NULL OR u.seq <= p.left_seq)"
             "   AND u.sender_id <> $1), " +
                 message_columns("m") +
+                ", r.others, r.delivered_by, r.read_by"
                 " FROM participants p JOIN conversations c ON c.id = p.conversation"
                 " LEFT JOIN LATERAL (SELECT * FROM messages x WHERE x.conversation = p.conversation"
+                "   AND (p.left_seq IS NULL OR x.seq <= p.left_seq)"
                 "   ORDER BY x.seq DESC LIMIT 1) m ON true"
+                // For a group message, as history counts them (group_status).
+                " LEFT JOIN LATERAL (SELECT count(*) AS others,"
+                "   count(*) FILTER (WHERE q.delivered_seq >= m.seq) AS delivered_by,"
+                "   count(*) FILTER (WHERE q.read_seq >= m.seq) AS read_by"
+                "   FROM participants q WHERE q.conversation = p.conversation"
+                "   AND q.user_id <> m.sender_id AND q.left_seq IS NULL"
+                "   AND q.joined_seq <= m.seq) r ON m.group_id IS NOT NULL"
                 " WHERE p.user_id = $1 ORDER BY c.last_activity DESC, p.conversation",
             me);
         for (const auto& row : rows) {
@@ -358,9 +450,16 @@ void Chat::on_conversations(Request request, Reply reply) {
             entry["last_message"] = nullptr;
           } else {
             const auto m = read_message(row, 6);
-            entry["last_message"] =
-                message_object(m, m.sender_id == me ? status_for(m.seq, peer_delivered, peer_read)
-                                                    : status_for(m.seq, delivered, read));
+            std::string_view status = status_for(m.seq, delivered, read);
+            if (m.sender_id == me) {
+              status = m.group_id
+                           ? group_status(row[15].as<std::int64_t>(), row[16].as<std::int64_t>(),
+                                          row[17].as<std::int64_t>())
+                           : status_for(m.seq, peer_delivered, peer_read);
+            }
+            auto object = message_object(m, status);
+            if (m.group_id) object["read_by"] = row[17].as<std::int64_t>();
+            entry["last_message"] = std::move(object);
           }
           list->push_back(std::move(entry));
         }
@@ -373,79 +472,36 @@ void Chat::on_conversations(Request request, Reply reply) {
 
 void Chat::on_typing(Request request, Reply reply) {
   const std::string conversation(required_string(request.fields, "conversation"));
-  const auto members = direct_members(conversation, request.user_id);
-  host_.gateway().deliver(
-      peer_of(members, request.user_id),
-      make_frame(json::object{
-          {"type", "typing"}, {"conversation", conversation}, {"user_id", request.user_id}}));
-  reply.ok();
-}
-
-void Chat::login_sync(const std::string& user_id, ConnectionId connection, bool had_connection,
-                      json::object login_result, Reply reply) {
-  const std::int64_t me = *parse_user_id(user_id);
-  auto frames = std::make_shared<std::vector<Frame>>();
+  const auto target = target_of(conversation, request.user_id);
+  const Frame frame = make_frame(json::object{
+      {"type", "typing"}, {"conversation", conversation}, {"user_id", request.user_id}});
+  if (target.group == 0) {
+    host_.gateway().deliver(peer_of(target.direct, request.user_id), frame);
+    return reply.ok();
+  }
+  const std::int64_t me = *parse_user_id(request.user_id);
+  struct Result {
+    Status refused;
+    std::vector<std::string> others;
+  };
+  auto result = std::make_shared<Result>();
   db_.run(
       [=](pqxx::connection& conn) {
-        frames->clear();  // the pool may run this twice (a dead connection)
-        pqxx::work tx(conn);
-        // This transaction only clears offline_since; losing that to a crash
-        // re-sends a few receipts at worst, so it need not wait for a flush.
-        tx.exec("SET LOCAL synchronous_commit = off");
-        const auto since_row = tx.exec_params1(
-            "SELECT coalesce(offline_since, now()) FROM users WHERE id = $1 FOR UPDATE", me);
-        const auto since = since_row[0].as<std::string>();
-        tx.exec_params("UPDATE users SET offline_since = NULL WHERE id = $1", me);
-
-        for (const auto& row : tx.exec_params(
-                 "SELECT " + message_columns("m") +
-                     " FROM participants p JOIN messages m ON m.conversation = p.conversation"
-                     " AND m.seq > p.delivered_seq AND m.sender_id <> p.user_id"
-                     " WHERE p.user_id = $1 ORDER BY m.id LIMIT $2",
-                 me, kMaxSyncMessages)) {
-          const auto m = read_message(row);
-          frames->push_back(make_frame(message_event(m, "sent"), "m:" + std::to_string(m.id)));
+        *result = Result{};  // the pool may run this twice (a dead connection)
+        pqxx::read_transaction tx(conn);
+        result->refused = group_access(tx, conversation, me).to_write();
+        if (!result->refused.ok()) return;
+        for (const auto& row : tx.exec_params("SELECT user_id FROM participants WHERE conversation "
+                                              "= $1 AND left_seq IS NULL AND user_id <> $2",
+                                              conversation, me)) {
+          result->others.push_back(row[0].as<std::string>());
         }
-
-        if (!had_connection) {
-          for (const auto& row :
-               tx.exec_params("SELECT o.conversation, o.user_id, o.delivered_seq, o.read_seq,"
-                              " o.delivered_at > $2::timestamptz, o.read_at > $2::timestamptz"
-                              " FROM participants me JOIN participants o"
-                              " ON o.conversation = me.conversation AND o.user_id <> me.user_id"
-                              " WHERE me.user_id = $1 AND (o.delivered_at > $2::timestamptz OR "
-                              "o.read_at > $2::timestamptz)"
-                              " ORDER BY greatest(o.delivered_at, o.read_at)",
-                              me, since)) {
-            const auto conversation = row[0].as<std::string>();
-            const auto reader = row[1].as<std::string>();
-            if (row[4].as<bool>(false)) {
-              frames->push_back(make_frame(json::object{{"type", "receipt"},
-                                                        {"conversation", conversation},
-                                                        {"user_id", reader},
-                                                        {"status", "delivered"},
-                                                        {"seq", row[2].as<std::int64_t>()}}));
-            }
-            if (row[5].as<bool>(false)) {
-              frames->push_back(make_frame(json::object{{"type", "receipt"},
-                                                        {"conversation", conversation},
-                                                        {"user_id", reader},
-                                                        {"status", "read"},
-                                                        {"seq", row[3].as<std::int64_t>()}}));
-            }
-          }
-        }
-        tx.commit();
       },
-      [=, this, login_result = std::move(login_result)](const Status& status) mutable {
-        auto& gateway = host_.gateway();
-        if (!status.ok()) {
-          gateway.unbind_user(connection);
-          return reply.fail(status);
-        }
-        frames->push_back(make_frame(json::object{{"type", "synced"}}));
-        reply.ok(std::move(login_result));
-        gateway.release_events(connection, std::move(*frames));
+      [=, this](const Status& status) {
+        if (!status.ok()) return reply.fail(status);
+        if (!result->refused.ok()) return reply.fail(result->refused);
+        host_.gateway().deliver_many(result->others, frame);
+        reply.ok();
       });
 }
 
@@ -456,7 +512,7 @@ void Chat::user_maybe_offline(const std::string& user_id) {
   db_.run(
       [id = *me](pqxx::connection& conn) {
         pqxx::work tx(conn);
-        tx.exec("SET LOCAL synchronous_commit = off");  // see login_sync
+        tx.exec("SET LOCAL synchronous_commit = off");  // see CatchUp::start
         tx.exec_params(
             "UPDATE users SET offline_since = now() WHERE id = $1 AND offline_since IS NULL", id);
         tx.commit();

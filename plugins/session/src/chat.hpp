@@ -1,4 +1,4 @@
-// One-to-one chat: send, mark, history, conversations, typing, and the
+// One-to-one and group chat: send, mark, history, conversations, typing, and the
 // catch-up a connection gets at login.
 #pragma once
 
@@ -8,6 +8,7 @@
 #include <parley/sdk.hpp>
 
 #include "message_writer.hpp"
+#include "push_offers.hpp"
 #include "settings.hpp"
 
 namespace parley::session {
@@ -18,11 +19,6 @@ class Chat {
 
   void register_handlers(Gateway& gateway);
 
-  // The login catch-up: pending messages, receipts that moved while the
-  // user had no connection, then "synced"; the login's ok goes first. On
-  // failure the connection is logged out again and the login fails.
-  void login_sync(const std::string& user_id, ConnectionId connection, bool had_connection,
-                  boost::json::object login_result, Reply reply);
   // Records when the user went offline if no connection of theirs is left.
   void user_maybe_offline(const std::string& user_id);
 
@@ -35,14 +31,17 @@ class Chat {
   void on_conversations(Request request, Reply reply);
   void on_typing(Request request, Reply reply);
 
-  void on_stored(const SendRequest& request, const StoredMessage& message, bool created);
-  void offer_push(const StoredMessage& message);
-  void publish_push(const StoredMessage& message);
+  void on_stored(const SendRequest& request, const StoredMessage& message, bool created,
+                 const MessageWriter::Members& members);
+  // Offers the message to the push plugins for those of `recipients` who
+  // are offline.
+  void offer_push(const StoredMessage& message, const std::vector<std::int64_t>& recipients);
 
   Host& host_;
   Database& db_;
   const Settings& settings_;
   MessageWriter writer_;
+  PushOffers push_offers_;
 };
 
 }  // namespace parley::session

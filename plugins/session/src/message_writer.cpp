@@ -1,7 +1,9 @@
 #include "message_writer.hpp"
 
+#include <algorithm>
 #include <chrono>
 #include <map>
+#include <set>
 
 #include <fmt/format.h>
 
@@ -91,7 +93,9 @@ void MessageWriter::write_batch(pqxx::connection& conn, const std::vector<Pendin
   // Recipients not yet known to exist.
   std::vector<std::int64_t> unknown;
   for (const auto& p : batch) {
-    if (!known_users_.contains(p.request.recipient_id)) unknown.push_back(p.request.recipient_id);
+    if (p.request.group_id == 0 && !known_users_.contains(p.request.recipient_id)) {
+      unknown.push_back(p.request.recipient_id);
+    }
   }
   if (!unknown.empty()) {
     for (const auto& row : tx.exec_params("SELECT id FROM users WHERE id = ANY($1::bigint[])",
@@ -122,7 +126,6 @@ void MessageWriter::write_batch(pqxx::connection& conn, const std::vector<Pendin
   std::map<std::pair<std::int64_t, std::string>, std::size_t> first_in_batch;
   std::vector<std::size_t> fresh;
   std::vector<std::size_t> repeats;
-  std::map<std::string, std::int64_t> per_conversation;
   for (std::size_t i = 0; i < batch.size(); ++i) {
     const auto& r = batch[i].request;
     const auto key = std::make_pair(r.sender_id, r.client_msg_id);
@@ -130,7 +133,7 @@ void MessageWriter::write_batch(pqxx::connection& conn, const std::vector<Pendin
       outcomes[i].message = it->second;
       continue;
     }
-    if (!known_users_.contains(r.recipient_id)) {
+    if (r.group_id == 0 && !known_users_.contains(r.recipient_id)) {
       outcomes[i].status = Status(ErrorCode::not_found, "no such user");
       continue;
     }
@@ -140,8 +143,10 @@ void MessageWriter::write_batch(pqxx::connection& conn, const std::vector<Pendin
     }
     first_in_batch.emplace(key, i);
     fresh.push_back(i);
-    ++per_conversation[r.conversation];
   }
+  check_group_senders(tx, batch, fresh, outcomes);
+  std::map<std::string, std::int64_t> per_conversation;
+  for (std::size_t i : fresh) ++per_conversation[batch[i].request.conversation];
 
   if (!fresh.empty()) {
     const std::string now = format_timestamp(clock_.now());
@@ -169,7 +174,8 @@ void MessageWriter::write_batch(pqxx::connection& conn, const std::vector<Pendin
     std::vector<std::string> new_conv;
     std::vector<std::int64_t> new_user;
     for (const auto& conv : conv_ids) {
-      if (known_conversations_.contains(conv)) continue;
+      // A group conversation's participants are written by session_group_change().
+      if (known_conversations_.contains(conv) || conv.starts_with("g:")) continue;
       for (std::size_t i : fresh) {
         const auto& req = batch[i].request;
         if (req.conversation != conv) continue;
@@ -189,14 +195,19 @@ void MessageWriter::write_batch(pqxx::connection& conn, const std::vector<Pendin
     }
 
     std::vector<std::string> m_conv, m_body, m_client;
-    std::vector<std::int64_t> m_seq, m_sender, m_recipient;
+    // 0 stands for NULL in the recipient and group arrays.
+    std::vector<std::int64_t> m_seq, m_sender, m_recipient, m_group;
     for (std::size_t i : fresh) {
       const auto& r = batch[i].request;
       auto& message = outcomes[i].message;
       message.conversation = r.conversation;
       message.seq = next_seq[r.conversation]++;
       message.sender_id = r.sender_id;
-      message.recipient_id = r.recipient_id;
+      if (r.group_id != 0) {
+        message.group_id = r.group_id;
+      } else {
+        message.recipient_id = r.recipient_id;
+      }
       message.body = r.body;
       message.timestamp = now;
       outcomes[i].created = true;
@@ -204,19 +215,21 @@ void MessageWriter::write_batch(pqxx::connection& conn, const std::vector<Pendin
       m_seq.push_back(message.seq);
       m_sender.push_back(r.sender_id);
       m_recipient.push_back(r.recipient_id);
+      m_group.push_back(r.group_id);
       m_body.push_back(r.body);
       m_client.push_back(r.client_msg_id);
     }
     std::map<std::pair<std::string, std::int64_t>, std::int64_t> ids;
     for (const auto& row :
-         tx.exec_params("INSERT INTO messages (conversation, seq, sender_id, recipient_id, body, "
-                        "client_msg_id, created_at)"
-                        " SELECT c, s, f, t, b, k, $7::timestamptz"
+         tx.exec_params("INSERT INTO messages (conversation, seq, sender_id, recipient_id, "
+                        "group_id, body, client_msg_id, created_at)"
+                        " SELECT c, s, f, nullif(t, 0), nullif(g, 0), b, k, $8::timestamptz"
                         " FROM unnest($1::text[], $2::bigint[], $3::bigint[], $4::bigint[], "
-                        "$5::text[], $6::text[])"
-                        " AS v(c, s, f, t, b, k) RETURNING conversation, seq, id",
+                        "$5::bigint[], $6::text[], $7::text[])"
+                        " AS v(c, s, f, t, g, b, k) RETURNING conversation, seq, id",
                         text_array(m_conv), bigint_array(m_seq), bigint_array(m_sender),
-                        bigint_array(m_recipient), text_array(m_body), text_array(m_client), now)) {
+                        bigint_array(m_recipient), bigint_array(m_group), text_array(m_body),
+                        text_array(m_client), now)) {
       ids[{row[0].as<std::string>(), row[1].as<std::int64_t>()}] = row[2].as<std::int64_t>();
     }
     for (std::size_t i : fresh) {
@@ -226,11 +239,57 @@ void MessageWriter::write_batch(pqxx::connection& conn, const std::vector<Pendin
   }
   for (std::size_t i : repeats) {
     const auto& r = batch[i].request;
-    outcomes[i].message = outcomes[first_in_batch.at({r.sender_id, r.client_msg_id})].message;
+    outcomes[i] = outcomes[first_in_batch.at({r.sender_id, r.client_msg_id})];
+    outcomes[i].created = false;
+    outcomes[i].members.reset();
   }
   tx.commit();
   if (known_conversations_.size() > kMaxCached) known_conversations_.clear();
   for (const auto& [conv, n] : per_conversation) known_conversations_.insert(conv);
+}
+
+void MessageWriter::check_group_senders(pqxx::work& tx, const std::vector<Pending>& batch,
+                                        std::vector<std::size_t>& fresh,
+                                        std::vector<Outcome>& outcomes) {
+  std::set<std::string> groups;
+  for (std::size_t i : fresh) {
+    if (batch[i].request.group_id != 0) groups.insert(batch[i].request.conversation);
+  }
+  if (groups.empty()) return;
+  const std::string ids = text_array(std::vector<std::string>(groups.begin(), groups.end()));
+  // The same row lock session_group_change() takes: a membership change is
+  // wholly before this batch (and its members are read below) or after it.
+  // Sorted, like the seq allocation that follows, so writers cannot deadlock.
+  tx.exec_params("SELECT id FROM conversations WHERE id = ANY($1::text[]) ORDER BY id FOR UPDATE",
+                 ids);
+  std::map<std::string, std::vector<std::int64_t>> current;
+  for (const auto& row : tx.exec_params(
+           "SELECT conversation, user_id FROM participants WHERE conversation = ANY($1::text[])"
+           " AND left_seq IS NULL ORDER BY conversation, user_id",
+           ids)) {
+    current[row[0].as<std::string>()].push_back(row[1].as<std::int64_t>());
+  }
+  std::map<std::string, Members> members;
+  for (auto& [conversation, users] : current) {
+    members.emplace(conversation,
+                    std::make_shared<const std::vector<std::int64_t>>(std::move(users)));
+  }
+  std::erase_if(fresh, [&](std::size_t i) {
+    const auto& r = batch[i].request;
+    if (r.group_id == 0) return false;
+    const auto it = members.find(r.conversation);
+    // A group without current members never existed or has ended.
+    if (it == members.end()) {
+      outcomes[i].status = Status(ErrorCode::not_found, "no such group");
+      return true;
+    }
+    if (!std::binary_search(it->second->begin(), it->second->end(), r.sender_id)) {
+      outcomes[i].status = Status(ErrorCode::forbidden, "not a member of this group");
+      return true;
+    }
+    outcomes[i].members = it->second;
+    return false;
+  });
 }
 
 void MessageWriter::deliver_in_order() {
@@ -267,7 +326,7 @@ void MessageWriter::finish_batch(std::vector<Pending>& batch, std::vector<Outcom
                 {"conversation", m.conversation},
                 {"seq", m.seq},
                 {"timestamp", m.timestamp}});
-    on_stored_(p.request, m, outcome.created);
+    on_stored_(p.request, m, outcome.created, outcome.members);
   }
 }
 

@@ -20,7 +20,8 @@ namespace parley::session {
 
 struct SendRequest {
   std::int64_t sender_id = 0;
-  std::int64_t recipient_id = 0;
+  std::int64_t recipient_id = 0;  // 1:1 only
+  std::int64_t group_id = 0;      // group only
   std::string conversation;
   std::string body;
   std::string client_msg_id;
@@ -29,16 +30,21 @@ struct SendRequest {
 
 class MessageWriter {
  public:
+  // The current members of a group conversation, as read in the transaction
+  // that gave the message its seq.
+  using Members = std::shared_ptr<const std::vector<std::int64_t>>;
   // Called on a database thread after the batch holding `request` committed:
-  // `created` is false when the client_msg_id had been stored before.
-  using OnStored =
-      std::function<void(const SendRequest& request, const StoredMessage& message, bool created)>;
+  // `created` is false when the client_msg_id had been stored before;
+  // `members` is set for a new group message.
+  using OnStored = std::function<void(const SendRequest& request, const StoredMessage& message,
+                                      bool created, const Members& members)>;
 
   MessageWriter(Database& db, const Clock& clock, Metrics& metrics, std::size_t batch_max,
                 OnStored on_stored);
 
   // Queues `request`; `reply` gets the ok (or not_found for an unknown
-  // recipient, or unavailable) once its batch is committed.
+  // recipient or group, forbidden for a sender who is not a current member
+  // of the group, or unavailable) once its batch is committed.
   void submit(SendRequest request, Reply reply);
 
  private:
@@ -50,6 +56,7 @@ class MessageWriter {
     Status status;
     StoredMessage message;
     bool created = false;
+    Members members;
   };
 
   // Takes the next batch off the queue and writes it; clears writing_ when
@@ -57,6 +64,10 @@ class MessageWriter {
   void write_next_batch();
   void write_batch(pqxx::connection& conn, const std::vector<Pending>& batch,
                    std::vector<Outcome>& outcomes);
+  // Locks the counter rows of the batch's group conversations and reads
+  // their current members; refuses the sends of non-members.
+  void check_group_senders(pqxx::work& tx, const std::vector<Pending>& batch,
+                           std::vector<std::size_t>& fresh, std::vector<Outcome>& outcomes);
   void finish_batch(std::vector<Pending>& batch, std::vector<Outcome>& outcomes,
                     const Status& status);
   // Answers committed batches one at a time, in commit order, on whichever

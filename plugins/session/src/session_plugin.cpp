@@ -6,7 +6,10 @@
 #include <parley/sdk.hpp>
 
 #include "accounts.hpp"
+#include "catch_up.hpp"
 #include "chat.hpp"
+#include "contacts.hpp"
+#include "devices.hpp"
 #include "settings.hpp"
 
 namespace parley::session {
@@ -36,6 +39,29 @@ class SessionPlugin : public Plugin {
     if (auto* push = config.section("push")) {
       settings_.push_show_content = push->bool_or("show_content", settings_.push_show_content);
       settings_.push_generic_text = push->string_or("generic_text", settings_.push_generic_text);
+      settings_.push_platforms =
+          push->get_string_list("platforms").value_or(settings_.push_platforms);
+      for (const auto& platform : settings_.push_platforms) {
+        // The name becomes part of bus names (push.offer.<platform>).
+        if (platform.empty() || platform.find_first_not_of(
+                                    "abcdefghijklmnopqrstuvwxyz0123456789_") != std::string::npos) {
+          push->fail("platforms", "platform names are made of a-z, 0-9 and _");
+        }
+      }
+      settings_.push_max_devices_per_user = static_cast<std::size_t>(
+          push->int_in("max_devices_per_user",
+                       static_cast<std::int64_t>(settings_.push_max_devices_per_user), 1, 1000));
+      settings_.push_max_token_bytes = static_cast<std::size_t>(push->int_in(
+          "max_token_bytes", static_cast<std::int64_t>(settings_.push_max_token_bytes), 1, 65536));
+    }
+    if (auto* limits = config.section("limits")) {
+      settings_.registrations_per_address = limits->int_in(
+          "registrations_per_address_per_hour", settings_.registrations_per_address, 1, 1 << 30);
+      settings_.failed_logins_per_address = limits->int_in(
+          "failed_logins_per_address_per_15min", settings_.failed_logins_per_address, 1, 1 << 30);
+      settings_.failed_logins_per_account_address =
+          limits->int_in("failed_logins_per_account_and_address_per_15min",
+                         settings_.failed_logins_per_account_address, 1, 1 << 30);
     }
     settings_.presence_timeout = std::chrono::milliseconds(
         config.int_in("presence_timeout_ms", settings_.presence_timeout.count(), 1, 60000));
@@ -51,17 +77,24 @@ class SessionPlugin : public Plugin {
     db->migrate(parley_plugin_migrations());
 
     chat_ = std::make_unique<Chat>(host_, settings_);
+    catch_up_ = std::make_unique<CatchUp>(
+        host_, [this](const std::string& user_id) { chat_->user_maybe_offline(user_id); });
     accounts_ = std::make_unique<Accounts>(
         host_, settings_,
         [this](std::string user_id, ConnectionId connection, bool had_connection,
                boost::json::object result, Reply reply) {
-          chat_->login_sync(user_id, connection, had_connection, std::move(result),
-                            std::move(reply));
+          catch_up_->start(user_id, connection, had_connection, std::move(result),
+                           std::move(reply));
         },
         [this](std::string user_id) { chat_->user_maybe_offline(user_id); });
 
     accounts_->register_handlers(host_.gateway());
     chat_->register_handlers(host_.gateway());
+    contacts_ = std::make_unique<Contacts>(host_);
+    contacts_->serve();
+    devices_ = std::make_unique<Devices>(host_, settings_);
+    devices_->register_handlers(host_.gateway());
+    devices_->subscribe(host_.bus());
     host_.bus().subscribe("gateway.connection.closed", [this](const Event& event) {
       const auto& payload = event.payload.as_object();
       accounts_->connection_closed(payload.at("connection").to_number<ConnectionId>());
@@ -76,29 +109,33 @@ class SessionPlugin : public Plugin {
   Host& host_;
   Settings settings_;
   std::unique_ptr<Chat> chat_;
+  std::unique_ptr<CatchUp> catch_up_;
   std::unique_ptr<Accounts> accounts_;
+  std::unique_ptr<Contacts> contacts_;
+  std::unique_ptr<Devices> devices_;
 };
 
 const char* const kNoDependencies[] = {nullptr};
 const char* const kSoftDependencies[] = {"presence", nullptr};
-const char* const kHandles[] = {"register",      "login",  "logout", "user.get",
-                                "user.find",     "send",   "mark",   "history",
-                                "conversations", "typing", nullptr};
-const char* const kPublishes[] = {"session.message.stored", "session.receipt", "push.notify",
+const char* const kHandles[] = {
+    "register", "login",         "logout", "user.get",        "user.find",         "send", "mark",
+    "history",  "conversations", "typing", "device.register", "device.unregister", nullptr};
+const char* const kPublishes[] = {"session.message.stored", "session.receipt", "push.offer.*",
                                   nullptr};
-const char* const kSubscribes[] = {"gateway.connection.closed", nullptr};
+const char* const kSubscribes[] = {"gateway.connection.closed", "push.token.invalid", nullptr};
+const char* const kServes[] = {"session.contacts", nullptr};
 
 const PluginEntry* entry() {
   static const PluginEntry manifest{
       PARLEY_SDK_ABI_VERSION,
       "session",
       "1.0.0",
-      "accounts, login sessions and one-to-one chat with offline delivery and receipts",
+      "accounts, login sessions, one-to-one and group chat with offline delivery and receipts",
       kNoDependencies,
       kSoftDependencies,
       [](Host& host) -> Plugin* { return new SessionPlugin(host); },
       kHandles,
-      kNoDependencies,
+      kServes,
       kPublishes,
       kSubscribes,
       kNoDependencies};

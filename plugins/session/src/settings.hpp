@@ -4,6 +4,7 @@
 #include <chrono>
 #include <cstdint>
 #include <string>
+#include <vector>
 
 namespace parley::session {
 
@@ -20,6 +21,16 @@ struct Settings {
   // Push notifications: show the text, or only `push_generic_text`.
   bool push_show_content = true;
   std::string push_generic_text = "New message";
+  // Caps per source address (and per account at an address for failed
+  // logins), generous enough for a household or office behind one NAT.
+  std::int64_t registrations_per_address = 100;         // per hour
+  std::int64_t failed_logins_per_address = 200;         // per 15 minutes
+  std::int64_t failed_logins_per_account_address = 20;  // per 15 minutes
+  // Push devices (devices.cpp): the platforms device.register accepts, and
+  // limits on what one user may register.
+  std::vector<std::string> push_platforms{"fcm", "apns"};
+  std::size_t push_max_devices_per_user = 10;
+  std::size_t push_max_token_bytes = 4096;
   // How long to wait for the presence plugin before deciding by connections.
   std::chrono::milliseconds presence_timeout{200};
 };

@@ -394,7 +394,8 @@ TEST_F(ChatTest, OutsidersAreForbidden) {
       e->request({{"type", "mark"}, {"conversation", conv}, {"status", "read"}, {"seq", 1}}),
       "forbidden");
   expect_error(e->request({{"type", "typing"}, {"conversation", conv}}), "forbidden");
-  expect_error(e->request({{"type", "history"}, {"conversation", "g:1"}}), "forbidden");
+  // No group 1 exists: unknown groups are not_found for everyone.
+  expect_error(e->request({{"type", "history"}, {"conversation", "g:1"}}), "not_found");
   expect_error(e->request({{"type", "history"}, {"conversation", "nonsense"}}), "bad_request");
   EXPECT_TRUE(a->no_event("receipt", 100ms));
 }

@@ -75,12 +75,13 @@ TEST(MigrationTest, TwoServersStartingTogetherApplyEachMigrationOnce) {
   const auto rows = tx.exec(
       "SELECT version, count(*) FROM parley_migrations WHERE component = 'session'"
       " GROUP BY version ORDER BY version");
-  ASSERT_EQ(rows.size(), 2u);
+  ASSERT_EQ(rows.size(), 4u);
   for (const auto& row : rows) EXPECT_EQ(row[1].as<int>(), 1);
   // Between them, each migration was applied (and logged) exactly once.
   const auto logs = first.log() + second.log();
   for (const char* name :
-       {"applied migration 001_accounts.sql", "applied migration 002_messages.sql"}) {
+       {"applied migration 001_accounts.sql", "applied migration 002_messages.sql",
+        "applied migration 003_groups.sql", "applied migration 004_devices.sql"}) {
     const auto at = logs.find(name);
     ASSERT_NE(at, std::string::npos) << name;
     EXPECT_EQ(logs.find(name, at + 1), std::string::npos) << name << " applied twice";
@@ -104,12 +105,21 @@ class ExtensionTest : public SessionTest {
     options.plugins_yaml +=
         std::string("  - name: alpha\n    library: ") + JOURNAL_PLUGIN_PATH +
         "\n    config:\n      journal: " + journal().string() +
-        "\n      record: [session.message.stored, push.notify, session.receipt]"
+        "\n      record: [session.message.stored, push.offer.fcm, session.receipt]"
         "\n      filter:\n        hook: session.message.before_store\n        veto: spam"
         "\n        rewrite_from: darn\n        rewrite_to: '****'\n";
     server_ = std::make_unique<ParleydProcess>(options);
   }
   std::filesystem::path journal() const { return dir_.path() / "journal"; }
+  // Registering needs a push plugin serving the platform; the journal
+  // plugin serves none, so the device goes straight into the table.
+  void add_device(const User& user, const std::string& token) {
+    pqxx::connection conn(database_url_);
+    pqxx::work tx(conn);
+    tx.exec_params("INSERT INTO devices (token, user_id, platform) VALUES ($1, $2, 'fcm')", token,
+                   std::stoll(user.id));
+    tx.commit();
+  }
   std::string wait_for_journal(const std::string& needle) {
     for (int i = 0; i < 100; ++i) {
       auto text = read_file(journal());
@@ -137,6 +147,7 @@ TEST_F(ExtensionTest, HookMayVetoOrRewriteBeforeStore) {
 TEST_F(ExtensionTest, StoredEventIsPublished) {
   auto [alice, a] = online_user("alice");
   auto [bob, b] = online_user("bob");
+  add_device(bob, "bob-phone");
   auto ok = send(*a, bob, "observed", "s1");
   const auto journal_text = wait_for_journal("session.message.stored");
   EXPECT_THAT(journal_text, HasSubstr("\"event\":\"session.message.stored\""));
@@ -144,17 +155,19 @@ TEST_F(ExtensionTest, StoredEventIsPublished) {
               HasSubstr("\"message_id\":\"" + std::string(ok.at("message_id").as_string()) + "\""));
   EXPECT_THAT(journal_text, HasSubstr("\"message\":\"observed\""));
   // Bob is online: no push offer.
-  EXPECT_THAT(read_file(journal()), ::testing::Not(HasSubstr("push.notify")));
+  EXPECT_THAT(read_file(journal()), ::testing::Not(HasSubstr("push.offer")));
 }
 
 TEST_F(ExtensionTest, OfflineRecipientIsOfferedAPush) {
   auto [alice, a] = online_user("alice");
   auto b = connect();
   User bob = register_user(*b, "bob");
+  add_device(bob, "bob-phone");
   auto ok = send(*a, bob, "wake up", "p1");
   expect_ok(send(*a, bob, "second", "p2"));
   const auto journal_text = wait_for_journal("\"badge\":2");
-  EXPECT_THAT(journal_text, HasSubstr("\"event\":\"push.notify\""));
+  EXPECT_THAT(journal_text, HasSubstr("\"event\":\"push.offer.fcm\""));
+  EXPECT_THAT(journal_text, HasSubstr("\"tokens\":[\"bob-phone\"]"));
   EXPECT_THAT(journal_text, HasSubstr("\"user_id\":\"" + bob.id + "\""));
   EXPECT_THAT(journal_text, HasSubstr("\"title\":\"alice\""));
   EXPECT_THAT(journal_text, HasSubstr("\"body\":\"wake up\""));

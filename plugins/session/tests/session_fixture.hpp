@@ -29,6 +29,8 @@ class SessionTest : public ::testing::Test {
  protected:
   // Extra lines for the session plugin's config block (indented by 6).
   virtual std::string session_config() const { return ""; }
+  // More entries for the `plugins:` list, after session's (e.g. the group plugin).
+  virtual std::string extra_plugins_yaml() const { return ""; }
 
   void SetUp() override {
     const auto* info = ::testing::UnitTest::GetInstance()->current_test_info();
@@ -51,7 +53,7 @@ class SessionTest : public ::testing::Test {
     o.plugins_yaml =
         "  - name: session\n    config:\n      password_hashing:\n        ops_limit: 1\n        "
         "mem_limit_kib: 8\n" +
-        session_config();
+        session_config() + extra_plugins_yaml();
     return o;
   }
 

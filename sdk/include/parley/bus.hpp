@@ -105,6 +105,9 @@ class Bus {
   virtual ~Bus() = default;
 
   virtual void publish(std::string name, boost::json::value payload) = 0;
+  // `name` may end in ".*" to receive every event whose name starts with
+  // what precedes the "*" ("gateway.user.*"): one subscription, so events
+  // of different names arrive in the order they were published.
   virtual void subscribe(std::string name, EventHandler handler) = 0;
 
   // Higher priority runs first; equal priorities run in registration order.

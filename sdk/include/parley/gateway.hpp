@@ -43,6 +43,9 @@ struct Request {
   boost::json::object fields;
   ConnectionId connection = 0;
   std::string user_id;  // empty before login
+  // The client's IP address: the peer's, or the last address a trusted
+  // proxy (server.trusted_proxies) added to X-Forwarded-For.
+  std::string remote_address;
 };
 
 // Answers one client request, from any thread. The first answer counts; if
@@ -110,8 +113,15 @@ class Gateway {
   // is a start-up error naming both. Call from start().
   virtual void handle(std::string type, RequestHandler handler, RequestOptions options = {}) = 0;
 
-  // Sends to one connection (dropped if it closed).
+  // Sends to one connection (dropped if it closed). Not held back during a
+  // login catch-up: this is how a catch-up is sent, page by page.
   virtual void send(ConnectionId connection, Frame frame) = 0;
+  // Runs `callback` on a worker thread once everything queued on
+  // `connection` so far has been written to its socket (at once when its
+  // queue is empty); never, if the connection closes first. Lets a plugin
+  // send a large backlog page by page as the client reads it, instead of
+  // queuing it all and cutting off a client that reads at its own pace.
+  virtual void when_written(ConnectionId connection, std::function<void()> callback) = 0;
   // Sends to every logged-in connection of `user_id` except `except`.
   virtual void deliver(std::string_view user_id, const Frame& frame, ConnectionId except = 0) = 0;
   // Sends one frame to every logged-in connection of each of `user_ids`
@@ -129,8 +139,9 @@ class Gateway {
   // Marks `connection` as logged in (see Binding). The kernel publishes
   // gateway.user.online when it is the user's first connection here.
   virtual void bind_user(ConnectionId connection, Binding binding) = 0;
-  // Sends `first`, then the held frames whose dedupe key is not among the
-  // keys of `first` (what the catch-up already contained), and stops holding.
+  // Sends `first`, then the held frames whose dedupe key is neither among
+  // the keys of `first` nor among those of the frames send() sent to it
+  // while holding (what the catch-up already contained), and stops holding.
   virtual void release_events(ConnectionId connection, std::vector<Frame> first) = 0;
   // Logs the connection out: it receives no more deliveries.
   virtual void unbind_user(ConnectionId connection) = 0;

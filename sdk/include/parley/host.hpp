@@ -44,6 +44,11 @@ class Host {
   // Runs `task` on a worker thread after `delay`.
   virtual std::shared_ptr<Timer> schedule(std::chrono::milliseconds delay,
                                           std::function<void()> task) = 0;
+  // Runs slow CPU work (password hashing) on the kernel's small CPU pool
+  // (`cpu_threads`), never on the request workers, so that it cannot stall
+  // chat. Returns false, without running it, when `cpu_queue_limit` tasks
+  // are already waiting: answer the client `unavailable`.
+  virtual bool offload(std::function<void()> task) = 0;
 };
 
 }  // namespace parley

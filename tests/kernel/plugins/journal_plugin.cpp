@@ -66,6 +66,20 @@ class JournalPlugin : public parley::Plugin {
           for (std::int64_t i = 0; i < count; ++i) host_.gateway().send(request.connection, frame);
         },
         {.before_login = true});
+
+    // Delivers one frame to the listed users (Gateway::deliver_many).
+    host_.gateway().handle(
+        std::string(JOURNAL_PLUGIN_NAME) + ".deliver",
+        [this](parley::Request request, parley::Reply reply) {
+          std::vector<std::string> users;
+          for (const auto& u : request.fields.at("users").as_array())
+            users.emplace_back(u.as_string());
+          host_.gateway().deliver_many(
+              users,
+              parley::make_frame({{"type", "delivered"}, {"text", request.fields.at("text")}}),
+              request.connection);
+          reply.ok();
+        });
   }
 
   void stop() override { write("stop"); }

@@ -1,0 +1,19 @@
+// The group plugin's configuration (its block in parley.yaml).
+#pragma once
+
+#include <chrono>
+#include <cstddef>
+#include <cstdint>
+
+namespace parley::group {
+
+struct Settings {
+  // The most members a group may have, the owner included.
+  std::int64_t max_members = 256;
+  // The longest group name, in Unicode code points.
+  std::size_t max_name_length = 100;
+  // How long to wait for session.contacts when checking that members exist.
+  std::chrono::milliseconds contacts_timeout{2000};
+};
+
+}  // namespace parley::group

@@ -1,0 +1,52 @@
+// The dispatcher's text helpers.
+#include "dispatcher.hpp"
+
+#include <gtest/gtest.h>
+
+#include <set>
+
+namespace parley::push {
+namespace {
+
+TEST(SnakeCase, TurnsServiceErrorNamesIntoMetricNameParts) {
+  EXPECT_EQ(snake_case("BadDeviceToken"), "bad_device_token");
+  EXPECT_EQ(snake_case("QUOTA_EXCEEDED"), "quota_exceeded");
+  EXPECT_EQ(snake_case("unregistered"), "unregistered");
+  EXPECT_EQ(snake_case("http 503"), "http_503");
+  EXPECT_EQ(snake_case("!!"), "unknown");
+}
+
+TEST(RetryDelay, DoublesUpToTheCapWithJitterAndHonoursRetryAfter) {
+  using std::chrono::milliseconds;
+  std::mt19937_64 random(42);
+  std::set<long long> seen;
+  for (int i = 0; i < 200; ++i) {
+    const auto first = retry_delay(1, milliseconds(100), milliseconds(1000), {}, random).count();
+    EXPECT_GE(first, 50);
+    EXPECT_LE(first, 100);
+    seen.insert(first);
+    const auto third = retry_delay(3, milliseconds(100), milliseconds(1000), {}, random).count();
+    EXPECT_GE(third, 200);
+    EXPECT_LE(third, 400);
+    const auto capped = retry_delay(10, milliseconds(100), milliseconds(1000), {}, random).count();
+    EXPECT_GE(capped, 500);
+    EXPECT_LE(capped, 1000);
+    const auto floored =
+        retry_delay(1, milliseconds(100), milliseconds(1000), milliseconds(5000), random).count();
+    EXPECT_EQ(floored, 5000);
+  }
+  EXPECT_GT(seen.size(), 10u);  // jittered, not fixed
+}
+
+TEST(TruncateUtf8, CutsOnACharacterBoundaryAndMarksTheCut) {
+  EXPECT_EQ(truncate_utf8("short", 10), "short");
+  EXPECT_EQ(truncate_utf8("exactly10!", 10), "exactly10!");
+  EXPECT_EQ(truncate_utf8("0123456789ab", 10), "0123456\xE2\x80\xA6");
+  // "é" is two bytes: a cut inside it backs off to before it.
+  EXPECT_EQ(truncate_utf8("abcde\xC3\xA9ghij", 9), "abcde\xE2\x80\xA6");
+  EXPECT_EQ(truncate_utf8("abcde\xC3\xA9ghij", 10), "abcde\xC3\xA9\xE2\x80\xA6");
+  EXPECT_EQ(truncate_utf8("abcdefgh", 2), "");
+}
+
+}  // namespace
+}  // namespace parley::push

@@ -1,0 +1,118 @@
+// One WebSocket to the server speaking Parley's protocol: requests matched to
+// replies by id, events handed to a listener, and reconnection with
+// exponential backoff and jitter. What to do after (re)connecting is the
+// app's business (onOpen).
+
+export class RequestError extends Error {
+  constructor(code, message) {
+    super(message || code);
+    this.code = code;
+  }
+}
+
+const BASE_DELAY_MS = 500;
+const MAX_DELAY_MS = 15000;
+
+export function socketUrl(location) {
+  const scheme = location.protocol === 'https:' ? 'wss:' : 'ws:';
+  return `${scheme}//${location.host}/ws`;
+}
+
+export class Connection {
+  constructor(url, { onOpen, onEvent, onState }) {
+    this.url = url;
+    this.onOpen = onOpen;
+    this.onEvent = onEvent;
+    this.onState = onState;
+    this.nextId = 1;
+    this.waiting = new Map();  // request id -> {resolve, reject}
+    this.attempt = 0;
+    this.socket = null;
+    this.timer = null;
+    this.stopped = true;
+  }
+
+  start() {
+    this.stopped = false;
+    this.open();
+  }
+
+  stop() {
+    this.stopped = true;
+    clearTimeout(this.timer);
+    if (this.socket) this.socket.close(1000);
+    this.socket = null;
+  }
+
+  get connected() {
+    return this.socket !== null && this.socket.readyState === WebSocket.OPEN;
+  }
+
+  // The first (re)connection after a success starts the backoff again.
+  succeeded() {
+    this.attempt = 0;
+  }
+
+  open() {
+    this.onState('connecting');
+    const socket = new WebSocket(this.url);
+    this.socket = socket;
+    socket.onopen = () => {
+      this.onState('open');
+      this.onOpen();
+    };
+    socket.onmessage = (event) => {
+      let frame;
+      try {
+        frame = JSON.parse(event.data);
+      } catch {
+        return;
+      }
+      if (frame === null || typeof frame !== 'object') return;
+      if (typeof frame.re === 'string' && this.waiting.has(frame.re)) {
+        const { resolve, reject } = this.waiting.get(frame.re);
+        this.waiting.delete(frame.re);
+        if (frame.type === 'ok') resolve(frame);
+        else reject(new RequestError(frame.code || 'internal', frame.message));
+        return;
+      }
+      if (frame.re === undefined) this.onEvent(frame);
+    };
+    socket.onclose = () => {
+      if (this.socket !== socket) return;
+      this.socket = null;
+      for (const { reject } of this.waiting.values()) reject(new RequestError('disconnected'));
+      this.waiting.clear();
+      if (this.stopped) return;
+      this.onState('closed');
+      this.scheduleReconnect();
+    };
+  }
+
+  scheduleReconnect() {
+    // Full jitter keeps a crowd of clients from coming back in step after an outage.
+    const ceiling = Math.min(MAX_DELAY_MS, BASE_DELAY_MS * 2 ** this.attempt);
+    const delay = ceiling / 2 + Math.random() * (ceiling / 2);
+    this.attempt += 1;
+    clearTimeout(this.timer);
+    this.timer = setTimeout(() => {
+      if (!this.stopped) this.open();
+    }, delay);
+  }
+
+  // Resolves with the `ok` frame; rejects with a RequestError.
+  request(type, fields = {}) {
+    if (!this.connected) return Promise.reject(new RequestError('disconnected'));
+    const id = String(this.nextId++);
+    return new Promise((resolve, reject) => {
+      this.waiting.set(id, { resolve, reject });
+      this.socket.send(JSON.stringify({ ...fields, type, id }));
+    });
+  }
+
+  // A connection that misbehaves (e.g. the login failed for a reason worth
+  // retrying) is closed and reopened through the backoff.
+  restart() {
+    if (this.socket) this.socket.close(4000);
+  }
+}
