@@ -37,6 +37,7 @@ class FakeGateway : public Gateway {
  public:
   void handle(std::string, RequestHandler, RequestOptions) override {}
   void send(ConnectionId, Frame) override {}
+  void when_written(ConnectionId, std::function<void()>) override {}
   void deliver(std::string_view, const Frame&, ConnectionId) override {}
   void deliver_many(std::span<const std::string>, const Frame&, ConnectionId) override {}
   bool is_connected(std::string_view user_id) const override {
@@ -70,6 +71,10 @@ class FakeHost : public Host {
   Gateway& gateway() override { return gateway_; }
   Database* database() override { return nullptr; }
   void post(std::function<void()> task) override { task(); }
+  bool offload(std::function<void()> task) override {
+    task();
+    return true;
+  }
   std::shared_ptr<Timer> schedule(std::chrono::milliseconds, std::function<void()>) override {
     return nullptr;
   }
