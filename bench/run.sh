@@ -15,8 +15,11 @@
 #                           needs a file descriptor hard limit above it)
 #   BENCH_IDLE_HOLD=12      idle: seconds held after measuring (crosses a ping)
 #   BENCH_RECONNECT_USERS=2000  BENCH_RECONNECT_MESSAGES=10
+#   BENCH_PRESENCE_USERS=10000 BENCH_PRESENCE_CONTACTS=10  presence: users, each
+#                           watching that many others (100,000 subscriptions)
+#   BENCH_PRESENCE_RATE=1000  presence: users reconnecting per second
 #   BENCH_REPEAT=1          run the scenario sequence this many times
-#   BENCH_SCENARIOS="ceiling closed open idle reconnect"  a subset, in order
+#   BENCH_SCENARIOS="ceiling closed open idle reconnect presence"  a subset, in order
 #   BENCH_BUILD_DIR=build-release   BENCH_SKIP_BUILD=1 uses it as it is
 #   BENCH_IO_THREADS=2      parleyd server.io_threads
 #   BENCH_WORKER_THREADS=   parleyd worker_threads (default: its own)
@@ -37,7 +40,10 @@ idle_hold=${BENCH_IDLE_HOLD:-12}
 rc_users=${BENCH_RECONNECT_USERS:-2000}
 rc_messages=${BENCH_RECONNECT_MESSAGES:-10}
 repeat=${BENCH_REPEAT:-1}
-scenarios=${BENCH_SCENARIOS:-ceiling closed open idle reconnect}
+presence_users=${BENCH_PRESENCE_USERS:-10000}
+presence_contacts=${BENCH_PRESENCE_CONTACTS:-10}
+presence_rate=${BENCH_PRESENCE_RATE:-1000}
+scenarios=${BENCH_SCENARIOS:-ceiling closed open idle reconnect presence}
 build_dir=${BENCH_BUILD_DIR:-build-release}
 
 log() { echo "bench: $*" >&2; }
@@ -154,10 +160,17 @@ plugins:
       limits:                       # every bench user registers from loopback
         registrations_per_address_per_hour: 1000000000
 YAML
+# The presence scenario's server also runs the presence plugin, without a
+# grace period (it would count as delay); the other scenarios do without.
+{
+  cat "$work/parley.yaml"
+  printf '  - name: presence\n    config:\n      grace_seconds: 0\n'
+} >"$work/parley-presence.yaml"
 # Every server scenario gets a fresh parleyd (same database): memory freed
 # by one run and kept by malloc would otherwise hide the next run's growth.
+# `config` names another config file for one run.
 start_parleyd() {
-  "$parleyd" --config "$work/parley.yaml" >>"$work/parleyd.log" 2>&1 &
+  "$parleyd" --config "${config:-$work/parley.yaml}" >>"$work/parleyd.log" 2>&1 &
   parleyd_pid=$!
   for _ in $(seq 100); do
     if curl -sf "http://127.0.0.1:$server_port/readyz" >/dev/null 2>&1; then return 0; fi
@@ -231,6 +244,10 @@ for round in $(seq "$repeat"); do
           --source-addresses "$sources" --timeout 600 ;;
       reconnect)
         run reconnect server reconnect --users "$rc_users" --messages "$rc_messages" --timeout 600 ;;
+      presence)
+        config=$work/parley-presence.yaml run presence server presence --users "$presence_users" \
+          --contacts "$presence_contacts" --churn-per-second "$presence_rate" \
+          --duration "$duration" --timeout 600 ;;
       *) log "unknown scenario $s"; failed=1 ;;
     esac
   done

@@ -166,13 +166,27 @@ int print_report(int argc, char** argv, std::ostream& out) {
                fmt("synced in %.2f s", number_at(run, {"results", "storm_seconds"}));
       g.main.push_back(number_at(run, {"results", "storm_seconds"}));
       g.unit = "s until all synced";
+    } else if (scenario == "presence") {
+      const double events = number_at(run, {"results", "presence_events_per_second"});
+      result = fmt("%.0f subs, ", number_at(run, {"results", "subscriptions"})) +
+               fmt("%.0f events/s, ", events) +
+               fmt("%.0f B/sub", number_at(run, {"results", "server_bytes_per_subscription"}));
+      g.main.push_back(events);
+      g.unit = "presence events/s";
     } else {
       result = "(see JSON)";
     }
-    const std::string ok_col = scenario == "reconnect" ? "-" : latency(run, "send_to_ok");
-    const std::string second = scenario == "reconnect"
-                                   ? "login->synced " + latency(run, "login_to_synced")
-                                   : latency(run, "send_to_delivery");
+    // Presence has no sends: its two latency columns are the delays of
+    // offline and online events to the watchers.
+    std::string ok_col = latency(run, "send_to_ok");
+    std::string second = latency(run, "send_to_delivery");
+    if (scenario == "reconnect") {
+      ok_col = "-";
+      second = "login->synced " + latency(run, "login_to_synced");
+    } else if (scenario == "presence") {
+      ok_col = "offline " + latency(run, "offline_delay");
+      second = "online " + latency(run, "online_delay");
+    }
     std::snprintf(line, sizeof line, format, label.c_str(), result.c_str(), ok_col.c_str(),
                   second.c_str(), ok ? "yes" : "FAILED");
     out << line;

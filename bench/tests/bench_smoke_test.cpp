@@ -36,7 +36,11 @@ class BenchSmoke : public ::testing::Test {
         "        ops_limit: 1\n"
         "        mem_limit_kib: 8\n"
         "      limits:\n"
-        "        registrations_per_address_per_hour: 1000000000\n";
+        "        registrations_per_address_per_hour: 1000000000\n"
+        // For the presence scenario: no grace period to count as delay.
+        "  - name: presence\n"
+        "    config:\n"
+        "      grace_seconds: 0\n";
     options.server_yaml =
         "  rate_limit:\n"
         "    requests_per_second: 100000\n"
@@ -166,6 +170,24 @@ TEST_F(BenchSmoke, Reconnect) {
   EXPECT_EQ(num(r.at("wrong_message_counts")), 0);
   EXPECT_GT(num(r.at("storm_seconds")), 0);
   check_latency(r.at("login_to_synced"));
+}
+
+TEST_F(BenchSmoke, Presence) {
+  const std::string pid = server_pid();
+  ASSERT_FALSE(pid.empty());
+  const auto run = bench(
+      "presence --users 12 --contacts 3 --churn-per-second 10 --duration 1 --away-ms 200 "
+      "--server-pid " +
+      pid);
+  ASSERT_FALSE(run.empty());
+  check_common(run, "presence");
+  const auto& r = run.at("results");
+  EXPECT_EQ(num(r.at("subscriptions")), 36);
+  EXPECT_GT(num(r.at("churned_users")), 0);
+  EXPECT_GT(num(r.at("presence_events")), 0);
+  EXPECT_EQ(num(r.at("return_failures")), 0);
+  check_latency(r.at("offline_delay"));
+  check_latency(r.at("online_delay"));
 }
 
 TEST_F(BenchSmoke, Ceiling) {
