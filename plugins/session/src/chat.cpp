@@ -106,14 +106,15 @@ std::string_view group_status(std::int64_t others, std::int64_t delivered_by,
 
 }  // namespace
 
-Chat::Chat(Host& host, const Settings& settings)
+Chat::Chat(Host& host, const Settings& settings, const OnlineView& online)
     : host_(host),
       db_(*host.database()),
       settings_(settings),
       writer_(*host.database(), host.clock(), host.metrics(), settings.write_batch_max,
               [this](const SendRequest& r, const StoredMessage& m, bool created,
                      const MessageWriter::Members& members) { on_stored(r, m, created, members); }),
-      push_offers_(host, settings) {}
+      push_offers_(host, settings),
+      online_(online) {}
 
 void Chat::register_handlers(Gateway& gateway) {
   // Every chat handler only validates and queues work (the writer, the
@@ -240,7 +241,9 @@ void Chat::on_stored(const SendRequest& request, const StoredMessage& message, b
 void Chat::offer_push(const StoredMessage& message, const std::vector<std::int64_t>& recipients) {
   std::vector<std::int64_t> offline;
   for (const auto recipient : recipients) {
-    if (!host_.gateway().is_connected(std::to_string(recipient))) offline.push_back(recipient);
+    // Offline by presence (silent past offline_after, or gone): offered a
+    // push even while an idle connection still receives the frame.
+    if (!online_.online(std::to_string(recipient))) offline.push_back(recipient);
   }
   push_offers_.offer(message, std::move(offline));
 }

@@ -8,6 +8,7 @@
 #include <parley/sdk.hpp>
 
 #include "message_writer.hpp"
+#include "online_view.hpp"
 #include "push_offers.hpp"
 #include "settings.hpp"
 
@@ -15,7 +16,8 @@ namespace parley::session {
 
 class Chat {
  public:
-  Chat(Host& host, const Settings& settings);
+  // `online` tells who is offline, for push offers.
+  Chat(Host& host, const Settings& settings, const OnlineView& online);
 
   void register_handlers(Gateway& gateway);
 
@@ -42,6 +44,7 @@ class Chat {
   const Settings& settings_;
   MessageWriter writer_;
   PushOffers push_offers_;
+  const OnlineView& online_;
 };
 
 }  // namespace parley::session

@@ -10,6 +10,7 @@
 #include "chat.hpp"
 #include "contacts.hpp"
 #include "devices.hpp"
+#include "online_view.hpp"
 #include "settings.hpp"
 
 namespace parley::session {
@@ -63,8 +64,6 @@ class SessionPlugin : public Plugin {
           limits->int_in("failed_logins_per_account_and_address_per_15min",
                          settings_.failed_logins_per_account_address, 1, 1 << 30);
     }
-    settings_.presence_timeout = std::chrono::milliseconds(
-        config.int_in("presence_timeout_ms", settings_.presence_timeout.count(), 1, 60000));
   }
 
   void start() override {
@@ -76,7 +75,8 @@ class SessionPlugin : public Plugin {
     }
     db->migrate(parley_plugin_migrations());
 
-    chat_ = std::make_unique<Chat>(host_, settings_);
+    online_view_ = std::make_unique<OnlineView>(host_);
+    chat_ = std::make_unique<Chat>(host_, settings_, *online_view_);
     catch_up_ = std::make_unique<CatchUp>(
         host_, [this](const std::string& user_id) { chat_->user_maybe_offline(user_id); });
     accounts_ = std::make_unique<Accounts>(
@@ -108,6 +108,7 @@ class SessionPlugin : public Plugin {
  private:
   Host& host_;
   Settings settings_;
+  std::unique_ptr<OnlineView> online_view_;
   std::unique_ptr<Chat> chat_;
   std::unique_ptr<CatchUp> catch_up_;
   std::unique_ptr<Accounts> accounts_;
@@ -122,7 +123,8 @@ const char* const kHandles[] = {
     "history",  "conversations", "typing", "device.register", "device.unregister", nullptr};
 const char* const kPublishes[] = {"session.message.stored", "session.receipt", "push.offer.*",
                                   nullptr};
-const char* const kSubscribes[] = {"gateway.connection.closed", "push.token.invalid", nullptr};
+const char* const kSubscribes[] = {"gateway.connection.closed", "push.token.invalid",
+                                   "presence.changed", nullptr};
 const char* const kServes[] = {"session.contacts", nullptr};
 
 const PluginEntry* entry() {

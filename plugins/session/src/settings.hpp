@@ -31,8 +31,6 @@ struct Settings {
   std::vector<std::string> push_platforms{"fcm", "apns"};
   std::size_t push_max_devices_per_user = 10;
   std::size_t push_max_token_bytes = 4096;
-  // How long to wait for the presence plugin before deciding by connections.
-  std::chrono::milliseconds presence_timeout{200};
 };
 
 }  // namespace parley::session
