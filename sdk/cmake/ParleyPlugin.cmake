@@ -4,6 +4,9 @@
 # that exports only its entry symbol. With MIGRATIONS, every NNN_name.sql file
 # of <dir> is embedded and returned by parley_plugin_migrations().
 set(PARLEY_EMBED_MIGRATIONS_SCRIPT ${CMAKE_CURRENT_LIST_DIR}/EmbedMigrations.cmake)
+# Hidden visibility still leaves weak template instantiations exported; the
+# version script keeps only the entry symbol.
+set(PARLEY_PLUGIN_EXPORTS_MAP ${CMAKE_CURRENT_LIST_DIR}/plugin_exports.map)
 
 function(parley_add_plugin name)
   cmake_parse_arguments(ARG "" "MIGRATIONS" "SOURCES;LIBRARIES" ${ARGN})
@@ -17,6 +20,8 @@ function(parley_add_plugin name)
     set_target_properties(${target} PROPERTIES LIBRARY_OUTPUT_DIRECTORY ${PARLEY_PLUGIN_OUTPUT_DIR})
   endif()
   target_link_libraries(${target} PRIVATE Parley::sdk ${ARG_LIBRARIES})
+  target_link_options(${target} PRIVATE "LINKER:--version-script=${PARLEY_PLUGIN_EXPORTS_MAP}")
+  set_property(TARGET ${target} APPEND PROPERTY LINK_DEPENDS ${PARLEY_PLUGIN_EXPORTS_MAP})
   if(ARG_MIGRATIONS)
     get_filename_component(dir "${ARG_MIGRATIONS}" ABSOLUTE)
     file(GLOB sql_files CONFIGURE_DEPENDS "${dir}/*.sql")

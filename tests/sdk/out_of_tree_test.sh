@@ -17,6 +17,9 @@ cmake -S "$source_dir/sdk/example" -B "$work/example-build" -G Ninja -DCMAKE_PRE
 cmake --build "$work/example-build" >/dev/null
 plugin="$work/example-build/parley_shout.so"
 test -f "$plugin"
+# It exports its entry and nothing else (the SDK's version script).
+exported=$(nm -D --defined-only "$plugin" | awk '{print $3}')
+[ "$exported" = "parley_plugin_entry" ] || { echo "the plugin exports: $exported" >&2; exit 1; }
 
 cat >"$work/parley.yaml" <<YAML
 server:

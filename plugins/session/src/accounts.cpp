@@ -417,6 +417,49 @@ void Accounts::on_user_find(Request request, Reply reply) {
   lookup_user("lower(email) = lower($1)", email, std::move(reply));
 }
 
+namespace {
+constexpr auto kTokenCleanupInterval = std::chrono::minutes(10);
+constexpr int kTokenCleanupBatch = 1000;
+}  // namespace
+
+void Accounts::start_token_cleanup() {
+  std::lock_guard lock(cleanup_mutex_);
+  if (cleanup_stopped_) return;
+  cleanup_timer_ = host_.schedule(kTokenCleanupInterval, [this] { clean_tokens(); });
+}
+
+void Accounts::stop_token_cleanup() {
+  std::lock_guard lock(cleanup_mutex_);
+  cleanup_stopped_ = true;
+  if (cleanup_timer_) cleanup_timer_->cancel();
+  cleanup_timer_.reset();
+}
+
+void Accounts::clean_tokens() {
+  auto deleted = std::make_shared<std::size_t>(0);
+  db_.run(
+      [deleted](pqxx::connection& conn) {
+        // Small batches keep each transaction short; a full batch means
+        // more may be left, and the next one runs at once.
+        pqxx::work tx(conn);
+        *deleted = tx.exec_params(
+                         "DELETE FROM session_tokens WHERE token_hash IN (SELECT token_hash FROM"
+                         " session_tokens WHERE expires_at < now() OR revoked_at IS NOT NULL"
+                         " LIMIT $1)",
+                         kTokenCleanupBatch)
+                       .affected_rows();
+        tx.commit();
+      },
+      [this, deleted](const Status& status) {
+        if (!status.ok()) host_.log().warn("token cleanup failed: {}", status.message());
+        if (status.ok() && *deleted == static_cast<std::size_t>(kTokenCleanupBatch)) {
+          host_.post([this] { clean_tokens(); });
+          return;
+        }
+        start_token_cleanup();
+      });
+}
+
 void Accounts::connection_closed(ConnectionId connection) {
   std::lock_guard lock(mutex_);
   token_hash_by_connection_.erase(connection);

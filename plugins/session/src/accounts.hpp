@@ -29,6 +29,10 @@ class Accounts {
   Accounts(Host& host, const Settings& settings, AfterLogin after_login, AfterLogout after_logout);
 
   void register_handlers(Gateway& gateway);
+  // Deletes expired and revoked tokens in batches, every few minutes, until
+  // stop_token_cleanup().
+  void start_token_cleanup();
+  void stop_token_cleanup();
   // Forgets what was kept for a closed connection.
   void connection_closed(ConnectionId connection);
 
@@ -59,6 +63,10 @@ class Accounts {
   std::string
       dummy_hash_;  // verified against for unknown emails, so timing does not reveal accounts
 
+  void clean_tokens();
+  std::mutex cleanup_mutex_;
+  std::shared_ptr<Timer> cleanup_timer_;  // null once stopped
+  bool cleanup_stopped_ = false;
   AttemptLimiter registrations_;
   AttemptLimiter failed_by_address_;
   AttemptLimiter failed_by_account_;

@@ -142,18 +142,6 @@ void Chat::register_handlers(Gateway& gateway) {
       RequestOptions{.nonblocking = true, .pipelined = true});
 }
 
-void Chat::check_message_text(std::string_view text) const {
-  if (text.empty()) throw Failure(ErrorCode::bad_request, "'message' must be a non-empty string");
-  if (text.find('\0') != std::string_view::npos) {
-    throw Failure(ErrorCode::bad_request, "'message' must not contain NUL characters");
-  }
-  if (utf8_length(text) > settings_.max_message_length) {
-    throw Failure(
-        ErrorCode::too_large,
-        "'message' is longer than " + std::to_string(settings_.max_message_length) + " characters");
-  }
-}
-
 void Chat::on_send(Request request, Reply reply) {
   const auto& f = request.fields;
   const auto to = optional_string(f, "to");

@@ -25,8 +25,6 @@ class Chat {
   void user_maybe_offline(const std::string& user_id);
 
  private:
-  // Throws bad_request or too_large for text a message may not have.
-  void check_message_text(std::string_view text) const;
   void on_send(Request request, Reply reply);
   void on_mark(Request request, Reply reply);
   void on_history(Request request, Reply reply);

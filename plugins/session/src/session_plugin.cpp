@@ -89,6 +89,7 @@ class SessionPlugin : public Plugin {
         [this](std::string user_id) { chat_->user_maybe_offline(user_id); });
 
     accounts_->register_handlers(host_.gateway());
+    accounts_->start_token_cleanup();
     chat_->register_handlers(host_.gateway());
     contacts_ = std::make_unique<Contacts>(host_);
     contacts_->serve();
@@ -103,7 +104,9 @@ class SessionPlugin : public Plugin {
     });
   }
 
-  void stop() override {}
+  void stop() override {
+    if (accounts_) accounts_->stop_token_cleanup();
+  }
 
  private:
   Host& host_;

@@ -3,6 +3,7 @@
 // turns into the reply).
 #pragma once
 
+#include <cmath>
 #include <cstdint>
 #include <optional>
 #include <string>
@@ -39,9 +40,12 @@ inline std::optional<std::int64_t> optional_int(const boost::json::object& field
   if (v.is_uint64() && v.get_uint64() <= static_cast<std::uint64_t>(INT64_MAX)) {
     return static_cast<std::int64_t>(v.get_uint64());
   }
-  if (v.is_double() &&
-      v.get_double() == static_cast<double>(static_cast<std::int64_t>(v.get_double()))) {
-    return static_cast<std::int64_t>(v.get_double());
+  if (v.is_double()) {
+    // Range first: casting a double outside int64_t's range is undefined.
+    const double d = v.get_double();
+    if (d >= -9223372036854775808.0 && d < 9223372036854775808.0 && d == std::trunc(d)) {
+      return static_cast<std::int64_t>(d);
+    }
   }
   throw Failure(ErrorCode::bad_request, "'" + std::string(key) + "' must be an integer");
 }

@@ -145,8 +145,8 @@ class Gateway {
   virtual void release_events(ConnectionId connection, std::vector<Frame> first) = 0;
   // Logs the connection out: it receives no more deliveries.
   virtual void unbind_user(ConnectionId connection) = 0;
-  // Logs out every connection bound with `login_key` (a revoked or expired
-  // session), after queuing `notice` on each; returns how many there were.
+  // Logs out every connection bound with `login_key` (a revoked session),
+  // after queuing `notice` on each; returns how many there were.
   virtual std::size_t end_login(std::string_view login_key, const Frame& notice) = 0;
 };
 
