@@ -58,6 +58,8 @@ class Connection {
   // Queues a frame, never held back; thread-safe; frames queued from one
   // thread keep their order.
   virtual void send(std::shared_ptr<const std::string> text) = 0;
+  // Queues the reply to one of its requests (see the gateway's enqueue).
+  virtual void send_reply(std::shared_ptr<const std::string> text) = 0;
   // Queues a frame addressed to this connection; during a catch-up its
   // dedupe key is remembered, so that release() does not repeat it.
   virtual void send_frame(const Frame& frame) = 0;

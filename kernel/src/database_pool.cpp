@@ -10,6 +10,16 @@ namespace {
 // Past this many queued jobs new work is refused with `unavailable` instead
 // of letting memory grow while the database cannot keep up.
 constexpr std::size_t kMaxQueuedJobs = 100000;
+
+// libpq's connect_timeout, added to the configured URL or key=value string.
+std::string with_connect_timeout(const std::string& url, std::chrono::seconds timeout) {
+  const std::string parameter = "connect_timeout=" + std::to_string(timeout.count());
+  if (url.find("connect_timeout") != std::string::npos) return url;
+  if (url.rfind("postgres://", 0) == 0 || url.rfind("postgresql://", 0) == 0) {
+    return url + (url.find('?') == std::string::npos ? "?" : "&") + parameter;
+  }
+  return url + " " + parameter;
+}
 }  // namespace
 
 DatabasePool::DatabasePool(DatabaseConfig config, MetricsRegistry& metrics,
@@ -20,7 +30,9 @@ DatabasePool::DatabasePool(DatabaseConfig config, MetricsRegistry& metrics,
       queued_(metrics.gauge("parley_db_queued_jobs", "Database jobs waiting for a connection")),
       failures_(metrics.counter(
           "parley_db_unavailable_total",
-          "Database jobs answered unavailable (unreachable, lost mid-commit, or overloaded)")) {
+          "Database jobs answered unavailable (unreachable, lost mid-commit, or overloaded)")),
+      timeouts_(metrics.counter("parley_db_timeouts_total",
+                                "Database jobs answered unavailable after query_timeout_ms")) {
   metrics.gauge("parley_db_pool_size", "Database connections in the pool").set(config_.pool_size);
 }
 
@@ -29,7 +41,8 @@ DatabasePool::~DatabasePool() {
 }
 
 std::unique_ptr<pqxx::connection> DatabasePool::connect() {
-  return std::make_unique<pqxx::connection>(config_.url);
+  return std::make_unique<pqxx::connection>(
+      with_connect_timeout(config_.url, config_.connect_timeout));
 }
 
 void DatabasePool::start() {
@@ -39,8 +52,12 @@ void DatabasePool::start() {
   } catch (const std::exception& e) {
     log_->warn("database not reachable yet: {}", e.what());
   }
-  for (int i = 0; i < config_.pool_size; ++i) workers_.emplace_back([this] { worker_loop(); });
+  running_.resize(static_cast<std::size_t>(config_.pool_size));
+  for (int i = 0; i < config_.pool_size; ++i) {
+    workers_.emplace_back([this, i] { worker_loop(static_cast<std::size_t>(i)); });
+  }
   health_ = std::thread([this] { health_loop(); });
+  watchdog_ = std::thread([this] { watchdog_loop(); });
 }
 
 void DatabasePool::stop() {
@@ -51,14 +68,19 @@ void DatabasePool::stop() {
   }
   wake_.notify_all();
   health_wake_.notify_all();
+  watchdog_wake_.notify_all();
   for (auto& t : workers_) t.join();
   if (health_.joinable()) health_.join();
+  if (watchdog_.joinable()) watchdog_.join();
   workers_.clear();
 }
 
 void DatabasePool::run(const OwnerPtr& owner, std::function<void(pqxx::connection&)> work,
                        std::function<void(const Status&)> done) {
-  Job job{owner, std::move(work), std::move(done)};
+  auto completion = std::make_shared<Completion>();
+  completion->owner = owner;
+  completion->done = std::move(done);
+  Job job{std::move(work), completion, Clock::now()};
   {
     std::lock_guard lock(mutex_);
     if (!stopping_ && queue_.size() < kMaxQueuedJobs) {
@@ -69,20 +91,58 @@ void DatabasePool::run(const OwnerPtr& owner, std::function<void(pqxx::connectio
     }
   }
   failures_.add();
-  finish(job, Status(ErrorCode::unavailable, "the database is overloaded or shutting down"));
+  finish(*completion,
+         Status(ErrorCode::unavailable, "the database is overloaded or shutting down"));
 }
 
-void DatabasePool::finish(Job& job, const Status& status) {
+void DatabasePool::finish(Completion& completion, const Status& status) {
+  if (completion.answered.exchange(true)) return;  // the watchdog answered already
   try {
-    job.done(status);
+    completion.done(status);
   } catch (const std::exception& e) {
-    log_->error("plugin '{}': database callback threw: {}", job.owner->name, e.what());
+    log_->error("plugin '{}': database callback threw: {}", completion.owner->name, e.what());
   } catch (...) {
-    log_->error("plugin '{}': database callback threw", job.owner->name);
+    log_->error("plugin '{}': database callback threw", completion.owner->name);
   }
 }
 
-void DatabasePool::worker_loop() {
+void DatabasePool::watchdog_loop() {
+  const auto timeout = config_.query_timeout;
+  std::unique_lock lock(mutex_);
+  while (!stopping_) {
+    watchdog_wake_.wait_for(lock, std::max(timeout / 10, std::chrono::milliseconds(10)),
+                            [&] { return stopping_; });
+    if (stopping_) break;
+    const auto now = Clock::now();
+    std::vector<std::shared_ptr<Completion>> late;
+    while (!queue_.empty() && now - queue_.front().queued_at > timeout) {
+      late.push_back(queue_.front().completion);
+      queue_.pop_front();
+    }
+    queued_.set(static_cast<double>(queue_.size()));
+    for (auto& slot : running_) {
+      if (slot.completion && !slot.abandoned && now - slot.started > timeout) {
+        slot.abandoned = true;
+        late.push_back(slot.completion);
+      }
+    }
+    const bool probe_stuck = probe_started_ && now - *probe_started_ > timeout;
+    if (late.empty() && !probe_stuck) continue;
+    if (available_.exchange(false)) {
+      log_->warn("the database did not answer within {} ms: marked unavailable",
+                 config_.query_timeout.count());
+    }
+    lock.unlock();
+    for (auto& completion : late) {
+      failures_.add();
+      timeouts_.add();
+      finish(*completion, Status(ErrorCode::unavailable, "the database did not answer in time"));
+    }
+    lock.lock();
+  }
+}
+
+void DatabasePool::worker_loop(std::size_t index) {
   std::unique_ptr<pqxx::connection> conn;
   while (true) {
     Job job;
@@ -93,6 +153,7 @@ void DatabasePool::worker_loop() {
       job = std::move(queue_.front());
       queue_.pop_front();
       queued_.set(static_cast<double>(queue_.size()));
+      running_[index] = Running{job.completion, Clock::now(), false};
     }
     // A connection can look open and still be dead (the server restarted):
     // such a failure happens before anything committed, so the job is run
@@ -114,11 +175,17 @@ void DatabasePool::worker_loop() {
       if (!retryable) break;
       conn.reset();
     }
+    {
+      std::lock_guard lock(mutex_);
+      // A job the watchdog gave up on leaves its connection in doubt.
+      if (running_[index].abandoned) conn.reset();
+      running_[index] = Running{};
+    }
     if (status.code() == ErrorCode::unavailable) {
       available_ = false;
       failures_.add();
     }
-    finish(job, status);
+    finish(*job.completion, status);
   }
 }
 
@@ -141,7 +208,7 @@ Status DatabasePool::run_job(Job& job, pqxx::connection& conn, bool& retryable) 
       status = Status(ErrorCode::unavailable, "the database is unavailable");
       retryable = true;
     } else {
-      log_->error("plugin '{}': database work failed: {}", job.owner->name, e.what());
+      log_->error("plugin '{}': database work failed: {}", job.completion->owner->name, e.what());
       status = Status(ErrorCode::internal, "database error");
     }
   }
@@ -153,6 +220,7 @@ void DatabasePool::health_loop() {
   std::unique_ptr<pqxx::connection> conn;
   std::unique_lock lock(mutex_);
   while (!stopping_) {
+    probe_started_ = Clock::now();  // the watchdog times the probe
     lock.unlock();
     bool ok = false;
     try {
@@ -167,6 +235,7 @@ void DatabasePool::health_loop() {
     if (ok && !available_.load()) log_->info("database reachable");
     available_ = ok;
     lock.lock();
+    probe_started_.reset();
     health_wake_.wait_for(lock, config_.reconnect_interval, [&] { return stopping_; });
   }
 }
@@ -176,7 +245,7 @@ void DatabasePool::migrate(const std::string& component, std::span<const Migrati
   std::sort(ordered.begin(), ordered.end(),
             [](const auto& a, const auto& b) { return a.version < b.version; });
 
-  pqxx::connection conn(config_.url);
+  pqxx::connection conn(with_connect_timeout(config_.url, config_.connect_timeout));
   auto exec = [&conn](const std::string& sql) {
     pqxx::nontransaction tx(conn);
     tx.exec(sql);

@@ -2,6 +2,13 @@
 // its own connection, taking work from one queue. A connection that breaks
 // is dropped and re-opened on next use; a health thread keeps available()
 // current and reconnects in the background once the database is back.
+//
+// A database that stops answering (a hung server, a stopped process, a lost
+// network) would block libpq forever: a watchdog answers `unavailable` for
+// every job that waited or ran longer than database.query_timeout_ms and
+// marks the pool unavailable (/readyz 503). A job answered that way may
+// still commit later, when the database wakes up; clients retry, and
+// idempotent requests (send with its client_msg_id) give the first answer.
 #pragma once
 
 #include <atomic>
@@ -41,17 +48,31 @@ class DatabasePool {
   bool available() const { return available_.load(); }
 
  private:
-  struct Job {
+  using Clock = std::chrono::steady_clock;
+  // How a job ends: answered once, by its worker or by the watchdog.
+  struct Completion {
     OwnerPtr owner;
-    std::function<void(pqxx::connection&)> work;
     std::function<void(const Status&)> done;
+    std::atomic<bool> answered{false};
+  };
+  struct Job {
+    std::function<void(pqxx::connection&)> work;
+    std::shared_ptr<Completion> completion;
+    Clock::time_point queued_at;
+  };
+  // What each worker is running, for the watchdog.
+  struct Running {
+    std::shared_ptr<Completion> completion;  // null when idle
+    Clock::time_point started;
+    bool abandoned = false;  // answered by the watchdog: drop the connection after
   };
 
-  void worker_loop();
+  void worker_loop(std::size_t index);
   // Runs one job; `retryable` says whether it failed before anything could commit.
   Status run_job(Job& job, pqxx::connection& conn, bool& retryable);
   void health_loop();
-  void finish(Job& job, const Status& status);
+  void watchdog_loop();
+  void finish(Completion& completion, const Status& status);
   std::unique_ptr<pqxx::connection> connect();
 
   DatabaseConfig config_;
@@ -68,6 +89,11 @@ class DatabasePool {
   std::vector<std::thread> workers_;
   std::thread health_;
   std::condition_variable health_wake_;
+  std::vector<Running> running_;                    // one per worker, under mutex_
+  std::optional<Clock::time_point> probe_started_;  // the health probe in progress
+  std::thread watchdog_;
+  std::condition_variable watchdog_wake_;
+  CounterMetric& timeouts_;
 };
 
 // The parley::Database a plugin sees.

@@ -233,7 +233,7 @@ class RequestReplySink : public ReplySink {
       shared_.errors(wire_name(status.code())).add();
       text = error_frame(&re_, status);
     }
-    if (auto c = connection_.lock()) c->send(std::move(text));
+    if (auto c = connection_.lock()) c->send_reply(std::move(text));
     sequencer_->finished();
   }
 
@@ -323,6 +323,15 @@ class WebSocketSession : public Connection,
     {
       std::lock_guard lock(mutex_);
       overflowed = !enqueue(std::move(text));
+    }
+    if (overflowed) report_overflow();
+  }
+
+  void send_reply(std::shared_ptr<const std::string> text) override {
+    bool overflowed = false;
+    {
+      std::lock_guard lock(mutex_);
+      overflowed = !enqueue(std::move(text), /*is_reply=*/true);
     }
     if (overflowed) report_overflow();
   }
@@ -417,11 +426,15 @@ class WebSocketSession : public Connection,
   static constexpr std::size_t kMaxHeldFrames = 65536;
 
   // Queues a frame for writing, with mutex_ held. False when the queue is
-  // over its limit: the connection is then being cut off.
-  bool enqueue(std::shared_ptr<const std::string> text) {
+  // over its limit: the connection is then being cut off. A reply to the
+  // client's own request is judged by what was queued before it, so that
+  // one large reply never cuts off the client that asked for it; a client
+  // that stops reading is still cut off at its next frame.
+  bool enqueue(std::shared_ptr<const std::string> text, bool is_reply = false) {
     if (closing_ || going_away_) return true;
+    const std::size_t counted = is_reply ? 0 : text->size();
     if (queue_.size() >= shared_.config.max_queued_frames ||
-        queued_bytes_ + text->size() > shared_.config.max_queued_bytes) {
+        queued_bytes_ + counted > shared_.config.max_queued_bytes) {
       cut_off();
       return false;
     }

@@ -115,6 +115,10 @@ KernelConfig load_kernel_config(const std::string& file) {
     config.database.url = db->string_or("url", "");
     config.database.pool_size =
         static_cast<int>(db->int_in("pool_size", config.database.pool_size, 1, 256));
+    config.database.connect_timeout =
+        seconds_in(*db, "connect_timeout_seconds", config.database.connect_timeout, 1, 3600);
+    config.database.query_timeout = std::chrono::milliseconds(
+        db->int_in("query_timeout_ms", config.database.query_timeout.count(), 100, 3600 * 1000));
     config.database.reconnect_interval =
         seconds_in(*db, "reconnect_interval_seconds", config.database.reconnect_interval, 1, 600);
   }

@@ -60,6 +60,11 @@ struct DatabaseConfig {
   std::string url;  // empty: no database
   int pool_size = 4;
   std::chrono::seconds reconnect_interval{1};
+  // libpq's connect_timeout for every connection the pool opens.
+  std::chrono::seconds connect_timeout{5};
+  // A job that waited or ran longer is answered unavailable, and the pool
+  // reports the database unavailable (/readyz 503).
+  std::chrono::milliseconds query_timeout{10000};
 };
 
 enum class LogFormat { text, json };

@@ -28,7 +28,7 @@ ParleydProcess::ParleydProcess(Options options) : options_(std::move(options)) {
                      (options_.plugin_dir.empty() ? plugin_dir() : options_.plugin_dir) + "\n";
   if (!options_.database_url.empty()) {
     yaml += "database:\n  url: " + options_.database_url +
-            "\n  pool_size: 3\n  reconnect_interval_seconds: 1\n";
+            "\n  pool_size: 3\n  reconnect_interval_seconds: 1\n" + options_.database_yaml;
   }
   yaml += "log:\n  level: info\n  format: " + options_.log_format + "\n";
   yaml += "plugins:\n" + options_.plugins_yaml + "\n";

@@ -20,7 +20,8 @@ class ParleydProcess {
   struct Options {
     std::string database_url;
     std::string plugins_yaml;
-    std::string server_yaml;  // extra keys under server:, indented by 2
+    std::string server_yaml;    // extra keys under server:, indented by 2
+    std::string database_yaml;  // extra keys under database:, indented by 2
     bool wait_ready = true;
     std::string plugin_dir;  // default: the build's plugin directory
     std::string log_format = "text";

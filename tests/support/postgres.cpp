@@ -79,6 +79,25 @@ void TestPostgres::stop() {
   run_as_postgres(bin_ + "/pg_ctl -D " + (dir_.path() / "data").string() + " -m fast -w stop");
 }
 
+namespace {
+// The postmaster's pid (first line of postmaster.pid) and its children.
+std::string cluster_pids(const std::filesystem::path& data) {
+  const std::string pid_file = read_file(data / "postmaster.pid");
+  const std::string pid = pid_file.substr(0, pid_file.find('\n'));
+  return pid + " $(pgrep -P " + pid + " | tr '\\n' ' ')";
+}
+}  // namespace
+
+void TestPostgres::pause() {
+  const std::string command = "kill -STOP " + cluster_pids(dir_.path() / "data");
+  if (std::system(command.c_str()) != 0) throw std::runtime_error("cannot pause PostgreSQL");
+}
+
+void TestPostgres::resume() {
+  const std::string command = "kill -CONT " + cluster_pids(dir_.path() / "data");
+  if (std::system(command.c_str()) != 0) throw std::runtime_error("cannot resume PostgreSQL");
+}
+
 std::string TestPostgres::url(const std::string& database) const {
   return "postgresql://postgres@/" + database + "?host=" + dir_.path().string();
 }

@@ -18,6 +18,10 @@ class TestPostgres {
 
   void start();
   void stop();  // fast shutdown: clients are disconnected
+  // Freezes every process of the cluster (SIGSTOP): a server that stops
+  // answering without closing anything. resume() thaws it (SIGCONT).
+  void pause();
+  void resume();
   // A new empty database; returns its connection URL.
   std::string create_database(const std::string& name);
   std::string url(const std::string& database = "postgres") const;

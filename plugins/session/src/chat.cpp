@@ -18,6 +18,14 @@ namespace {
 constexpr std::size_t kMaxClientMsgIdBytes = 64;
 constexpr std::int64_t kDefaultHistory = 50;
 constexpr std::int64_t kMaxHistory = 200;
+// Conversations per reply by default and at most (the client pages on with
+// next_cursor).
+constexpr std::int64_t kDefaultConversations = 200;
+constexpr std::int64_t kMaxConversations = 500;
+// What the entries of one history or conversations reply may add up to
+// (their JSON); past it the page is cut short and says so. Far below the
+// connection's max_queued_bytes, and what a client can count on.
+constexpr std::size_t kReplyBudgetBytes = 1 << 20;
 
 // A conversation a request names. A 1:1 one is checked against the caller
 // at once; a group one (`group` set) in the database, by group_access().
@@ -331,6 +339,7 @@ void Chat::on_history(Request request, Reply reply) {
   struct Result {
     Status refused;
     json::array messages;
+    bool more = false;  // cut short by the byte budget
   };
   auto result = std::make_shared<Result>();
   db_.run(
@@ -362,45 +371,79 @@ void Chat::on_history(Request request, Reply reply) {
                                        " AND ($4::bigint IS NULL OR m.seq <= $4)"
                                        " ORDER BY m.seq DESC LIMIT $3",
                                    conversation, before, limit, upto);
-        for (auto it = rows.rbegin(); it != rows.rend(); ++it) {
-          const auto m = read_message(*it);
+        // Newest first until the byte budget; the page is then returned in
+        // ascending order, its oldest messages left for the next page.
+        std::vector<json::object> newest_first;
+        std::size_t bytes = 0;
+        for (const auto& row : rows) {
+          const auto m = read_message(row);
+          json::object object;
           if (target.group == 0) {
             // The sender sees the peer's progress; the reader sees their own.
             const auto& mark = marks[m.sender_id == me ? peer : me];
-            result->messages.push_back(
-                message_object(m, status_for(m.seq, mark.delivered, mark.read)));
-            continue;
+            object = message_object(m, status_for(m.seq, mark.delivered, mark.read));
+          } else {
+            // The members who had the message: current, other than its
+            // sender, and there when it was written.
+            std::int64_t others = 0, delivered_by = 0, read_by = 0;
+            for (const auto& [user, mark] : marks) {
+              if (user == m.sender_id || !mark.current || mark.joined > m.seq) continue;
+              ++others;
+              if (mark.delivered >= m.seq) ++delivered_by;
+              if (mark.read >= m.seq) ++read_by;
+            }
+            const auto& mine = marks[me];
+            object =
+                message_object(m, m.sender_id == me ? group_status(others, delivered_by, read_by)
+                                                    : status_for(m.seq, mine.delivered, mine.read));
+            object["read_by"] = read_by;
           }
-          // The members who had the message: current, other than its
-          // sender, and there when it was written.
-          std::int64_t others = 0, delivered_by = 0, read_by = 0;
-          for (const auto& [user, mark] : marks) {
-            if (user == m.sender_id || !mark.current || mark.joined > m.seq) continue;
-            ++others;
-            if (mark.delivered >= m.seq) ++delivered_by;
-            if (mark.read >= m.seq) ++read_by;
+          bytes += json::serialize(object).size();
+          if (!newest_first.empty() && bytes > kReplyBudgetBytes) {
+            result->more = true;
+            break;
           }
-          const auto& mine = marks[me];
-          auto object =
-              message_object(m, m.sender_id == me ? group_status(others, delivered_by, read_by)
-                                                  : status_for(m.seq, mine.delivered, mine.read));
-          object["read_by"] = read_by;
-          result->messages.push_back(std::move(object));
+          newest_first.push_back(std::move(object));
+        }
+        for (auto it = newest_first.rbegin(); it != newest_first.rend(); ++it) {
+          result->messages.push_back(std::move(*it));
         }
       },
       [=](const Status& status) {
         if (!status.ok()) return reply.fail(status);
         if (!result->refused.ok()) return reply.fail(result->refused);
-        reply.ok({{"messages", std::move(result->messages)}});
+        json::object page{{"messages", std::move(result->messages)}};
+        if (result->more) page["more"] = true;
+        reply.ok(std::move(page));
       });
 }
 
 void Chat::on_conversations(Request request, Reply reply) {
   const std::int64_t me = *parse_user_id(request.user_id);
-  auto list = std::make_shared<json::array>();
+  auto limit = optional_int(request.fields, "limit").value_or(kDefaultConversations);
+  if (limit < 1) throw Failure(ErrorCode::bad_request, "'limit' must be at least 1");
+  limit = std::min(limit, kMaxConversations);
+  // The cursor is where the previous page stopped: the last activity (as
+  // PostgreSQL printed it) and the conversation id, newest first.
+  std::optional<std::string> after_activity;
+  std::optional<std::string> after_conversation;
+  if (const auto cursor = optional_string(request.fields, "cursor")) {
+    const auto bar = cursor->find('|');
+    if (bar == std::string_view::npos || bar == 0 || bar + 1 == cursor->size()) {
+      throw Failure(ErrorCode::bad_request, "'cursor' is not a cursor this server gave");
+    }
+    after_activity = std::string(cursor->substr(0, bar));
+    after_conversation = std::string(cursor->substr(bar + 1));
+  }
+  struct Page {
+    json::array list;
+    std::string next_cursor;  // empty: no more
+  };
+  auto page = std::make_shared<Page>();
   db_.run(
       [=](pqxx::connection& conn) {
-        list->clear();  // the pool may run this twice (a dead connection)
+        *page = Page{};  // the pool may run this twice (a dead connection)
+        auto* list = &page->list;
         pqxx::read_transaction tx(conn);
         // A group's peers are its other current members; a former member
         // sees the group as it was up to their removal.
@@ -414,7 +457,7 @@ void Chat::on_conversations(Request request, Reply reply) {
             "   AND u.seq > p.read_seq AND (p.left_seq IS NULL OR u.seq <= p.left_seq)"
             "   AND u.sender_id <> $1), " +
                 message_columns("m") +
-                ", r.others, r.delivered_by, r.read_by"
+                ", r.others, r.delivered_by, r.read_by, c.last_activity::text"
                 " FROM participants p JOIN conversations c ON c.id = p.conversation"
                 " LEFT JOIN LATERAL (SELECT * FROM messages x WHERE x.conversation = p.conversation"
                 "   AND (p.left_seq IS NULL OR x.seq <= p.left_seq)"
@@ -426,9 +469,17 @@ void Chat::on_conversations(Request request, Reply reply) {
                 "   FROM participants q WHERE q.conversation = p.conversation"
                 "   AND q.user_id <> m.sender_id AND q.left_seq IS NULL"
                 "   AND q.joined_seq <= m.seq) r ON m.group_id IS NOT NULL"
-                " WHERE p.user_id = $1 ORDER BY c.last_activity DESC, p.conversation",
-            me);
+                " WHERE p.user_id = $1 AND ($2::timestamptz IS NULL OR c.last_activity < $2"
+                "   OR (c.last_activity = $2 AND p.conversation < $3))"
+                " ORDER BY c.last_activity DESC, p.conversation DESC LIMIT $4",
+            me, after_activity, after_conversation, limit + 1);
+        std::size_t bytes = 0;
+        std::string last_cursor;  // of the last entry in the page
         for (const auto& row : rows) {
+          if (static_cast<std::int64_t>(list->size()) == limit) {
+            page->next_cursor = last_cursor;
+            break;
+          }
           const auto delivered = row[1].as<std::int64_t>();
           const auto read = row[2].as<std::int64_t>();
           const auto peer_read = row[3].is_null() ? 0 : row[3].as<std::int64_t>();
@@ -452,12 +503,20 @@ void Chat::on_conversations(Request request, Reply reply) {
             if (m.group_id) object["read_by"] = row[17].as<std::int64_t>();
             entry["last_message"] = std::move(object);
           }
+          bytes += json::serialize(entry).size();
+          if (!list->empty() && bytes > kReplyBudgetBytes) {
+            page->next_cursor = last_cursor;
+            break;
+          }
+          last_cursor = row[18].as<std::string>() + "|" + row[0].as<std::string>();
           list->push_back(std::move(entry));
         }
       },
       [=](const Status& status) {
         if (!status.ok()) return reply.fail(status);
-        reply.ok({{"conversations", std::move(*list)}});
+        json::object result{{"conversations", std::move(page->list)}};
+        if (!page->next_cursor.empty()) result["next_cursor"] = page->next_cursor;
+        reply.ok(std::move(result));
       });
 }
 

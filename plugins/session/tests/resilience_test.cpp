@@ -37,6 +37,43 @@ TEST_F(ResilienceTest, MessageAcknowledgedBeforeSigkillIsDeliveredAfterRestart) 
   EXPECT_EQ(repeat.at("message_id"), ok.at("message_id"));
 }
 
+class HungDatabaseTest : public SessionTest {
+ protected:
+  void SetUp() override {
+    SessionTest::SetUp();
+    server_.reset();
+    auto options = server_options();
+    options.database_yaml = "  query_timeout_ms: 1000\n";
+    server_ = std::make_unique<ParleydProcess>(options);
+  }
+  // Thaws the database whatever the test's outcome, or the next test hangs.
+  struct Resume {
+    ~Resume() { TestPostgres::shared().resume(); }
+  };
+};
+
+TEST_F(HungDatabaseTest, ADatabaseThatStopsAnsweringGivesUnavailableAndNotReadyWithinTheTimeout) {
+  auto [alice, a] = online_user("alice");
+  auto [bob, b] = online_user("bob");
+  {
+    Resume resume;
+    TestPostgres::shared().pause();
+    // Answered within the configured timeout (1 s), well before the client's own.
+    expect_error(send(*a, bob, "into the void", "h1"), "unavailable");
+    expect_error(a->request({{"type", "history"}, {"conversation", conversation_of(alice, bob)}}),
+                 "unavailable");
+    EXPECT_TRUE(server_->wait_ready(503, 10s)) << "readyz should report not ready";
+    expect_ok(a->request({{"type", "ping"}}));
+  }
+  EXPECT_TRUE(server_->wait_ready(200, 20s)) << server_->log();
+  // The send that was answered unavailable may have been stored after all:
+  // repeating it with its client_msg_id gives one message either way.
+  expect_ok(send(*a, bob, "into the void", "h1"));
+  auto history = a->request({{"type", "history"}, {"conversation", conversation_of(alice, bob)}});
+  ASSERT_EQ(history.at("type").as_string(), "ok");
+  EXPECT_EQ(history.at("messages").as_array().size(), 1u);
+}
+
 TEST_F(ResilienceTest, DatabaseOutageGivesUnavailableThenRecoversInTheSameProcess) {
   auto [alice, a] = online_user("alice");
   auto [bob, b] = online_user("bob");
