@@ -149,6 +149,8 @@ database:
 log:
   level: warn
 $worker_line
+# Password logins come hundreds at once in reconnect: hashing may queue.
+cpu_queue_limit: 100000
 plugins:
   - name: session
     config:

@@ -758,6 +758,14 @@ class HttpSession : public std::enable_shared_from_this<HttpSession<Stream>> {
     if (websocket::is_upgrade(request)) {
       if (request.target() != "/ws")
         return respond(request, http::status::not_found, "text/plain", "not found\n");
+      // Browsers send Origin: with an allow-list, other sites' pages cannot
+      // open connections with the user's cookies or network position.
+      if (const auto& allowed = shared_.config.allowed_origins; !allowed.empty()) {
+        const auto origin = request[http::field::origin];
+        if (std::find(allowed.begin(), allowed.end(), std::string_view(origin)) == allowed.end()) {
+          return respond(request, http::status::forbidden, "text/plain", "origin not allowed\n");
+        }
+      }
       std::string address = client_address(stream_, request, shared_.config);
       if (const auto refused = shared_.admit(address)) {
         return respond(request, http::status::service_unavailable, "text/plain",
@@ -779,6 +787,11 @@ class HttpSession : public std::enable_shared_from_this<HttpSession<Stream>> {
                      "text/plain", ready ? "ready\n" : "not ready\n");
     }
     if (target == "/metrics") {
+      if (const auto& token = shared_.config.metrics_token;
+          !token.empty() && request[http::field::authorization] != "Bearer " + token) {
+        return respond(request, http::status::unauthorized, "text/plain",
+                       "a bearer token is required\n");
+      }
       return respond(request, http::status::ok, "text/plain; version=0.0.4; charset=utf-8",
                      shared_.metrics.render());
     }

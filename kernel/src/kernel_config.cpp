@@ -69,6 +69,8 @@ void read_server(YamlConfig& cfg, ServerConfig& server) {
   server.node_id =
       static_cast<std::uint32_t>(cfg.int_in("node_id", server.node_id, 0, (1 << 20) - 1));
   if (auto proxies = cfg.get_string_list("trusted_proxies")) server.trusted_proxies = *proxies;
+  if (auto origins = cfg.get_string_list("allowed_origins")) server.allowed_origins = *origins;
+  server.metrics_token = cfg.string_or("metrics_token", "");
   server.max_connections = static_cast<std::size_t>(cfg.int_in(
       "max_connections", static_cast<std::int64_t>(server.max_connections), 1, 10000000));
   server.max_connections_per_address = static_cast<std::size_t>(

@@ -48,6 +48,11 @@ struct ServerConfig {
   // A connection that has not logged in this long after its upgrade is
   // closed (1008).
   std::chrono::seconds login_timeout{60};
+  // Browser origins allowed to open WebSockets (the Origin header); empty:
+  // any, and clients that send none.
+  std::vector<std::string> allowed_origins;
+  // When set, GET /metrics needs "Authorization: Bearer <metrics_token>".
+  std::string metrics_token;
   // Peers whose X-Forwarded-For is believed (reverse proxies); the client's
   // address is then the last one they appended.
   std::vector<std::string> trusted_proxies;

@@ -98,4 +98,24 @@ std::string MetricsRegistry::render() const {
   return out;
 }
 
+std::string PluginMetrics::render(const Labels& labels) {
+  std::string out;
+  for (const auto& [name, value] : labels) {
+    if (!out.empty()) out += ',';
+    out += name + "=\"";
+    for (const char c : value) {
+      if (c == '\\' || c == '"') {
+        out += '\\';
+        out += c;
+      } else if (c == '\n') {
+        out += "\\n";
+      } else {
+        out += c;
+      }
+    }
+    out += '"';
+  }
+  return out;
+}
+
 }  // namespace parley::kernel

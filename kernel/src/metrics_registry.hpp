@@ -74,6 +74,9 @@ class MetricsRegistry {
 // The parley::Metrics a plugin sees: names prefixed with parley_<plugin>_.
 class PluginMetrics : public Metrics {
  public:
+  // Prometheus label text: name="value", with \\, " and newlines escaped.
+  static std::string render(const Labels& labels);
+
   PluginMetrics(MetricsRegistry& registry, std::string plugin)
       : registry_(registry), prefix_("parley_" + std::move(plugin) + "_") {}
   Counter& counter(const std::string& name, const std::string& help) override {
@@ -81,6 +84,13 @@ class PluginMetrics : public Metrics {
   }
   Gauge& gauge(const std::string& name, const std::string& help) override {
     return registry_.gauge(prefix_ + name, help);
+  }
+  Counter& counter(const std::string& name, const std::string& help,
+                   const Labels& labels) override {
+    return registry_.counter(prefix_ + name, help, render(labels));
+  }
+  Gauge& gauge(const std::string& name, const std::string& help, const Labels& labels) override {
+    return registry_.gauge(prefix_ + name, help, render(labels));
   }
 
  private:

@@ -86,6 +86,14 @@ void YamlConfig::fail(std::string_view key, std::string_view message) {
   fail_at(node, key, message);
 }
 
+void YamlConfig::fail_item(std::string_view key, std::size_t index, std::string_view message) {
+  YAML::Node node;
+  if (node_.IsMap()) node = node_[std::string(key)];
+  const std::string item_key = std::string(key) + "[" + std::to_string(index) + "]";
+  if (node.IsSequence() && index < node.size()) fail_at(node[index], item_key, message);
+  fail_at(node, item_key, message);
+}
+
 YAML::Node YamlConfig::lookup(std::string_view key) {
   known_.emplace(key);
   if (!node_.IsMap()) return YAML::Node(YAML::NodeType::Undefined);

@@ -29,6 +29,8 @@ class YamlConfig : public Config {
   std::optional<std::vector<std::string>> get_string_list(std::string_view key) override;
   YamlConfig* section(std::string_view key) override;
   [[noreturn]] void fail(std::string_view key, std::string_view message) override;
+  [[noreturn]] void fail_item(std::string_view key, std::size_t index,
+                              std::string_view message) override;
 
   // A sequence of mappings (each element a YamlConfig); empty when absent.
   std::vector<YamlConfig*> list_of_sections(std::string_view key);

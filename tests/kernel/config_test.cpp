@@ -90,6 +90,21 @@ TEST(Config, OutOfRangeValue) {
   EXPECT_THAT(error, HasSubstr(":3: server.port: must be between 0 and 65535"));
 }
 
+TEST(Config, APluginCanPointAtOneItemOfAList) {
+  TempDir dir;
+  const auto file = dir.write("parley.yaml",
+                              "plugins:\n  - name: x\n    config:\n      words:\n"
+                              "        - fine\n        - \"bad word\"\n");
+  auto config = load_kernel_config(file.string());
+  Config* block = config.plugins.at(0).config;
+  try {
+    block->fail_item("words", 1, "must be one word");
+    FAIL() << "fail_item returned";
+  } catch (const ConfigError& e) {
+    EXPECT_THAT(e.what(), HasSubstr("parley.yaml:6: plugins[0].config.words[1]: must be one word"));
+  }
+}
+
 TEST(Config, SyntaxErrorHasLine) {
   const auto error = load_error("server:\n  port: [1, 2\n");
   EXPECT_THAT(error, HasSubstr("parley.yaml:"));

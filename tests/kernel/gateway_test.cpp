@@ -333,6 +333,32 @@ TEST_F(GatewayLimitsTest, ConnectionsPerAddressAreCapped) {
               HasSubstr("parley_connections_refused_total{cap=\"max_connections_per_address\"} 1"));
 }
 
+TEST_F(GatewayLimitsTest, MetricsCanRequireABearerToken) {
+  ParleydProcess server(options("  metrics_token: s3cret\n"));
+  EXPECT_EQ(http_get(server.port(), "/metrics").status, 401);
+  EXPECT_EQ(http_get(server.port(), "/metrics", {{"Authorization", "Bearer wrong"}}).status, 401);
+  const auto ok = http_get(server.port(), "/metrics", {{"Authorization", "Bearer s3cret"}});
+  EXPECT_EQ(ok.status, 200);
+  EXPECT_THAT(ok.body, HasSubstr("parley_connections "));
+  EXPECT_EQ(http_get(server.port(), "/healthz").status, 200) << "only /metrics is guarded";
+}
+
+TEST_F(GatewayLimitsTest, WithAnOriginAllowListOtherSitesCannotOpenAWebSocket) {
+  ParleydProcess server(options("  allowed_origins: [https://chat.example.org]\n"));
+  const std::vector<std::pair<std::string, std::string>> upgrade = {
+      {"Upgrade", "websocket"},
+      {"Connection", "Upgrade"},
+      {"Sec-WebSocket-Key", "dGhlIHNhbXBsZSBub25jZQ=="},
+      {"Sec-WebSocket-Version", "13"}};
+  auto with_origin = [&](const std::string& origin) {
+    auto headers = upgrade;
+    headers.emplace_back("Origin", origin);
+    return http_get(server.port(), "/ws", headers).status;
+  };
+  EXPECT_EQ(with_origin("https://evil.example.com"), 403);
+  EXPECT_EQ(with_origin("https://chat.example.org"), 101);
+}
+
 TEST_F(GatewayLimitsTest, OutOfDescriptorsTheAcceptLoopBacksOffInsteadOfSpinning) {
   ParleydProcess server(options());
   const int port = server.port();

@@ -224,7 +224,8 @@ std::optional<int> WsClient::close_code() const {
   return impl_->code;
 }
 
-HttpResult http_get(int port, const std::string& target) {
+HttpResult http_get(int port, const std::string& target,
+                    const std::vector<std::pair<std::string, std::string>>& headers) {
   namespace http = beast::http;
   try {
     asio::io_context ioc;
@@ -234,6 +235,7 @@ HttpResult http_get(int port, const std::string& target) {
         tcp::endpoint(asio::ip::make_address("127.0.0.1"), static_cast<unsigned short>(port)));
     http::request<http::empty_body> req{http::verb::get, target, 11};
     req.set(http::field::host, "127.0.0.1");
+    for (const auto& [name, value] : headers) req.set(name, value);
     http::write(stream, req);
     beast::flat_buffer buffer;
     http::response<http::string_body> res;

@@ -6,6 +6,8 @@
 #include <memory>
 #include <optional>
 #include <string>
+#include <utility>
+#include <vector>
 
 #include <boost/json.hpp>
 
@@ -63,6 +65,7 @@ struct HttpResult {
   int status = 0;
   std::string body;
 };
-HttpResult http_get(int port, const std::string& target);
+HttpResult http_get(int port, const std::string& target,
+                    const std::vector<std::pair<std::string, std::string>>& headers = {});
 
 }  // namespace parley::test

@@ -11,10 +11,10 @@
 #include <unordered_set>
 #include <vector>
 
+#include <parley/event_loop.hpp>
 #include <parley/sdk.hpp>
 
 #include "last_active_store.hpp"
-#include "loop.hpp"
 #include "presence_state.hpp"
 #include "settings.hpp"
 #include "subscriptions.hpp"
@@ -61,7 +61,7 @@ class Presence : public std::enable_shared_from_this<Presence> {
 
   Host& host_;
   const Settings& settings_;
-  Loop loop_;
+  EventLoop loop_;
   std::unique_ptr<LastActiveStore> store_;
   // Touched only on the loop's thread.
   PresenceState state_;

@@ -91,8 +91,9 @@ TEST_F(ApnsTest, BadAndUnregisteredTokensAreRemovedAndNeverUsedAgain) {
   EXPECT_EQ(requests[0].at("token").as_string(), "ok-1");
   apns_->drain(std::chrono::milliseconds(300));
   EXPECT_EQ(apns_->count(event_for("request")), 4u);
-  EXPECT_EQ(await_metric("parley_push_apns_tokens_invalid_bad_device_token_total", 1), 1);
-  EXPECT_EQ(await_metric("parley_push_apns_tokens_invalid_unregistered_total", 1), 1);
+  EXPECT_EQ(await_metric("parley_push_apns_tokens_invalid_total{reason=\"bad_device_token\"}", 1),
+            1);
+  EXPECT_EQ(await_metric("parley_push_apns_tokens_invalid_total{reason=\"unregistered\"}", 1), 1);
 }
 
 TEST_F(ApnsTest, AnExpiredProviderTokenIsRenewedAndThePushRepeatedOnce) {
@@ -125,7 +126,8 @@ TEST_F(ApnsTest, AProviderTokenCalledExpiredRightAfterARenewalIsNotRenewedAgain)
   const auto requests = apns_->wait_for(event_for("request", "expire-2"), 1);
   ASSERT_EQ(requests.size(), 1u);
   EXPECT_EQ(requests[0].at("reason").as_string(), "ExpiredProviderToken");
-  EXPECT_EQ(await_metric("parley_push_apns_failures_expired_provider_token_total", 1), 1);
+  EXPECT_EQ(await_metric("parley_push_apns_failures_total{reason=\"expired_provider_token\"}", 1),
+            1);
   EXPECT_EQ(metric("parley_push_apns_provider_tokens_minted_total"), 2);
 }
 

@@ -173,10 +173,13 @@ void Dispatcher::finished() {
 }
 
 Counter& Dispatcher::reason_counter(const std::string& prefix, const std::string& reason) {
-  const std::string name = prefix + snake_case(reason) + "_total";
-  auto& counter = by_reason_[name];
+  // One metric per outcome kind, one series per reason:
+  // failures_total{reason="bad_device_token"}.
+  const std::string label = snake_case(reason);
+  auto& counter = by_reason_[prefix + label];
   if (counter == nullptr) {
-    counter = &host_.metrics().counter(name, "Pushes by outcome reason (" + reason + ")");
+    counter = &host_.metrics().counter(prefix + "total", "Pushes by outcome, by reason",
+                                       {{"reason", label}});
   }
   return *counter;
 }

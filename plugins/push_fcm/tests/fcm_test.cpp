@@ -150,10 +150,10 @@ TEST_F(FcmTest, DeadTokensAreRemovedAndNeverUsedAgain) {
   fcm_->drain(std::chrono::milliseconds(300));
   EXPECT_EQ(fcm_->count(event_for("send")), 9u);
 
-  EXPECT_EQ(await_metric("parley_push_fcm_tokens_invalid_unregistered_total", 1), 1);
-  EXPECT_EQ(await_metric("parley_push_fcm_tokens_invalid_invalid_token_total", 2), 2);
-  EXPECT_EQ(await_metric("parley_push_fcm_failures_invalid_argument_total", 2), 2);
-  EXPECT_EQ(await_metric("parley_push_fcm_failures_http_404_total", 2), 2);
+  EXPECT_EQ(await_metric("parley_push_fcm_tokens_invalid_total{reason=\"unregistered\"}", 1), 1);
+  EXPECT_EQ(await_metric("parley_push_fcm_tokens_invalid_total{reason=\"invalid_token\"}", 2), 2);
+  EXPECT_EQ(await_metric("parley_push_fcm_failures_total{reason=\"invalid_argument\"}", 2), 2);
+  EXPECT_EQ(await_metric("parley_push_fcm_failures_total{reason=\"http_404\"}", 2), 2);
   EXPECT_EQ(await_metric("parley_session_devices_invalid_removed_total", 3), 3);
 }
 
@@ -170,7 +170,8 @@ TEST_F(FcmTest, QuotaExceededIsRetriedNoSoonerThanRetryAfter) {
   EXPECT_EQ(pushes[1].at("status").as_int64(), 200) << json::serialize(pushes[1]);
   EXPECT_FALSE(pushes[1].at("early").as_bool());
   EXPECT_EQ(await_metric("parley_push_fcm_retries_total", 1), 1);
-  EXPECT_EQ(await_metric("parley_push_fcm_retryable_errors_quota_exceeded_total", 1), 1);
+  EXPECT_EQ(await_metric("parley_push_fcm_retryable_errors_total{reason=\"quota_exceeded\"}", 1),
+            1);
 }
 
 TEST_F(FcmTest, UnavailableIsRetriedWithBackoffThenSent) {

@@ -297,13 +297,16 @@ void Accounts::issue_token(ConnectionId connection, std::string user_id, std::st
       },
       [=, this](const Status& status) {
         if (!status.ok()) return reply.fail(status);
-        finish_login(connection, user_id, name, *token, *expires_at, reply);
+        finish_login(connection, user_id, name, *token, *expires_at,
+                     std::chrono::duration_cast<std::chrono::milliseconds>(settings_.token_ttl),
+                     reply);
       });
 }
 
 void Accounts::login_with_token(ConnectionId connection, std::string token, Reply reply) {
   struct Found {
     std::string user_id, name, expires_at;
+    std::int64_t remaining_ms;
   };
   auto found = std::make_shared<std::optional<Found>>();
   db_.run(
@@ -311,13 +314,14 @@ void Accounts::login_with_token(ConnectionId connection, std::string token, Repl
         pqxx::read_transaction tx(conn);
         auto rows =
             tx.exec_params("SELECT u.id, u.name, " + sql_timestamp("t.expires_at") +
+                               ", (extract(epoch FROM t.expires_at - now()) * 1000)::bigint"
                                " FROM session_tokens t JOIN users u ON u.id = t.user_id"
                                " WHERE t.token_hash = decode($1, 'hex') AND t.revoked_at IS NULL"
                                " AND t.expires_at > now()",
                            token_hash(token));
         if (!rows.empty()) {
           *found = Found{rows[0][0].as<std::string>(), rows[0][1].as<std::string>(),
-                         rows[0][2].as<std::string>()};
+                         rows[0][2].as<std::string>(), rows[0][3].as<std::int64_t>()};
         }
       },
       [=, this](const Status& status) {
@@ -325,15 +329,26 @@ void Accounts::login_with_token(ConnectionId connection, std::string token, Repl
         if (!found->has_value())
           return reply.error(ErrorCode::unauthenticated, "invalid credentials");
         finish_login(connection, (*found)->user_id, (*found)->name, token, (*found)->expires_at,
-                     reply);
+                     std::chrono::milliseconds((*found)->remaining_ms), reply);
       });
 }
 
 void Accounts::finish_login(ConnectionId connection, std::string user_id, std::string name,
-                            std::string token, std::string expires_at, Reply reply) {
+                            std::string token, std::string expires_at,
+                            std::chrono::milliseconds remaining, Reply reply) {
+  const std::string hash = token_hash(token);
+  // At expiry, every connection of the token ends, as at a logout.
+  auto expiry = host_.schedule(remaining, [this, hash] {
+    host_.gateway().end_login(
+        hash, make_frame(json::object{{"type", "session_ended"}, {"reason", "expired"}}));
+  });
   {
     std::lock_guard lock(mutex_);
-    token_hash_by_connection_[connection] = token_hash(token);
+    token_hash_by_connection_[connection] = hash;
+    if (auto old = expiry_timers_.find(connection); old != expiry_timers_.end()) {
+      old->second->cancel();
+    }
+    expiry_timers_[connection] = std::move(expiry);
   }
   auto& gateway = host_.gateway();
   const bool had_connection = gateway.is_connected(user_id);
@@ -349,7 +364,12 @@ void Accounts::finish_login(ConnectionId connection, std::string user_id, std::s
 void Accounts::login_finished(ConnectionId connection, bool succeeded) {
   std::lock_guard lock(mutex_);
   logging_in_.erase(connection);
-  if (!succeeded) token_hash_by_connection_.erase(connection);
+  if (succeeded) return;
+  token_hash_by_connection_.erase(connection);
+  if (auto it = expiry_timers_.find(connection); it != expiry_timers_.end()) {
+    it->second->cancel();
+    expiry_timers_.erase(it);
+  }
 }
 
 void Accounts::on_logout(Request request, Reply reply) {
@@ -360,6 +380,10 @@ void Accounts::on_logout(Request request, Reply reply) {
         it != token_hash_by_connection_.end()) {
       hash = it->second;
       token_hash_by_connection_.erase(it);
+    }
+    if (auto it = expiry_timers_.find(request.connection); it != expiry_timers_.end()) {
+      it->second->cancel();
+      expiry_timers_.erase(it);
     }
   }
   const ConnectionId connection = request.connection;
@@ -460,9 +484,19 @@ void Accounts::clean_tokens() {
       });
 }
 
+void Accounts::stop_expiry_timers() {
+  std::lock_guard lock(mutex_);
+  for (auto& [connection, timer] : expiry_timers_) timer->cancel();
+  expiry_timers_.clear();
+}
+
 void Accounts::connection_closed(ConnectionId connection) {
   std::lock_guard lock(mutex_);
   token_hash_by_connection_.erase(connection);
+  if (auto it = expiry_timers_.find(connection); it != expiry_timers_.end()) {
+    it->second->cancel();
+    expiry_timers_.erase(it);
+  }
   logging_in_.erase(connection);
 }
 

@@ -33,6 +33,8 @@ class Accounts {
   // stop_token_cleanup().
   void start_token_cleanup();
   void stop_token_cleanup();
+  // Cancels the expiry timers (the plugin stops).
+  void stop_expiry_timers();
   // Forgets what was kept for a closed connection.
   void connection_closed(ConnectionId connection);
 
@@ -50,8 +52,10 @@ class Accounts {
                            std::string password, Reply reply);
   void login_with_token(ConnectionId connection, std::string token, Reply reply);
   void issue_token(ConnectionId connection, std::string user_id, std::string name, Reply reply);
+  // `remaining`: how long the token has left; its connections end then.
   void finish_login(ConnectionId connection, std::string user_id, std::string name,
-                    std::string token, std::string expires_at, Reply reply);
+                    std::string token, std::string expires_at, std::chrono::milliseconds remaining,
+                    Reply reply);
   void login_finished(ConnectionId connection, bool succeeded);
   void lookup_user(const std::string& where, const std::string& value, Reply reply);
 
@@ -72,6 +76,8 @@ class Accounts {
   AttemptLimiter failed_by_account_;
   std::mutex mutex_;
   std::unordered_map<ConnectionId, std::string> token_hash_by_connection_;
+  // When each logged-in connection's token expires (cancelled when it closes).
+  std::unordered_map<ConnectionId, std::shared_ptr<Timer>> expiry_timers_;
   std::unordered_set<ConnectionId> logging_in_;
 };
 

@@ -197,13 +197,17 @@ void Chat::on_send(Request request, Reply reply) {
   send.client_msg_id = std::string(client_msg_id);
   send.origin = request.connection;
 
-  // Plugins may veto or rewrite a message before it is stored.
+  // Plugins may veto or rewrite a message before it is stored. A veto goes
+  // through the writer too: a repeat of an already stored client_msg_id
+  // gets its first ok, as the protocol promises, whatever the hooks say now.
   hook_payload["conversation"] = send.conversation;
   hook_payload["message"] = send.body;
+  hook_payload["client_msg_id"] = send.client_msg_id;
   const Status verdict = host_.bus().run_hooks("session.message.before_store", hook_payload);
-  if (!verdict.ok()) return reply.fail(verdict);
-  if (const auto* rewritten = hook_payload.if_contains("message");
-      rewritten && rewritten->is_string()) {
+  if (!verdict.ok()) {
+    send.refused = verdict;
+  } else if (const auto* rewritten = hook_payload.if_contains("message");
+             rewritten && rewritten->is_string()) {
     send.body = std::string(rewritten->get_string());
     if (send.body.empty()) throw Failure(ErrorCode::bad_request, "the message became empty");
   }
@@ -244,6 +248,17 @@ void Chat::offer_push(const StoredMessage& message, const std::vector<std::int64
   push_offers_.offer(message, std::move(offline));
 }
 
+namespace {
+// For a 1:1 conversation without a message yet: not_found when the peer is
+// not a user (the conversation can never exist), ok otherwise.
+Status direct_peer_exists(pqxx::transaction_base& tx, std::int64_t peer) {
+  if (tx.exec_params("SELECT 1 FROM users WHERE id = $1", peer).empty()) {
+    return Status(ErrorCode::not_found, "no such user");
+  }
+  return {};
+}
+}  // namespace
+
 void Chat::on_mark(Request request, Reply reply) {
   const std::string conversation(required_string(request.fields, "conversation"));
   const std::string status(required_string(request.fields, "status"));
@@ -275,7 +290,14 @@ void Chat::on_mark(Request request, Reply reply) {
             " JOIN conversations c ON c.id = p.conversation"
             " WHERE p.conversation = $1 AND p.user_id = $2 FOR UPDATE OF p",
             conversation, me);
-        if (rows.empty()) return;  // no message yet: nothing to mark
+        if (rows.empty()) {
+          // No message yet: nothing to mark, unless the peer does not exist.
+          if (target.group == 0) {
+            result->refused =
+                direct_peer_exists(tx, *parse_user_id(peer_of(target.direct, std::to_string(me))));
+          }
+          return;
+        }
         const auto delivered = rows[0][0].as<std::int64_t>();
         const auto read = rows[0][1].as<std::int64_t>();
         const auto upto = std::min(seq, rows[0][2].as<std::int64_t>());
@@ -404,6 +426,10 @@ void Chat::on_history(Request request, Reply reply) {
             break;
           }
           newest_first.push_back(std::move(object));
+        }
+        if (rows.empty() && target.group == 0) {
+          result->refused = direct_peer_exists(tx, peer);
+          if (!result->refused.ok()) return;
         }
         for (auto it = newest_first.rbegin(); it != newest_first.rend(); ++it) {
           result->messages.push_back(std::move(*it));

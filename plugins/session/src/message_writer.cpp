@@ -133,6 +133,10 @@ void MessageWriter::write_batch(pqxx::connection& conn, const std::vector<Pendin
       outcomes[i].message = it->second;
       continue;
     }
+    if (r.refused) {
+      outcomes[i].status = *r.refused;
+      continue;
+    }
     if (r.group_id == 0 && !known_users_.contains(r.recipient_id)) {
       outcomes[i].status = Status(ErrorCode::not_found, "no such user");
       continue;

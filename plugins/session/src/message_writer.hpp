@@ -8,6 +8,7 @@
 #include <deque>
 #include <functional>
 #include <mutex>
+#include <optional>
 #include <string>
 #include <unordered_set>
 #include <vector>
@@ -26,6 +27,9 @@ struct SendRequest {
   std::string body;
   std::string client_msg_id;
   ConnectionId origin = 0;
+  // Vetoed by a hook: answered with this, unless the client_msg_id is
+  // already stored (a retry), which gets the stored message.
+  std::optional<Status> refused;
 };
 
 class MessageWriter {

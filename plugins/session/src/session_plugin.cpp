@@ -105,7 +105,10 @@ class SessionPlugin : public Plugin {
   }
 
   void stop() override {
-    if (accounts_) accounts_->stop_token_cleanup();
+    if (accounts_) {
+      accounts_->stop_token_cleanup();
+      accounts_->stop_expiry_timers();
+    }
   }
 
  private:

@@ -157,6 +157,14 @@ class ShortTokenTest : public SessionTest {
   std::string session_config() const override { return "      token_ttl_seconds: 1\n"; }
 };
 
+TEST_F(ShortTokenTest, ConnectionsOfAnExpiredTokenEndAndAreTold) {
+  auto [alice, phone] = online_user("alice");
+  auto ended = phone->next_event("session_ended", 10s);
+  ASSERT_TRUE(ended) << "the connection outlived its token";
+  EXPECT_EQ(ended->at("reason").as_string(), "expired");
+  expect_error(phone->request({{"type", "conversations"}}), "unauthenticated");
+}
+
 TEST_F(ShortTokenTest, ExpiredTokenIsUnauthenticated) {
   auto [alice, client] = online_user("alice");
   std::this_thread::sleep_for(1500ms);

@@ -435,5 +435,17 @@ TEST_F(ShortMessagesTest, LongerThanTheLimitIsTooLarge) {
   expect_error(send(*a, bob, "01234567890", "long"), "too_large");
 }
 
+TEST_F(ChatTest, MarkAndHistoryWithAUserWhoDoesNotExistAreNotFound) {
+  auto [alice, a] = online_user("alice");
+  const std::string nobody = "999999";
+  const std::string conversation =
+      alice.id < nobody ? "d:" + alice.id + ":" + nobody : "d:" + nobody + ":" + alice.id;
+  expect_error(
+      a->request(
+          {{"type", "mark"}, {"conversation", conversation}, {"status", "read"}, {"seq", 1}}),
+      "not_found");
+  expect_error(a->request({{"type", "history"}, {"conversation", conversation}}), "not_found");
+}
+
 }  // namespace
 }  // namespace parley::test

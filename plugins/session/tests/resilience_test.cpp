@@ -168,6 +168,20 @@ class ExtensionTest : public SessionTest {
   TempDir dir_;
 };
 
+TEST_F(ExtensionTest, ARetryOfAStoredMessageGetsItsFirstOkEvenIfAHookWouldVetoItNow) {
+  auto [alice, a] = online_user("alice");
+  auto [bob, b] = online_user("bob");
+  auto first = send(*a, bob, "all fine", "r1");
+  expect_ok(first);
+  // The same client_msg_id, content the filter refuses: the protocol
+  // promises the first ok, whatever the content.
+  auto retry = send(*a, bob, "now with spam", "r1");
+  expect_ok(retry);
+  EXPECT_EQ(retry.at("message_id"), first.at("message_id"));
+  // A new message with that content is still vetoed, with the filter's code.
+  expect_error(send(*a, bob, "more spam", "r2"), "forbidden");
+}
+
 TEST_F(ExtensionTest, HookMayVetoOrRewriteBeforeStore) {
   auto [alice, a] = online_user("alice");
   auto [bob, b] = online_user("bob");

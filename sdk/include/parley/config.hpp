@@ -40,6 +40,9 @@ class Config {
   virtual Config* section(std::string_view key) = 0;
   // Throws ConfigError naming this key (its line when present, else the block's).
   [[noreturn]] virtual void fail(std::string_view key, std::string_view message) = 0;
+  // The same for item `index` of the list `key`: "words[1]" and that item's line.
+  [[noreturn]] virtual void fail_item(std::string_view key, std::size_t index,
+                                      std::string_view message) = 0;
 
   std::string string_or(std::string_view key, std::string fallback) {
     auto v = get_string(key);

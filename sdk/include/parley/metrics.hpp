@@ -1,8 +1,11 @@
 // Counters and gauges a plugin adds to the kernel's /metrics (Prometheus text).
-// Names are prefixed with "parley_<plugin>_" by the kernel.
+// Names are prefixed with "parley_<plugin>_" by the kernel. Every call and
+// every metric is safe from any thread; add() and set() take no lock.
 #pragma once
 
 #include <string>
+#include <utility>
+#include <vector>
 
 namespace parley {
 
@@ -26,6 +29,14 @@ class Metrics {
   // kernel's lifetime.
   virtual Counter& counter(const std::string& name, const std::string& help) = 0;
   virtual Gauge& gauge(const std::string& name, const std::string& help) = 0;
+
+  // Label names and values, e.g. {{"reason", "unregistered"}}: one series of
+  // the metric `name` per distinct set (name{reason="unregistered"}). Keep
+  // the values to a small, fixed set (a reason, not a user id).
+  using Labels = std::vector<std::pair<std::string, std::string>>;
+  virtual Counter& counter(const std::string& name, const std::string& help,
+                           const Labels& labels) = 0;
+  virtual Gauge& gauge(const std::string& name, const std::string& help, const Labels& labels) = 0;
 };
 
 }  // namespace parley

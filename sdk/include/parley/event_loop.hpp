@@ -1,9 +1,14 @@
-// The plugin's own thread: runs posted tasks one at a time, and calls
-// `on_wake` after each batch and whenever `next_wake` (a time on the SDK
-// clock) comes. Everything the plugin keeps in memory is touched only here,
-// so it needs no lock.
+// A plugin's own thread, started in start() and stopped in stop(): it runs
+// posted tasks one at a time, in order, and calls `on_wake` after each batch
+// and whenever `next_wake` (a time on the SDK clock) comes, which makes
+// repeating timers and deadlines. State touched only from tasks needs no
+// lock. Header-only and compiled into the plugin, so no Asio executor or
+// other type-erased object crosses the plugin boundary (anchors.md: RTTI
+// across RTLD_LOCAL libraries breaks). A plugin that runs a client library's
+// own loop (libcurl multi, a broker client) runs it on such a thread too.
 #pragma once
 
+#include <chrono>
 #include <condition_variable>
 #include <deque>
 #include <functional>
@@ -13,14 +18,16 @@
 
 #include <parley/clock.hpp>
 
-namespace parley::presence {
+namespace parley {
 
-class Loop {
+class EventLoop {
  public:
   using TimePoint = std::chrono::system_clock::time_point;
 
-  explicit Loop(const Clock& clock) : clock_(clock) {}
-  ~Loop() { stop(); }
+  explicit EventLoop(const Clock& clock) : clock_(clock) {}
+  ~EventLoop() { stop(); }
+  EventLoop(const EventLoop&) = delete;
+  EventLoop& operator=(const EventLoop&) = delete;
 
   void start(std::function<std::optional<TimePoint>()> next_wake, std::function<void()> on_wake) {
     thread_ = std::thread([this, next_wake = std::move(next_wake), on_wake = std::move(on_wake)] {
@@ -76,4 +83,4 @@ class Loop {
   std::thread thread_;
 };
 
-}  // namespace parley::presence
+}  // namespace parley
