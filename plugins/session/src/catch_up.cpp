@@ -1,5 +1,6 @@
 #include "catch_up.hpp"
 
+#include "queries.hpp"
 #include "wire.hpp"
 
 namespace parley::session {
@@ -31,14 +32,7 @@ bool CatchUp::read_page(pqxx::transaction_base& tx, Progress& progress, std::vec
   // seq) index: the cost follows the user's own conversations and backlog,
   // never the size of the whole message table.
   const auto rows =
-      tx.exec_params("SELECT " + message_columns("m") +
-                         " FROM participants p CROSS JOIN LATERAL ("
-                         "   SELECT * FROM messages x WHERE x.conversation = p.conversation"
-                         "   AND x.seq > p.delivered_seq AND x.id > $2 AND x.sender_id <> p.user_id"
-                         // A former group member gets nothing past their removal.
-                         "   AND (p.left_seq IS NULL OR x.seq <= p.left_seq)"
-                         "   ORDER BY x.seq LIMIT $3) m"
-                         " WHERE p.user_id = $1 ORDER BY m.id LIMIT $3",
+      tx.exec_params("SELECT " + message_columns("m") + std::string(queries::kPendingPage),
                      progress.me, progress.cursor, kPageRows);
   std::size_t bytes = 0;
   for (const auto& row : rows) {
