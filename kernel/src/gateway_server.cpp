@@ -381,6 +381,9 @@ class WebSocketSession : public Connection,
     bool overflowed = false;
     {
       std::lock_guard lock(mutex_);
+      // Logged out during its catch-up (its token was revoked): the rest of
+      // the catch-up is no longer this connection's to receive.
+      if (user_id_.empty()) return;
       std::unordered_set<std::string> sent_keys = std::move(sent_while_holding_);
       sent_while_holding_.clear();
       for (const Frame& frame : first) {
