@@ -1,6 +1,8 @@
 // The network side of the gateway: one port serving WebSocket at /ws and the
 // operator endpoints /healthz, /readyz and /metrics, optionally over TLS.
-// Beast stays inside gateway_server.cpp; see docs/operations.md.
+// Beast stays inside gateway_server.cpp and the headers only it includes
+// (gateway_shared.hpp, websocket_session.hpp, http_session.hpp), the way
+// Beast's advanced server example splits listener and sessions.
 #pragma once
 
 #include <functional>
