@@ -10,11 +10,13 @@
 #include <fmt/format.h>
 
 #include <parley/fields.hpp>
+#include <parley/sql_arrays.hpp>
 
 namespace parley::group {
 
 namespace json = boost::json;
 using fields::required_string;
+using sql::bigint_array;
 
 namespace {
 
@@ -37,10 +39,6 @@ std::size_t utf8_length(std::string_view text) {
   return static_cast<std::size_t>(std::count_if(text.begin(), text.end(), [](char c) {
     return (static_cast<unsigned char>(c) & 0xC0) != 0x80;
   }));
-}
-
-std::string bigint_array(const std::vector<std::int64_t>& values) {
-  return fmt::format("{{{}}}", fmt::join(values, ","));
 }
 
 json::array id_strings(const std::vector<std::int64_t>& ids) {

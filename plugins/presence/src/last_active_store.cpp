@@ -3,29 +3,12 @@
 #include <memory>
 #include <unordered_map>
 
+#include <parley/sql_arrays.hpp>
 #include <parley/timestamp.hpp>
 
 namespace parley::presence {
-namespace {
 
-// A PostgreSQL array literal of text, for unnest($1::text[]) (libpqxx 6
-// binds no arrays).
-std::string text_array(const std::vector<std::string>& values) {
-  std::string out = "{";
-  for (std::size_t i = 0; i < values.size(); ++i) {
-    if (i > 0) out += ',';
-    out += '"';
-    for (const char c : values[i]) {
-      if (c == '"' || c == '\\') out += '\\';
-      out += c;
-    }
-    out += '"';
-  }
-  out += '}';
-  return out;
-}
-
-}  // namespace
+using sql::text_array;
 
 void LastActiveStore::load(std::vector<std::string> user_ids,
                            std::function<void(const Status&, StoredValues)> done) {

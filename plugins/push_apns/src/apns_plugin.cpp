@@ -48,22 +48,8 @@ class ApnsPlugin : public Plugin {
     settings_.sound = config.string_or("sound", settings_.sound);
     settings_.jwt_refresh = std::chrono::seconds(
         config.int_in("provider_token_refresh_seconds", settings_.jwt_refresh.count(), 1200, 3300));
-    loop_options_.ca_file = config.string_or("ca_file", "");
-    loop_options_.connect_timeout = std::chrono::milliseconds(
-        config.int_in("connect_timeout_ms", loop_options_.connect_timeout.count(), 1, 600000));
-    loop_options_.request_timeout = std::chrono::milliseconds(
-        config.int_in("request_timeout_ms", loop_options_.request_timeout.count(), 1, 600000));
-    loop_options_.max_host_connections = static_cast<long>(
-        config.int_in("max_connections", loop_options_.max_host_connections, 1, 100));
-    dispatch_.platform = "apns";
-    dispatch_.max_pending = static_cast<std::size_t>(
-        config.int_in("queue_size", static_cast<std::int64_t>(dispatch_.max_pending), 1, 10000000));
-    dispatch_.max_attempts =
-        static_cast<int>(config.int_in("max_attempts", dispatch_.max_attempts, 1, 100));
-    dispatch_.backoff_base = std::chrono::milliseconds(
-        config.int_in("backoff_base_ms", dispatch_.backoff_base.count(), 1, 3600000));
-    dispatch_.backoff_max = std::chrono::milliseconds(
-        config.int_in("backoff_max_ms", dispatch_.backoff_max.count(), 1, 3600000));
+    loop_options_ = push::HttpLoopOptions::from_config(config);
+    dispatch_ = push::DispatcherOptions::from_config(config, "apns");
   }
 
   void start() override {

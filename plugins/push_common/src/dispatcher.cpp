@@ -184,4 +184,17 @@ Counter& Dispatcher::reason_counter(const std::string& prefix, const std::string
   return *counter;
 }
 
+DispatcherOptions DispatcherOptions::from_config(Config& config, std::string platform) {
+  DispatcherOptions o;
+  o.platform = std::move(platform);
+  o.max_pending = static_cast<std::size_t>(
+      config.int_in("queue_size", static_cast<std::int64_t>(o.max_pending), 1, 10000000));
+  o.max_attempts = static_cast<int>(config.int_in("max_attempts", o.max_attempts, 1, 100));
+  o.backoff_base = std::chrono::milliseconds(
+      config.int_in("backoff_base_ms", o.backoff_base.count(), 1, 3600000));
+  o.backoff_max =
+      std::chrono::milliseconds(config.int_in("backoff_max_ms", o.backoff_max.count(), 1, 3600000));
+  return o;
+}
+
 }  // namespace parley::push

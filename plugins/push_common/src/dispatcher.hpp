@@ -73,6 +73,10 @@ struct DispatcherOptions {
   int max_attempts = 5;
   std::chrono::milliseconds backoff_base{1000};
   std::chrono::milliseconds backoff_max{60000};
+
+  // Reads queue_size, max_attempts, backoff_base_ms and backoff_max_ms from
+  // the config block of the push plugin of `platform`.
+  static DispatcherOptions from_config(Config& config, std::string platform);
 };
 
 class Dispatcher {

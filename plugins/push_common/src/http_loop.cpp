@@ -205,4 +205,16 @@ void HttpLoop::run() {
   }
 }
 
+HttpLoopOptions HttpLoopOptions::from_config(Config& config) {
+  HttpLoopOptions o;
+  o.ca_file = config.string_or("ca_file", "");
+  o.connect_timeout = std::chrono::milliseconds(
+      config.int_in("connect_timeout_ms", o.connect_timeout.count(), 1, 600000));
+  o.request_timeout = std::chrono::milliseconds(
+      config.int_in("request_timeout_ms", o.request_timeout.count(), 1, 600000));
+  o.max_host_connections =
+      static_cast<long>(config.int_in("max_connections", o.max_host_connections, 1, 100));
+  return o;
+}
+
 }  // namespace parley::push

@@ -16,6 +16,8 @@
 #include <thread>
 #include <vector>
 
+#include <parley/config.hpp>
+
 namespace parley::push {
 
 struct HttpRequest {
@@ -39,6 +41,10 @@ struct HttpLoopOptions {
   std::chrono::milliseconds request_timeout{30000};
   // Connections per host; one lets every request multiplex on it.
   long max_host_connections = 1;
+
+  // Reads ca_file, connect_timeout_ms, request_timeout_ms and
+  // max_connections from a push plugin's config block.
+  static HttpLoopOptions from_config(Config& config);
 };
 
 class HttpLoop {

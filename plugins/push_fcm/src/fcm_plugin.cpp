@@ -33,22 +33,8 @@ class FcmPlugin : public Plugin {
     }
     settings_.ttl = std::chrono::seconds(
         config.int_in("ttl_seconds", settings_.ttl.count(), 0, 28 * 24 * 3600));
-    loop_options_.ca_file = config.string_or("ca_file", "");
-    loop_options_.connect_timeout = std::chrono::milliseconds(
-        config.int_in("connect_timeout_ms", loop_options_.connect_timeout.count(), 1, 600000));
-    loop_options_.request_timeout = std::chrono::milliseconds(
-        config.int_in("request_timeout_ms", loop_options_.request_timeout.count(), 1, 600000));
-    loop_options_.max_host_connections = static_cast<long>(
-        config.int_in("max_connections", loop_options_.max_host_connections, 1, 100));
-    dispatch_.platform = "fcm";
-    dispatch_.max_pending = static_cast<std::size_t>(
-        config.int_in("queue_size", static_cast<std::int64_t>(dispatch_.max_pending), 1, 10000000));
-    dispatch_.max_attempts =
-        static_cast<int>(config.int_in("max_attempts", dispatch_.max_attempts, 1, 100));
-    dispatch_.backoff_base = std::chrono::milliseconds(
-        config.int_in("backoff_base_ms", dispatch_.backoff_base.count(), 1, 3600000));
-    dispatch_.backoff_max = std::chrono::milliseconds(
-        config.int_in("backoff_max_ms", dispatch_.backoff_max.count(), 1, 3600000));
+    loop_options_ = push::HttpLoopOptions::from_config(config);
+    dispatch_ = push::DispatcherOptions::from_config(config, "fcm");
   }
 
   void start() override {

@@ -42,25 +42,6 @@ std::size_t utf8_length(std::string_view text) {
   return n;
 }
 
-std::string text_array(const std::vector<std::string>& values) {
-  std::string out = "{";
-  for (std::size_t i = 0; i < values.size(); ++i) {
-    if (i > 0) out += ',';
-    out += '"';
-    for (const char c : values[i]) {
-      if (c == '"' || c == '\\') out += '\\';
-      out += c;
-    }
-    out += '"';
-  }
-  out += '}';
-  return out;
-}
-
-std::string bigint_array(const std::vector<std::int64_t>& values) {
-  return fmt::format("{{{}}}", fmt::join(values, ","));
-}
-
 std::string message_columns(std::string_view a) {
   return fmt::format(
       "{0}.id, {0}.conversation, {0}.seq, {0}.sender_id, {0}.recipient_id, {0}.group_id, {0}.body, "

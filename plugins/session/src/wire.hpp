@@ -11,6 +11,7 @@
 #include <boost/json/object.hpp>
 #include <pqxx/pqxx>
 
+#include <parley/sql_arrays.hpp>
 #include <parley/timestamp.hpp>
 
 namespace parley::session {
@@ -31,9 +32,9 @@ std::string sql_timestamp(std::string_view column);
 // Unicode code points in valid UTF-8 text.
 std::size_t utf8_length(std::string_view text);
 
-// A PostgreSQL array literal: {"a","b"} with quoting, for unnest($1::text[]).
-std::string text_array(const std::vector<std::string>& values);
-std::string bigint_array(const std::vector<std::int64_t>& values);
+// PostgreSQL array literals, for unnest($1::text[]) and = ANY($1::bigint[]).
+using sql::bigint_array;
+using sql::text_array;
 
 // One stored message, as the protocol shows it.
 struct StoredMessage {
