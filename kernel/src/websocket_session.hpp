@@ -1,6 +1,7 @@
 // One WebSocket connection: reads frames, checks them, hands each request
-// to the router in arrival order (RequestSequencer), and writes one frame at
-// a time from a bounded queue. Included only by gateway_server.cpp.
+// to the router in arrival order (RequestSequencer), and writes from a
+// bounded queue, all queued frames in one socket write (CoalescingStream).
+// Included only by gateway_server.cpp.
 #pragma once
 
 #include <boost/asio/ip/tcp.hpp>
@@ -11,6 +12,7 @@
 #include <boost/beast/websocket.hpp>
 #include <boost/json/parse.hpp>
 
+#include "coalescing_stream.hpp"
 #include "gateway_shared.hpp"
 #include "parley/names.hpp"
 
@@ -200,6 +202,9 @@ class WebSocketSession : public Connection,
  private:
   // A connection holds at most this many frames during a login catch-up.
   static constexpr std::size_t kMaxHeldFrames = 65536;
+  // At most this much is gathered into one socket write (one frame larger
+  // than this goes alone).
+  static constexpr std::size_t kWriteBatchBytes = 64 * 1024;
 
   // Queues a frame for writing, with mutex_ held. False when the queue is
   // over its limit: the connection is then being cut off. A reply to the
@@ -434,10 +439,13 @@ class WebSocketSession : public Connection,
                     [self = this->shared_from_this()](beast::error_code) {});
   }
 
+  // Encodes every queued frame (up to kWriteBatchBytes) into the stream's
+  // memory and sends them in one system call. The frames stay in queue_,
+  // counted against the limit, until they are on the socket.
   void write_next() {
-    std::shared_ptr<const std::string> next;
     std::vector<std::function<void()>> written;  // run once the queue is empty
     bool say_goodbye = false;
+    batch_.clear();
     {
       std::lock_guard lock(mutex_);
       if (queue_.empty() || closing_) {
@@ -445,27 +453,35 @@ class WebSocketSession : public Connection,
         if (!closing_) written.swap(written_callbacks_);
         say_goodbye = going_away_ && !closing_;
       } else {
-        next = queue_.front();
+        std::size_t bytes = 0;
+        for (const auto& frame : queue_) {
+          if (!batch_.empty() && bytes + frame->size() > kWriteBatchBytes) break;
+          bytes += frame->size();
+          batch_.push_back(frame);
+        }
       }
     }
     for (auto& callback : written) asio::post(shared_.workers, std::move(callback));
-    if (!next) {
+    if (batch_.empty()) {
       if (say_goodbye) send_close();
       return;
     }
-    ws_.async_write(asio::buffer(*next),
-                    [self = this->shared_from_this(), next](beast::error_code ec, std::size_t) {
-                      self->on_write(ec);
-                    });
+    beast::error_code ec;
+    for (const auto& frame : batch_) {
+      ws_.write(asio::buffer(*frame), ec);
+      if (ec) return on_write(ec);
+    }
+    ws_.next_layer().async_flush(
+        [self = this->shared_from_this()](beast::error_code flush_ec, std::size_t) {
+          self->on_write(flush_ec);
+        });
   }
 
   void on_write(beast::error_code ec) {
+    const std::size_t frames = batch_.size();
+    batch_.clear();
     {
       std::lock_guard lock(mutex_);
-      if (!queue_.empty()) {
-        queued_bytes_ -= queue_.front()->size();
-        queue_.pop_front();
-      }
       if (ec) {
         closing_ = true;
         queue_.clear();
@@ -474,12 +490,19 @@ class WebSocketSession : public Connection,
         written_callbacks_.clear();
         return;
       }
+      // cut_off() may have emptied the queue meanwhile.
+      for (std::size_t i = 0; i < frames && !queue_.empty(); ++i) {
+        queued_bytes_ -= queue_.front()->size();
+        queue_.pop_front();
+      }
     }
-    shared_.frames_out.add();
+    shared_.frames_out.add(static_cast<double>(frames));
     write_next();
   }
 
-  websocket::stream<Stream> ws_;
+  websocket::stream<CoalescingStream<Stream>> ws_;
+  // The frames of the write in progress; only touched on the connection's strand.
+  std::vector<std::shared_ptr<const std::string>> batch_;
   Shared& shared_;
   const std::string remote_address_;
   // A connection that never logs in is closed after server.login_timeout_seconds.
