@@ -21,7 +21,7 @@
 #   BENCH_GROUPS=4 BENCH_GROUP_MEMBERS=256 BENCH_GROUP_SENDERS=4  group: groups
 #                           of that many members (the group plugin's max_members
 #                           is set to it), that many senders in each
-#   BENCH_GROUP_WINDOW=4    group closed loop: sends in flight per sender
+#   BENCH_GROUP_WINDOW=16   group closed loop: sends in flight per sender
 #                           (group open runs at BENCH_OPEN_FRACTION of closed)
 #   BENCH_REPEAT=1          run the scenario sequence this many times
 #   BENCH_SCENARIOS="ceiling closed open group-closed group-open idle reconnect presence"
@@ -52,7 +52,7 @@ presence_rate=${BENCH_PRESENCE_RATE:-1000}
 group_count=${BENCH_GROUPS:-4}
 group_members=${BENCH_GROUP_MEMBERS:-256}
 group_senders=${BENCH_GROUP_SENDERS:-4}
-group_window=${BENCH_GROUP_WINDOW:-4}
+group_window=${BENCH_GROUP_WINDOW:-16}
 scenarios=${BENCH_SCENARIOS:-ceiling closed open group-closed group-open idle reconnect presence}
 build_dir=${BENCH_BUILD_DIR:-build-release}
 

@@ -59,7 +59,7 @@ class Group final : public Scenario {
     mode_ = o.string("mode", "closed");
     if (mode_ != "closed" && mode_ != "open") throw OptionError("--mode must be closed or open");
     if (mode_ == "closed") {
-      window_ = static_cast<std::size_t>(o.integer("window", 4, 1, 100'000));
+      window_ = static_cast<std::size_t>(o.integer("window", 16, 1, 100'000));
     } else {
       rate_ = o.number("rate", 100, 0.1, 10'000'000);
       max_in_flight_ = static_cast<std::size_t>(o.integer("max-in-flight", 1000, 1, 10'000'000));
