@@ -18,8 +18,14 @@
 #   BENCH_PRESENCE_USERS=10000 BENCH_PRESENCE_CONTACTS=10  presence: users, each
 #                           watching that many others (100,000 subscriptions)
 #   BENCH_PRESENCE_RATE=1000  presence: users reconnecting per second
+#   BENCH_GROUPS=4 BENCH_GROUP_MEMBERS=256 BENCH_GROUP_SENDERS=4  group: groups
+#                           of that many members (the group plugin's max_members
+#                           is set to it), that many senders in each
+#   BENCH_GROUP_WINDOW=16   group closed loop: sends in flight per sender
+#                           (group open runs at BENCH_OPEN_FRACTION of closed)
 #   BENCH_REPEAT=1          run the scenario sequence this many times
-#   BENCH_SCENARIOS="ceiling closed open idle reconnect presence"  a subset, in order
+#   BENCH_SCENARIOS="ceiling closed open group-closed group-open idle reconnect presence"
+#                           a subset, in order
 #   BENCH_BUILD_DIR=build-release   BENCH_SKIP_BUILD=1 uses it as it is
 #   BENCH_IO_THREADS=2      parleyd server.io_threads
 #   BENCH_WORKER_THREADS=   parleyd worker_threads (default: its own)
@@ -43,7 +49,11 @@ repeat=${BENCH_REPEAT:-1}
 presence_users=${BENCH_PRESENCE_USERS:-10000}
 presence_contacts=${BENCH_PRESENCE_CONTACTS:-10}
 presence_rate=${BENCH_PRESENCE_RATE:-1000}
-scenarios=${BENCH_SCENARIOS:-ceiling closed open idle reconnect presence}
+group_count=${BENCH_GROUPS:-4}
+group_members=${BENCH_GROUP_MEMBERS:-256}
+group_senders=${BENCH_GROUP_SENDERS:-4}
+group_window=${BENCH_GROUP_WINDOW:-16}
+scenarios=${BENCH_SCENARIOS:-ceiling closed open group-closed group-open idle reconnect presence}
 build_dir=${BENCH_BUILD_DIR:-build-release}
 
 log() { echo "bench: $*" >&2; }
@@ -168,6 +178,12 @@ YAML
   cat "$work/parley.yaml"
   printf '  - name: presence\n    config:\n      grace_seconds: 0\n'
 } >"$work/parley-presence.yaml"
+# The group scenario's server runs the group plugin, its groups as large as
+# the scenario's.
+{
+  cat "$work/parley.yaml"
+  printf '  - name: group\n    config:\n      max_members: %s\n' "$group_members"
+} >"$work/parley-group.yaml"
 # Every server scenario gets a fresh parleyd (same database): memory freed
 # by one run and kept by malloc would otherwise hide the next run's growth.
 # `config` names another config file for one run.
@@ -228,6 +244,7 @@ field() {  # field FILE KEY: a number from the results of a compact JSON
 for round in $(seq "$repeat"); do
   [ "$repeat" -gt 1 ] && log "round $round of $repeat"
   closed_rate=""
+  group_closed_rate=""
   for s in $scenarios; do
     case $s in
       ceiling)
@@ -241,6 +258,17 @@ for round in $(seq "$repeat"); do
         rate=$(awk -v r="$closed_rate" -v f="$open_fraction" 'BEGIN { printf "%d", r * f }')
         run messaging-open server messaging --mode open --pairs "$pairs" --rate "$rate" \
           --duration "$duration" --warmup "$warmup" ;;
+      group-closed)
+        config=$work/parley-group.yaml run group-closed server group --mode closed \
+          --groups "$group_count" --members "$group_members" --senders "$group_senders" \
+          --window "$group_window" --duration "$duration" --warmup "$warmup" --timeout 600
+        group_closed_rate=$(field "$last_out" messages_per_second 2>/dev/null || true) ;;
+      group-open)
+        if [ -z "$group_closed_rate" ]; then log "group-open needs a closed-loop rate: run group-closed before it"; failed=1; continue; fi
+        rate=$(awk -v r="$group_closed_rate" -v f="$open_fraction" 'BEGIN { printf "%d", r * f }')
+        config=$work/parley-group.yaml run group-open server group --mode open \
+          --groups "$group_count" --members "$group_members" --senders "$group_senders" \
+          --rate "$rate" --duration "$duration" --warmup "$warmup" --timeout 600 ;;
       idle)
         run idle server idle --connections "$idle" --users 1000 --settle 3 --hold "$idle_hold" \
           --source-addresses "$sources" --timeout 600 ;;

@@ -113,8 +113,9 @@ int print_report(int argc, char** argv, std::ostream& out) {
   }
 
   struct Figures {
-    std::vector<double> main, ratio, ok_p99, delivery_p50, delivery_p99;
+    std::vector<double> main, ratio, ok_p99, delivery_p50, delivery_p99, cpu_per_delivery;
     std::string unit;
+    std::string delivery = "send->delivery";  // where delivery latency is taken
   };
   std::map<std::string, Figures> groups;
   std::vector<std::string> order;
@@ -131,7 +132,8 @@ int print_report(int argc, char** argv, std::ostream& out) {
     all_ok = all_ok && ok;
     std::string label = scenario;
     std::string result;
-    if (scenario == "messaging") label += " " + string_at(run, "params", "mode");
+    if (scenario == "messaging" || scenario == "group")
+      label += " " + string_at(run, "params", "mode");
     if (!groups.contains(label)) order.push_back(label);
     auto& g = groups[label];
     if (scenario == "ceiling") {
@@ -155,6 +157,23 @@ int print_report(int argc, char** argv, std::ostream& out) {
       g.ok_p99.push_back(number_at(run, {"results", "send_to_ok", "p99_ms"}));
       g.delivery_p50.push_back(number_at(run, {"results", "send_to_delivery", "p50_ms"}));
       g.delivery_p99.push_back(number_at(run, {"results", "send_to_delivery", "p99_ms"}));
+    } else if (scenario == "group") {
+      const double rate = number_at(run, {"results", "deliveries_per_second"});
+      result = fmt("%.0f deliv/s", rate) +
+               fmt(" (%.0f msg/s", number_at(run, {"results", "messages_per_second"}));
+      if (string_at(run, "params", "mode") == "open") {
+        result += fmt(" of %.0f offered", number_at(run, {"params", "rate"}));
+      }
+      result += fmt(" x %.0f)", number_at(run, {"params", "members"}) - 1);
+      g.main.push_back(rate);
+      g.unit = "deliveries/s";
+      g.delivery = "send->last member";
+      g.ok_p99.push_back(number_at(run, {"results", "send_to_ok", "p99_ms"}));
+      g.delivery_p50.push_back(
+          number_at(run, {"results", "send_to_delivery_last_member", "p50_ms"}));
+      g.delivery_p99.push_back(
+          number_at(run, {"results", "send_to_delivery_last_member", "p99_ms"}));
+      g.cpu_per_delivery.push_back(number_at(run, {"results", "server_cpu_us_per_delivery"}));
     } else if (scenario == "idle") {
       result = fmt("%.0f conns, ", number_at(run, {"results", "connections"})) +
                fmt("%.0f B/conn", number_at(run, {"results", "bytes_per_connection"}));
@@ -183,6 +202,8 @@ int print_report(int argc, char** argv, std::ostream& out) {
     if (scenario == "reconnect") {
       ok_col = "-";
       second = "login->synced " + latency(run, "login_to_synced");
+    } else if (scenario == "group") {
+      second = "last " + latency(run, "send_to_delivery_last_member");
     } else if (scenario == "presence") {
       ok_col = "offline " + latency(run, "offline_delay");
       second = "online " + latency(run, "online_delay");
@@ -208,9 +229,12 @@ int print_report(int argc, char** argv, std::ostream& out) {
                          fmt(" (%.0f runs)", static_cast<double>(g.main.size()));
       if (!g.ratio.empty()) text += fmt(", %.2f of ceiling", median(g.ratio));
       if (!g.delivery_p99.empty()) {
-        text += fmt(", send->ok p99 %.1f ms", median(g.ok_p99)) +
-                fmt(", send->delivery p50 %.1f ms", median(g.delivery_p50)) +
+        text += fmt(", send->ok p99 %.1f ms", median(g.ok_p99)) + ", " + g.delivery +
+                fmt(" p50 %.1f ms", median(g.delivery_p50)) +
                 fmt(" p99 %.1f ms", median(g.delivery_p99));
+      }
+      if (!g.cpu_per_delivery.empty()) {
+        text += fmt(", parleyd %.2f us CPU/delivery", median(g.cpu_per_delivery));
       }
       std::snprintf(line, sizeof line, "%-17s %s\n", label.c_str(), text.c_str());
       out << line;

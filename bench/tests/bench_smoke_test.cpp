@@ -40,7 +40,11 @@ class BenchSmoke : public ::testing::Test {
         // For the presence scenario: no grace period to count as delay.
         "  - name: presence\n"
         "    config:\n"
-        "      grace_seconds: 0\n";
+        "      grace_seconds: 0\n"
+        // For the group scenario: groups of its --members.
+        "  - name: group\n"
+        "    config:\n"
+        "      max_members: 8\n";
     options.server_yaml =
         "  rate_limit:\n"
         "    requests_per_second: 100000\n"
@@ -113,6 +117,31 @@ class BenchSmoke : public ::testing::Test {
     EXPECT_LE(num(h.at("p50_ms")), num(h.at("p90_ms")));
     EXPECT_LE(num(h.at("p90_ms")), num(h.at("p99_ms")));
     EXPECT_LE(num(h.at("p99_ms")), num(h.at("max_ms")));
+  }
+
+  // Two full groups of 8: every acknowledged message reaches the 7 other
+  // members exactly once, in both loops.
+  static void check_group(const json::object& run) {
+    const auto& r = run.at("results");
+    EXPECT_EQ(num(r.at("connections")), 16);
+    EXPECT_GT(num(r.at("messages_per_second")), 0);
+    EXPECT_GT(num(r.at("deliveries_per_second")), 0);
+    EXPECT_GT(num(r.at("ok_total")), 0);
+    EXPECT_EQ(num(r.at("expected_deliveries")), 7 * num(r.at("ok_total")));
+    EXPECT_EQ(num(r.at("delivered_total")), num(r.at("expected_deliveries")));
+    EXPECT_EQ(num(r.at("missing_deliveries")), 0);
+    EXPECT_EQ(num(r.at("duplicate_deliveries")), 0);
+    EXPECT_EQ(num(r.at("deliveries_to_sender")), 0);
+    EXPECT_EQ(num(r.at("unacknowledged_deliveries")), 0);
+    EXPECT_EQ(num(r.at("errors")), 0);
+    EXPECT_TRUE(r.as_object().contains("server_cpu_us_per_delivery"));
+    EXPECT_TRUE(r.as_object().contains("server_cpu_us_per_message"));
+    check_latency(r.at("send_to_ok"));
+    check_latency(r.at("send_to_delivery_last_member"));
+    check_latency(r.at("send_to_delivery_all_members"));
+    // The last member is one of the members.
+    EXPECT_LT(num(r.at("send_to_delivery_last_member").at("count")),
+              num(r.at("send_to_delivery_all_members").at("count")));
   }
 
   static std::string* database_url_;
@@ -188,6 +217,31 @@ TEST_F(BenchSmoke, Presence) {
   EXPECT_EQ(num(r.at("return_failures")), 0);
   check_latency(r.at("offline_delay"));
   check_latency(r.at("online_delay"));
+}
+
+TEST_F(BenchSmoke, GroupClosedLoop) {
+  const std::string pid = server_pid();
+  ASSERT_FALSE(pid.empty());
+  const auto run = bench(
+      "group --mode closed --groups 2 --members 8 --senders 2 --window 2 --warmup 0.3 "
+      "--duration 1 --server-pid " +
+      pid);
+  ASSERT_FALSE(run.empty());
+  check_common(run, "group");
+  check_group(run);
+}
+
+TEST_F(BenchSmoke, GroupOpenLoop) {
+  const std::string pid = server_pid();
+  ASSERT_FALSE(pid.empty());
+  const auto run = bench(
+      "group --mode open --rate 100 --groups 2 --members 8 --senders 2 --warmup 0.3 "
+      "--duration 1 --server-pid " +
+      pid);
+  ASSERT_FALSE(run.empty());
+  check_common(run, "group");
+  check_group(run);
+  EXPECT_GT(num(run.at("results").at("messages_per_second")), 50);
 }
 
 TEST_F(BenchSmoke, Ceiling) {
