@@ -11,6 +11,8 @@
 #include <boost/beast/core.hpp>
 #include <boost/beast/websocket.hpp>
 
+#include "coalescing_stream.hpp"  // kernel/src/asio
+
 namespace parley::bench {
 
 namespace asio = boost::asio;
@@ -39,7 +41,11 @@ class BeastConnection final : public WsConnection,
                    [self = shared_from_this(), text = std::move(text)]() mutable {
                      if (self->state_ != State::open) return;
                      self->queue_.push_back(std::move(text));
-                     if (!self->writing_) self->write_next();
+                     if (self->writing_) return;
+                     // Posted, not run here: the frames queued by the rest of
+                     // this handler go out in the same write.
+                     self->writing_ = true;
+                     asio::post(self->ws_.get_executor(), [self] { self->write_next(); });
                    });
   }
 
@@ -131,33 +137,52 @@ class BeastConnection final : public WsConnection,
     read_next();
   }
 
+  // Every queued frame (up to kWriteBatchBytes) in one socket write, as the
+  // server does (CoalescingStream).
   void write_next() {
     if (queue_.empty() || state_ != State::open) {
       writing_ = false;
       return;
     }
     writing_ = true;
-    ws_.async_write(asio::buffer(queue_.front()),
-                    [self = shared_from_this()](beast::error_code ec, std::size_t) {
-                      if (!self->queue_.empty()) self->queue_.pop_front();
-                      if (ec) {
-                        self->writing_ = false;
-                        return;  // the read side reports the end
-                      }
-                      self->write_next();
-                    });
+    std::size_t frames = 0;
+    std::size_t bytes = 0;
+    beast::error_code ec;
+    for (const auto& text : queue_) {
+      if (frames > 0 && bytes + text.size() > kWriteBatchBytes) break;
+      ws_.write(asio::buffer(text), ec);
+      if (ec) {
+        writing_ = false;
+        return;  // the read side reports the end
+      }
+      ++frames;
+      bytes += text.size();
+    }
+    ws_.next_layer().async_flush(
+        [self = shared_from_this(), frames](beast::error_code flush_ec, std::size_t) {
+          for (std::size_t i = 0; i < frames && !self->queue_.empty(); ++i) {
+            self->queue_.pop_front();
+          }
+          if (flush_ec) {
+            self->writing_ = false;
+            return;  // the read side reports the end
+          }
+          self->write_next();
+        });
   }
 
   void closed(const std::string& why) {
     const bool expected = state_ == State::closing;
-    state_ = State::closed;  // a write in flight still owns queue_.front()
+    state_ = State::closed;  // a write in flight pops its frames when it ends
     auto handler = std::move(handlers_.on_closed);
     handlers_ = {};
     if (handler) handler(expected ? std::string("closed by us") : why);
   }
 
   asio::strand<asio::io_context::executor_type> strand_;
-  websocket::stream<beast::tcp_stream> ws_;
+  static constexpr std::size_t kWriteBatchBytes = 64 * 1024;
+
+  websocket::stream<net::CoalescingStream<beast::tcp_stream>> ws_;
   beast::flat_buffer buffer_;
   std::deque<std::string> queue_;
   bool writing_ = false;

@@ -12,7 +12,7 @@
 #include <boost/beast/websocket.hpp>
 #include <boost/json/parse.hpp>
 
-#include "coalescing_stream.hpp"
+#include "coalescing_stream.hpp"  // kernel/src/asio
 #include "gateway_shared.hpp"
 #include "parley/names.hpp"
 
@@ -500,7 +500,7 @@ class WebSocketSession : public Connection,
     write_next();
   }
 
-  websocket::stream<CoalescingStream<Stream>> ws_;
+  websocket::stream<::parley::net::CoalescingStream<Stream>> ws_;
   // The frames of the write in progress; only touched on the connection's strand.
   std::vector<std::shared_ptr<const std::string>> batch_;
   Shared& shared_;

@@ -12,6 +12,9 @@
 // the order they were written, so they never interleave.
 //
 // Only one strand touches a stream (the connection's), so there is no lock.
+// Used by the gateway's WebSocket sessions and by the load generator's
+// client connections (which mask their frames: the synchronous write masks
+// into Beast's own buffer before the bytes land here).
 #pragma once
 
 #include <cstddef>
@@ -32,7 +35,7 @@
 #include <boost/system/error_code.hpp>
 #include <boost/system/system_error.hpp>
 
-namespace parley::kernel::gateway_detail {
+namespace parley::net {
 
 template <class Inner>
 class CoalescingStream {
@@ -211,4 +214,4 @@ void async_teardown(boost::beast::role_type role, CoalescingStream<Inner>& strea
   async_teardown(role, stream.next_layer(), std::forward<TeardownHandler>(handler));
 }
 
-}  // namespace parley::kernel::gateway_detail
+}  // namespace parley::net
