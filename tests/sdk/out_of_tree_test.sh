@@ -1,10 +1,13 @@
 #!/usr/bin/env bash
 # Installs the SDK on its own, builds sdk/example against the installed copy
-# (not the source tree), and has parleyd load the result.
-#   out_of_tree_test.sh SOURCE_DIR PARLEYD
+# (not the source tree), and has parleyd load the result. The plugin is
+# copied to OUT_DIR, where the example's WebSocket test
+# (example_over_websocket_test.cpp) finds it.
+#   out_of_tree_test.sh SOURCE_DIR PARLEYD OUT_DIR
 set -euo pipefail
 source_dir=$1
 parleyd=$2
+out_dir=$3
 work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT
 
@@ -32,4 +35,6 @@ plugins:
 YAML
 "$parleyd" --check-config "$work/parley.yaml"
 "$parleyd" --list-plugins --config "$work/parley.yaml" | grep -q "shout 1.0.0"
+mkdir -p "$out_dir"
+cp "$plugin" "$out_dir/parley_shout.so"
 echo "out-of-tree plugin built against the installed SDK and accepted by parleyd"
