@@ -205,6 +205,8 @@ class WebSocketSession : public Connection,
   // At most this much is gathered into one socket write (one frame larger
   // than this goes alone).
   static constexpr std::size_t kWriteBatchBytes = 64 * 1024;
+  // An idle connection does not keep the room of its largest batch.
+  static constexpr std::size_t kKeptBatchCapacity = 64;
 
   // Queues a frame for writing, with mutex_ held. False when the queue is
   // over its limit: the connection is then being cut off. A reply to the
@@ -480,6 +482,7 @@ class WebSocketSession : public Connection,
   void on_write(beast::error_code ec) {
     const std::size_t frames = batch_.size();
     batch_.clear();
+    if (batch_.capacity() > kKeptBatchCapacity) batch_.shrink_to_fit();
     {
       std::lock_guard lock(mutex_);
       if (ec) {

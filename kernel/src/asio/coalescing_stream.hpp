@@ -128,6 +128,8 @@ class CoalescingStream {
   };
 
   struct State {
+    static constexpr std::size_t kKeptCapacity = 4096;
+
     template <class... Args>
     explicit State(Args&&... args) : inner(std::forward<Args>(args)...) {}
 
@@ -172,6 +174,13 @@ class CoalescingStream {
 
     static void written(std::shared_ptr<State> self, error_code ec) {
       self->writing = false;
+      // An idle connection keeps a small buffer, not the largest write it
+      // ever made (a catch-up page would otherwise stay with it).
+      if (self->in_flight.capacity() > kKeptCapacity) {
+        std::string().swap(self->in_flight);
+      } else {
+        self->in_flight.clear();
+      }
       if (ec && !self->failure) self->failure = ec;
       if (self->destroyed && !self->failure) self->failure = boost::asio::error::operation_aborted;
       std::vector<Waiter> done;
