@@ -205,8 +205,7 @@ class WebSocketSession : public Connection,
   // At most this much is gathered into one socket write (one frame larger
   // than this goes alone).
   static constexpr std::size_t kWriteBatchBytes = 64 * 1024;
-  // An idle connection does not keep the room of its largest batch.
-  static constexpr std::size_t kKeptBatchCapacity = 64;
+  static constexpr std::size_t kMaxBatchReserve = 256;
 
   // Queues a frame for writing, with mutex_ held. False when the queue is
   // over its limit: the connection is then being cut off. A reply to the
@@ -455,6 +454,7 @@ class WebSocketSession : public Connection,
         if (!closing_) written.swap(written_callbacks_);
         say_goodbye = going_away_ && !closing_;
       } else {
+        batch_.reserve(std::min(queue_.size(), kMaxBatchReserve));
         std::size_t bytes = 0;
         for (const auto& frame : queue_) {
           if (!batch_.empty() && bytes + frame->size() > kWriteBatchBytes) break;
@@ -465,6 +465,8 @@ class WebSocketSession : public Connection,
     }
     for (auto& callback : written) asio::post(shared_.workers, std::move(callback));
     if (batch_.empty()) {
+      // Idle: the connection keeps no room for its last batch.
+      std::vector<std::shared_ptr<const std::string>>().swap(batch_);
       if (say_goodbye) send_close();
       return;
     }
@@ -482,7 +484,6 @@ class WebSocketSession : public Connection,
   void on_write(beast::error_code ec) {
     const std::size_t frames = batch_.size();
     batch_.clear();
-    if (batch_.capacity() > kKeptBatchCapacity) batch_.shrink_to_fit();
     {
       std::lock_guard lock(mutex_);
       if (ec) {

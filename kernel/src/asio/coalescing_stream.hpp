@@ -128,13 +128,16 @@ class CoalescingStream {
   };
 
   struct State {
-    static constexpr std::size_t kKeptCapacity = 4096;
+    // Room taken at the first frame after idling: a batch of replies and
+    // events usually fits without growing.
+    static constexpr std::size_t kInitialCapacity = 2048;
 
     template <class... Args>
     explicit State(Args&&... args) : inner(std::forward<Args>(args)...) {}
 
     template <class ConstBuffers>
     std::size_t append(const ConstBuffers& buffers) {
+      if (pending.capacity() < kInitialCapacity) pending.reserve(kInitialCapacity);
       std::size_t n = 0;
       for (auto it = boost::asio::buffer_sequence_begin(buffers);
            it != boost::asio::buffer_sequence_end(buffers); ++it) {
@@ -174,13 +177,7 @@ class CoalescingStream {
 
     static void written(std::shared_ptr<State> self, error_code ec) {
       self->writing = false;
-      // An idle connection keeps a small buffer, not the largest write it
-      // ever made (a catch-up page would otherwise stay with it).
-      if (self->in_flight.capacity() > kKeptCapacity) {
-        std::string().swap(self->in_flight);
-      } else {
-        self->in_flight.clear();
-      }
+      self->in_flight.clear();
       if (ec && !self->failure) self->failure = ec;
       if (self->destroyed && !self->failure) self->failure = boost::asio::error::operation_aborted;
       std::vector<Waiter> done;
@@ -193,7 +190,15 @@ class CoalescingStream {
       for (auto& waiter : done) {
         std::move(waiter.handler)(self->failure, self->failure ? 0 : waiter.bytes);
       }
-      if (!self->failure) start(std::move(self));
+      if (self->failure) return;
+      if (self->waiting.empty() && self->pending.empty()) {
+        // Idle: most connections are, most of the time, and they keep no
+        // write buffers (a catch-up page would otherwise stay with them).
+        std::string().swap(self->in_flight);
+        std::string().swap(self->pending);
+        return;
+      }
+      start(std::move(self));
     }
 
     Inner inner;
