@@ -190,7 +190,9 @@ class CoalescingStream {
       for (auto& waiter : done) {
         std::move(waiter.handler)(self->failure, self->failure ? 0 : waiter.bytes);
       }
-      if (self->failure) return;
+      // A handler above may have started the next write (its bytes are in
+      // in_flight now): nothing to free or start then.
+      if (self->failure || self->writing) return;
       if (self->waiting.empty() && self->pending.empty()) {
         // Idle: most connections are, most of the time, and they keep no
         // write buffers (a catch-up page would otherwise stay with them).
