@@ -234,8 +234,10 @@ void Groups::change(Work work, Reply reply, bool with_group_id) {
         if (!outcome->refused.ok()) return reply.fail(outcome->refused);
         json::object result;
         if (with_group_id) result["group_id"] = std::to_string(outcome->group_id);
-        reply.ok(std::move(result));
-        if (outcome->ticket) announce_in_order(*outcome->ticket, outcome);
+        if (!outcome->ticket) return reply.ok(std::move(result));
+        announce_in_order(*outcome->ticket, outcome, [reply, result = std::move(result)]() mutable {
+          reply.ok(std::move(result));
+        });
       });
 }
 
@@ -244,16 +246,17 @@ std::uint64_t Groups::take_ticket() {
   return next_ticket_++;
 }
 
-void Groups::announce_in_order(std::uint64_t ticket, std::shared_ptr<const Outcome> outcome) {
+void Groups::announce_in_order(std::uint64_t ticket, std::shared_ptr<const Outcome> outcome,
+                               std::function<void()> answer) {
   {
     std::lock_guard lock(announce_mutex_);
-    ready_.emplace(ticket, std::move(outcome));
+    ready_.emplace(ticket, Ready{std::move(outcome), std::move(answer)});
     if (announcing_) return;
     announcing_ = true;
   }
   // Whoever finds the next ticket ready announces it, and the ones after it.
   while (true) {
-    std::shared_ptr<const Outcome> next;
+    Ready next;
     {
       std::lock_guard lock(announce_mutex_);
       const auto it = ready_.find(next_to_announce_);
@@ -265,8 +268,10 @@ void Groups::announce_in_order(std::uint64_t ticket, std::shared_ptr<const Outco
       ready_.erase(it);
       ++next_to_announce_;
     }
-    if (!next) continue;
-    for (const auto& applied : next->applied) announce(next->group_id, applied);
+    if (next.outcome) {
+      for (const auto& applied : next.outcome->applied) announce(next.outcome->group_id, applied);
+    }
+    if (next.answer) next.answer();
   }
 }
 

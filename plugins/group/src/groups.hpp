@@ -62,15 +62,19 @@ class Groups {
   // do, else answers not_found (or unavailable).
   void require_users(const std::string& actor, const std::vector<std::int64_t>& users, Reply reply,
                      std::function<void(Reply reply)> then);
-  // Runs `work` in one transaction; commits unless it refused. Then answers
-  // (with the group id when `with_group_id`) and announces every change.
+  // Runs `work` in one transaction; commits unless it refused. Then
+  // announces every change and answers (with the group id when
+  // `with_group_id`): the caller's next request, a send to the group for
+  // one, comes after the change's system message at every member.
   void change(Work work, Reply reply, bool with_group_id = false);
   // Tickets order announcements as their transactions committed: one is
   // taken while the group's row lock is held, just before the commit, so
   // the changes of one group are announced in seq order. A ticket whose
   // commit failed is given back empty (nullptr).
   std::uint64_t take_ticket();
-  void announce_in_order(std::uint64_t ticket, std::shared_ptr<const Outcome> outcome);
+  // `answer` runs once the outcome is announced.
+  void announce_in_order(std::uint64_t ticket, std::shared_ptr<const Outcome> outcome,
+                         std::function<void()> answer = {});
   void announce(std::int64_t group_id, const Applied& applied);
 
   Host& host_;
@@ -80,7 +84,11 @@ class Groups {
   std::mutex announce_mutex_;
   std::uint64_t next_ticket_ = 0;
   std::uint64_t next_to_announce_ = 0;
-  std::map<std::uint64_t, std::shared_ptr<const Outcome>> ready_;
+  struct Ready {
+    std::shared_ptr<const Outcome> outcome;
+    std::function<void()> answer;
+  };
+  std::map<std::uint64_t, Ready> ready_;
   bool announcing_ = false;
 };
 
