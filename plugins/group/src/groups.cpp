@@ -160,6 +160,29 @@ void refuse(Groups::Outcome& outcome, ErrorCode code, std::string message) {
   outcome.refused = Status(code, std::move(message));
 }
 
+// The start of every change: locks the group (lock_group) and reads the
+// caller's role. Nothing, with `outcome` refused, for an unknown or ended
+// group (not_found) or a caller who is not a member (forbidden).
+struct Membership {
+  std::string group_name;
+  std::string role;
+};
+std::optional<Membership> lock_as_member(pqxx::work& tx, std::int64_t group, std::int64_t me,
+                                         Groups::Outcome& outcome) {
+  outcome.group_id = group;
+  auto name = lock_group(tx, group);
+  if (!name) {
+    refuse(outcome, ErrorCode::not_found, "no such group");
+    return std::nullopt;
+  }
+  auto role = role_of(tx, group, me);
+  if (!role) {
+    refuse(outcome, ErrorCode::forbidden, "not a member of this group");
+    return std::nullopt;
+  }
+  return Membership{std::move(*name), std::move(*role)};
+}
+
 }  // namespace
 
 Groups::Groups(Host& host, const Settings& settings)
@@ -351,12 +374,11 @@ void Groups::on_add(Request request, Reply reply) {
       [this, me, group, members, max_members](Reply checked) {
         change(
             [me, group, members, max_members](pqxx::work& tx, Outcome& outcome) {
-              outcome.group_id = group;
-              const auto name = lock_group(tx, group);
-              if (!name) return refuse(outcome, ErrorCode::not_found, "no such group");
-              const auto role = role_of(tx, group, me);
-              if (!role) return refuse(outcome, ErrorCode::forbidden, "not a member of this group");
-              if (*role == "member") {
+              const auto membership = lock_as_member(tx, group, me, outcome);
+              if (!membership) return;
+              const std::string& name = membership->group_name;
+              const std::string& role = membership->role;
+              if (role == "member") {
                 return refuse(outcome, ErrorCode::forbidden,
                               "only the owner and admins add members");
               }
@@ -377,7 +399,7 @@ void Groups::on_add(Request request, Reply reply) {
                               "a group has at most " + std::to_string(max_members) + " members");
               }
               insert_members(tx, group, added, "member");
-              outcome.applied.push_back(record(tx, group, *name, "added", me, added,
+              outcome.applied.push_back(record(tx, group, name, "added", me, added,
                                                name_of(me) + " added " + names_of(added), added,
                                                {}));
             },
@@ -393,12 +415,11 @@ void Groups::on_remove(Request request, Reply reply) {
       request.user_id, members, std::move(reply), [this, me, group, members](Reply checked) {
         change(
             [me, group, members](pqxx::work& tx, Outcome& outcome) {
-              outcome.group_id = group;
-              const auto name = lock_group(tx, group);
-              if (!name) return refuse(outcome, ErrorCode::not_found, "no such group");
-              const auto role = role_of(tx, group, me);
-              if (!role) return refuse(outcome, ErrorCode::forbidden, "not a member of this group");
-              if (*role == "member") {
+              const auto membership = lock_as_member(tx, group, me, outcome);
+              if (!membership) return;
+              const std::string& name = membership->group_name;
+              const std::string& role = membership->role;
+              if (role == "member") {
                 return refuse(outcome, ErrorCode::forbidden,
                               "only the owner and admins remove members");
               }
@@ -416,7 +437,7 @@ void Groups::on_remove(Request request, Reply reply) {
                 if (it->second == "owner") {
                   return refuse(outcome, ErrorCode::forbidden, "nobody removes the owner");
                 }
-                if (it->second == "admin" && *role != "owner") {
+                if (it->second == "admin" && role != "owner") {
                   return refuse(outcome, ErrorCode::forbidden, "only the owner removes admins");
                 }
                 removed.push_back(user);
@@ -425,7 +446,7 @@ void Groups::on_remove(Request request, Reply reply) {
               tx.exec_params(
                   "DELETE FROM group_members WHERE group_id = $1 AND user_id = ANY($2::bigint[])",
                   group, bigint_array(removed));
-              outcome.applied.push_back(record(tx, group, *name, "removed", me, removed,
+              outcome.applied.push_back(record(tx, group, name, "removed", me, removed,
                                                name_of(me) + " removed " + names_of(removed), {},
                                                removed));
             },
@@ -438,19 +459,18 @@ void Groups::on_leave(Request request, Reply reply) {
   const std::int64_t group = group_id_of(request.fields);
   change(
       [me, group](pqxx::work& tx, Outcome& outcome) {
-        outcome.group_id = group;
-        const auto name = lock_group(tx, group);
-        if (!name) return refuse(outcome, ErrorCode::not_found, "no such group");
-        const auto role = role_of(tx, group, me);
-        if (!role) return refuse(outcome, ErrorCode::forbidden, "not a member of this group");
+        const auto membership = lock_as_member(tx, group, me, outcome);
+        if (!membership) return;
+        const std::string& name = membership->group_name;
+        const std::string& role = membership->role;
         tx.exec_params("DELETE FROM group_members WHERE group_id = $1 AND user_id = $2", group, me);
         outcome.applied.push_back(
-            record(tx, group, *name, "left", me, {me}, name_of(me) + " left", {}, {me}));
+            record(tx, group, name, "left", me, {me}, name_of(me) + " left", {}, {me}));
         if (outcome.applied.back().members.empty()) {
           tx.exec_params("UPDATE groups SET ended_at = now() WHERE id = $1", group);
           return;
         }
-        if (*role != "owner") return;
+        if (role != "owner") return;
         // The earliest admin, else the earliest member, takes over.
         const auto heir = tx.exec_params1(
                                 "SELECT user_id FROM group_members WHERE group_id = $1"
@@ -460,7 +480,7 @@ void Groups::on_leave(Request request, Reply reply) {
         tx.exec_params(
             "UPDATE group_members SET role = 'owner' WHERE group_id = $1 AND user_id = $2", group,
             heir);
-        outcome.applied.push_back(record(tx, group, *name, "role", me, {heir},
+        outcome.applied.push_back(record(tx, group, name, "role", me, {heir},
                                          name_of(heir) + " is now the owner", {}, {}));
       },
       std::move(reply));
@@ -477,12 +497,11 @@ void Groups::on_role(Request request, Reply reply) {
   if (!target) throw Failure(ErrorCode::not_found, "no such member");
   change(
       [me, group, role, user = *target](pqxx::work& tx, Outcome& outcome) {
-        outcome.group_id = group;
-        const auto name = lock_group(tx, group);
-        if (!name) return refuse(outcome, ErrorCode::not_found, "no such group");
-        const auto mine = role_of(tx, group, me);
-        if (!mine) return refuse(outcome, ErrorCode::forbidden, "not a member of this group");
-        if (*mine != "owner") {
+        const auto membership = lock_as_member(tx, group, me, outcome);
+        if (!membership) return;
+        const std::string& name = membership->group_name;
+        const std::string& mine = membership->role;
+        if (mine != "owner") {
           return refuse(outcome, ErrorCode::forbidden, "only the owner changes roles");
         }
         if (user == me) {
@@ -494,7 +513,7 @@ void Groups::on_role(Request request, Reply reply) {
         tx.exec_params("UPDATE group_members SET role = $3 WHERE group_id = $1 AND user_id = $2",
                        group, user, role);
         outcome.applied.push_back(record(
-            tx, group, *name, "role", me, {user},
+            tx, group, name, "role", me, {user},
             name_of(me) + " made " + name_of(user) + (role == "admin" ? " an admin" : " a member"),
             {}, {}));
       },
