@@ -56,14 +56,7 @@ class ApnsPlugin : public Plugin {
     loop_ = std::make_unique<push::HttpLoop>(loop_options_);
     platform_ = std::make_unique<ApnsPlatform>(host_, *loop_, std::move(*key_), settings_);
     dispatcher_ = std::make_unique<push::Dispatcher>(host_, *loop_, *platform_, dispatch_);
-    loop_->start();
-    try {
-      dispatcher_->register_on(host_.bus());
-    } catch (...) {
-      // The kernel does not stop a plugin whose start() threw.
-      loop_->stop();
-      throw;
-    }
+    dispatcher_->start(host_.bus());
     host_.log().info("APNs pushes for {} go to {}", settings_.topic, settings_.endpoint);
   }
 

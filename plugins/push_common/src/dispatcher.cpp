@@ -73,10 +73,17 @@ Dispatcher::Dispatcher(Host& host, HttpLoop& loop, Platform& platform, Dispatche
       pending_gauge_(host.metrics().gauge("queue_pending",
                                           "Pushes queued, in flight or waiting for a retry")) {}
 
-void Dispatcher::register_on(Bus& bus) {
-  bus.serve("push.platform." + options_.platform,
-            [](const json::value&, ServiceReply reply) { reply.ok(json::object{}); });
-  bus.subscribe("push.offer." + options_.platform, [this](const Event& event) { on_offer(event); });
+void Dispatcher::start(Bus& bus) {
+  loop_.start();
+  try {
+    bus.serve("push.platform." + options_.platform,
+              [](const json::value&, ServiceReply reply) { reply.ok(json::object{}); });
+    bus.subscribe("push.offer." + options_.platform,
+                  [this](const Event& event) { on_offer(event); });
+  } catch (...) {
+    loop_.stop();
+    throw;
+  }
 }
 
 void Dispatcher::on_offer(const Event& event) {

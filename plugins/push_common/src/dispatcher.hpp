@@ -83,9 +83,10 @@ class Dispatcher {
  public:
   Dispatcher(Host& host, HttpLoop& loop, Platform& platform, DispatcherOptions options);
 
-  // Serves push.platform.<p> and subscribes to push.offer.<p>. Call from
-  // start(), after the loop started.
-  void register_on(Bus& bus);
+  // Starts the loop, then serves push.platform.<p> and subscribes to
+  // push.offer.<p>. Call from the plugin's start(); if it throws, the loop
+  // is stopped again (the kernel does not stop a plugin whose start() threw).
+  void start(Bus& bus);
 
  private:
   void on_offer(const Event& event);
