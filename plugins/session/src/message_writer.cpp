@@ -4,6 +4,7 @@
 #include <chrono>
 #include <map>
 #include <set>
+#include <stdexcept>
 
 #include <fmt/format.h>
 
@@ -12,9 +13,14 @@ namespace parley::session {
 namespace {
 // Caches of ids known to exist are dropped past this size rather than grow forever.
 constexpr std::size_t kMaxCached = 1'000'000;
-// A batch that hits a uniqueness race (another server storing the same
-// client_msg_id) is retried; the retry finds the stored row.
+// A batch that meets a stored client_msg_id, or a uniqueness race (another
+// server storing the same one), is written again; the retry finds the row.
 constexpr int kAttempts = 3;
+
+// A batch written without looking for stored client_msg_ids met one.
+struct RepeatFound : std::runtime_error {
+  RepeatFound() : std::runtime_error("a send repeats a stored client_msg_id") {}
+};
 }  // namespace
 
 MessageWriter::MessageWriter(Database& db, const Clock& clock, Metrics& metrics,
@@ -27,7 +33,10 @@ MessageWriter::MessageWriter(Database& db, const Clock& clock, Metrics& metrics,
           metrics.counter("write_batches_total", "Message batches written (one transaction each)")),
       batched_messages_(metrics.counter("write_batch_messages_total", "Sends written in batches")),
       batch_seconds_(metrics.counter("write_batch_seconds_total",
-                                     "Time spent writing batches, commit included")) {}
+                                     "Time spent writing batches, commit included")),
+      rewritten_batches_(metrics.counter(
+          "write_batches_rewritten_total",
+          "Batches undone and written again because a send repeated a stored client_msg_id")) {}
 
 void MessageWriter::submit(SendRequest request, Reply reply) {
   {
@@ -61,12 +70,20 @@ void MessageWriter::write_next_batch() {
         const auto started = std::chrono::steady_clock::now();
         batches_.add();
         batched_messages_.add(static_cast<double>(batch->size()));
+        // Most batches repeat no stored client_msg_id: they are written
+        // without looking for one first, and one that does is written again,
+        // looking.
+        bool look_for_repeats = false;
         for (int attempt = 1;; ++attempt) {
           try {
-            write_batch(conn, *batch, *outcomes);
+            write_batch(conn, *batch, *outcomes, look_for_repeats);
             batch_seconds_.add(
                 std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count());
             return;
+          } catch (const RepeatFound&) {
+            if (attempt == kAttempts) throw;
+            rewritten_batches_.add();
+            look_for_repeats = true;
           } catch (const pqxx::unique_violation&) {
             if (attempt == kAttempts) throw;
           }
@@ -85,7 +102,7 @@ void MessageWriter::write_next_batch() {
 }
 
 void MessageWriter::write_batch(pqxx::connection& conn, const std::vector<Pending>& batch,
-                                std::vector<Outcome>& outcomes) {
+                                std::vector<Outcome>& outcomes, bool look_for_repeats) {
   outcomes.assign(batch.size(), Outcome{});
   pqxx::work tx(conn);
 
@@ -105,20 +122,23 @@ void MessageWriter::write_batch(pqxx::connection& conn, const std::vector<Pendin
   }
 
   // Sends whose client_msg_id is already stored get the stored message back.
-  std::vector<std::int64_t> senders;
-  std::vector<std::string> client_ids;
-  for (const auto& p : batch) {
-    senders.push_back(p.request.sender_id);
-    client_ids.push_back(p.request.client_msg_id);
-  }
   std::map<std::pair<std::int64_t, std::string>, StoredMessage> stored;
-  for (const auto& row :
-       tx.exec_params("SELECT m.client_msg_id, " + message_columns("m") +
-                          " FROM messages m JOIN unnest($1::bigint[], $2::text[]) AS k(s, c)"
-                          " ON m.sender_id = k.s AND m.client_msg_id = k.c",
-                      bigint_array(senders), text_array(client_ids))) {
-    auto message = read_message(row, 1);
-    stored.emplace(std::make_pair(message.sender_id, row[0].as<std::string>()), std::move(message));
+  if (look_for_repeats) {
+    std::vector<std::int64_t> senders;
+    std::vector<std::string> client_ids;
+    for (const auto& p : batch) {
+      senders.push_back(p.request.sender_id);
+      client_ids.push_back(p.request.client_msg_id);
+    }
+    for (const auto& row :
+         tx.exec_params("SELECT m.client_msg_id, " + message_columns("m") +
+                            " FROM messages m JOIN unnest($1::bigint[], $2::text[]) AS k(s, c)"
+                            " ON m.sender_id = k.s AND m.client_msg_id = k.c",
+                        bigint_array(senders), text_array(client_ids))) {
+      auto message = read_message(row, 1);
+      stored.emplace(std::make_pair(message.sender_id, row[0].as<std::string>()),
+                     std::move(message));
+    }
   }
 
   // What is new, in arrival order; a client_msg_id repeated within the batch
@@ -230,12 +250,17 @@ void MessageWriter::write_batch(pqxx::connection& conn, const std::vector<Pendin
                         " SELECT c, s, f, nullif(t, 0), nullif(g, 0), b, k, $8::timestamptz"
                         " FROM unnest($1::text[], $2::bigint[], $3::bigint[], $4::bigint[], "
                         "$5::bigint[], $6::text[], $7::text[])"
-                        " AS v(c, s, f, t, g, b, k) RETURNING conversation, seq, id",
+                        " AS v(c, s, f, t, g, b, k)"
+                        " ON CONFLICT (sender_id, client_msg_id) WHERE client_msg_id IS NOT NULL"
+                        " DO NOTHING RETURNING conversation, seq, id",
                         text_array(m_conv), bigint_array(m_seq), bigint_array(m_sender),
                         bigint_array(m_recipient), bigint_array(m_group), text_array(m_body),
                         text_array(m_client), now)) {
       ids[{row[0].as<std::string>(), row[1].as<std::int64_t>()}] = row[2].as<std::int64_t>();
     }
+    // A row not inserted repeats a stored client_msg_id; its seq was taken
+    // (the counter moved), so the whole transaction is undone.
+    if (ids.size() != fresh.size()) throw RepeatFound();
     for (std::size_t i : fresh) {
       auto& message = outcomes[i].message;
       message.id = ids.at({message.conversation, message.seq});

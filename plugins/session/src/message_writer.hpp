@@ -66,8 +66,11 @@ class MessageWriter {
   // Takes the next batch off the queue and writes it; clears writing_ when
   // the queue is empty.
   void write_next_batch();
+  // Without look_for_repeats, a send repeating a stored client_msg_id makes
+  // it throw (after its statements, before the commit); with it, such a send
+  // gets the stored message.
   void write_batch(pqxx::connection& conn, const std::vector<Pending>& batch,
-                   std::vector<Outcome>& outcomes);
+                   std::vector<Outcome>& outcomes, bool look_for_repeats);
   // Locks the counter rows of the batch's group conversations and reads
   // their current members; refuses the sends of non-members.
   void check_group_senders(pqxx::work& tx, const std::vector<Pending>& batch,
@@ -86,6 +89,7 @@ class MessageWriter {
   Counter& batches_;
   Counter& batched_messages_;
   Counter& batch_seconds_;
+  Counter& rewritten_batches_;
 
   std::mutex mutex_;
   std::deque<Pending> queue_;
