@@ -72,18 +72,18 @@ void MessageWriter::write_next_batch() {
         batched_messages_.add(static_cast<double>(batch->size()));
         // Most batches repeat no stored client_msg_id: they are written
         // without looking for one first, and one that does is written again,
-        // looking.
-        bool look_for_repeats = false;
+        // looking. Retries come in waves (clients reconnecting), so the
+        // batches after a rewrite look first, until one finds no repeat.
         for (int attempt = 1;; ++attempt) {
           try {
-            write_batch(conn, *batch, *outcomes, look_for_repeats);
+            write_batch(conn, *batch, *outcomes);
             batch_seconds_.add(
                 std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count());
             return;
           } catch (const RepeatFound&) {
             if (attempt == kAttempts) throw;
             rewritten_batches_.add();
-            look_for_repeats = true;
+            look_for_repeats_ = true;
           } catch (const pqxx::unique_violation&) {
             if (attempt == kAttempts) throw;
           }
@@ -102,7 +102,7 @@ void MessageWriter::write_next_batch() {
 }
 
 void MessageWriter::write_batch(pqxx::connection& conn, const std::vector<Pending>& batch,
-                                std::vector<Outcome>& outcomes, bool look_for_repeats) {
+                                std::vector<Outcome>& outcomes) {
   outcomes.assign(batch.size(), Outcome{});
   pqxx::work tx(conn);
 
@@ -123,7 +123,7 @@ void MessageWriter::write_batch(pqxx::connection& conn, const std::vector<Pendin
 
   // Sends whose client_msg_id is already stored get the stored message back.
   std::map<std::pair<std::int64_t, std::string>, StoredMessage> stored;
-  if (look_for_repeats) {
+  if (look_for_repeats_) {
     std::vector<std::int64_t> senders;
     std::vector<std::string> client_ids;
     for (const auto& p : batch) {
@@ -139,6 +139,7 @@ void MessageWriter::write_batch(pqxx::connection& conn, const std::vector<Pendin
       stored.emplace(std::make_pair(message.sender_id, row[0].as<std::string>()),
                      std::move(message));
     }
+    look_for_repeats_ = !stored.empty();
   }
 
   // What is new, in arrival order; a client_msg_id repeated within the batch

@@ -66,11 +66,11 @@ class MessageWriter {
   // Takes the next batch off the queue and writes it; clears writing_ when
   // the queue is empty.
   void write_next_batch();
-  // Without look_for_repeats, a send repeating a stored client_msg_id makes
+  // Without look_for_repeats_, a send repeating a stored client_msg_id makes
   // it throw (after its statements, before the commit); with it, such a send
   // gets the stored message.
   void write_batch(pqxx::connection& conn, const std::vector<Pending>& batch,
-                   std::vector<Outcome>& outcomes, bool look_for_repeats);
+                   std::vector<Outcome>& outcomes);
   // Locks the counter rows of the batch's group conversations and reads
   // their current members; refuses the sends of non-members.
   void check_group_senders(pqxx::work& tx, const std::vector<Pending>& batch,
@@ -107,6 +107,7 @@ class MessageWriter {
   // Only touched by the batch in flight (one at a time).
   std::unordered_set<std::int64_t> known_users_;
   std::unordered_set<std::string> known_conversations_;
+  bool look_for_repeats_ = false;
 };
 
 }  // namespace parley::session
