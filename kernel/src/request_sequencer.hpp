@@ -4,10 +4,11 @@
 #pragma once
 
 #include <cstddef>
-#include <deque>
 #include <functional>
 #include <mutex>
 #include <string>
+
+#include <boost/container/devector.hpp>
 
 namespace parley::kernel {
 
@@ -37,7 +38,9 @@ class RequestSequencer {
 
   const std::size_t max_waiting_;
   std::mutex mutex_;
-  std::deque<Job> waiting_;
+  // Holds no memory while empty (std::deque always holds a block): one per
+  // connection, and most connections are idle.
+  boost::container::devector<Job> waiting_;
   std::size_t in_flight_ = 0;
   std::string in_flight_type_;  // the type of the run in flight
   bool in_flight_pipelined_ = false;

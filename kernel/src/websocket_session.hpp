@@ -10,6 +10,7 @@
 #include <boost/beast/core.hpp>
 #include <boost/beast/http.hpp>
 #include <boost/beast/websocket.hpp>
+#include <boost/container/devector.hpp>
 #include <boost/json/parse.hpp>
 
 #include "coalescing_stream.hpp"  // kernel/src/asio
@@ -303,8 +304,9 @@ class WebSocketSession : public Connection,
     }
     shared_.frames_in.add();
     handle_frame();
-    // A large idle buffer is returned instead of kept per connection.
-    if (buffer_.capacity() > 16 * 1024) buffer_ = beast::flat_buffer();
+    // The next frame's payload is copied in only once it has arrived, so a
+    // connection waiting for it needs no buffer: an idle one holds none.
+    buffer_ = beast::flat_buffer();
     read_next();
   }
 
@@ -451,6 +453,7 @@ class WebSocketSession : public Connection,
       std::lock_guard lock(mutex_);
       if (queue_.empty() || closing_) {
         writing_ = false;
+        if (queue_.empty()) queue_.shrink_to_fit();
         if (!closing_) written.swap(written_callbacks_);
         say_goodbye = going_away_ && !closing_;
       } else {
@@ -528,7 +531,8 @@ class WebSocketSession : public Connection,
   std::vector<Frame> held_;
   std::unordered_set<std::string> sent_while_holding_;  // dedupe keys of the catch-up
   std::vector<std::function<void()>> written_callbacks_;
-  std::deque<std::shared_ptr<const std::string>> queue_;
+  // Empty and without memory while the connection is idle (write_next).
+  boost::container::devector<std::shared_ptr<const std::string>> queue_;
   std::size_t queued_bytes_ = 0;
   bool writing_ = false;
   bool accepted_ = false;
