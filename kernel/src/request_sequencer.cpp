@@ -2,12 +2,9 @@
 
 namespace parley::kernel {
 
-bool RequestSequencer::arrive(Job job) {
+void RequestSequencer::began() {
   std::lock_guard lock(mutex_);
-  if (waiting_.size() >= max_waiting_) return false;
-  waiting_.push_back(std::move(job));
-  start_ready();
-  return true;
+  if (posted_ > 0) --posted_;
 }
 
 void RequestSequencer::finished() {
@@ -21,18 +18,25 @@ void RequestSequencer::clear() {
   waiting_.clear();
 }
 
+bool RequestSequencer::may_start(std::string_view type, bool pipelined) const {
+  return in_flight_ == 0 || (pipelined && in_flight_pipelined_ && type == in_flight_type_);
+}
+
+void RequestSequencer::count_start(std::string_view type, bool pipelined) {
+  if (in_flight_++ == 0 || !in_flight_pipelined_ || type != in_flight_type_) {
+    in_flight_type_ = type;
+    in_flight_pipelined_ = pipelined;
+  }
+}
+
 void RequestSequencer::start_ready() {
   while (!waiting_.empty()) {
     Job& next = waiting_.front();
-    const bool joins_run = next.pipelined && in_flight_pipelined_ && next.type == in_flight_type_;
-    if (in_flight_ > 0 && !joins_run) return;
-    ++in_flight_;
-    if (!joins_run) {
-      in_flight_type_ = next.type;
-      in_flight_pipelined_ = next.pipelined;
-    }
+    if (!may_start(next.type, next.pipelined)) return;
+    count_start(next.type, next.pipelined);
     Job job = std::move(next);
     waiting_.pop_front();
+    ++posted_;
     job.start();
   }
 }

@@ -7,6 +7,7 @@
 #include <functional>
 #include <mutex>
 #include <string>
+#include <string_view>
 
 #include <boost/container/devector.hpp>
 
@@ -19,22 +20,49 @@ class RequestSequencer {
     bool pipelined = false;
     // Hands the request to the thread that runs it. Called with the
     // sequencer's lock held, so it must only post (never run the handler
-    // inline): posting under the lock is what keeps the start order.
+    // inline): posting under the lock is what keeps the start order. What
+    // it posts calls began() before anything else.
     std::function<void()> start;
+  };
+
+  enum class Arrival {
+    start_now,  // counted as started: the caller starts it (see arrive)
+    queued,     // its Job starts when its turn comes
+    refused,    // max_waiting jobs already wait; nothing was queued
   };
 
   explicit RequestSequencer(std::size_t max_waiting) : max_waiting_(max_waiting) {}
 
-  // Starts `job` now if nothing earlier blocks it, else queues it. Returns
-  // false, without queuing, when max_waiting jobs are already queued.
-  bool arrive(Job job);
+  // A request of `type` arrived; called on its connection's strand, one
+  // arrival at a time. When nothing earlier blocks it and every earlier
+  // request has begun, it may start at once: the common case costs no Job
+  // and no hand-off. The caller then runs it on that strand, or posts it to
+  // a strand that keeps post order. Otherwise make_job() builds the Job that
+  // is queued.
+  template <class MakeJob>
+  Arrival arrive(std::string_view type, bool pipelined, MakeJob&& make_job) {
+    std::lock_guard lock(mutex_);
+    if (waiting_.empty() && posted_ == 0 && may_start(type, pipelined)) {
+      count_start(type, pipelined);
+      return Arrival::start_now;
+    }
+    if (waiting_.size() >= max_waiting_) return Arrival::refused;
+    waiting_.push_back(make_job());
+    start_ready();
+    return Arrival::queued;
+  }
+  // What a queued Job posted is beginning to run.
+  void began();
   // A started job was answered: starts what it held back.
   void finished();
   // Forgets the queued jobs (the connection closed).
   void clear();
 
  private:
-  void start_ready();  // with mutex_ held
+  // With mutex_ held.
+  bool may_start(std::string_view type, bool pipelined) const;
+  void count_start(std::string_view type, bool pipelined);
+  void start_ready();
 
   const std::size_t max_waiting_;
   std::mutex mutex_;
@@ -42,6 +70,7 @@ class RequestSequencer {
   // connection, and most connections are idle.
   boost::container::devector<Job> waiting_;
   std::size_t in_flight_ = 0;
+  std::size_t posted_ = 0;      // jobs posted by start_ready() that have not begun
   std::string in_flight_type_;  // the type of the run in flight
   bool in_flight_pipelined_ = false;
 };

@@ -372,27 +372,47 @@ class WebSocketSession : public Connection,
     }
     const bool nonblocking = route->options.nonblocking;
     const bool pipelined = route->options.pipelined;
-    RequestSequencer::Job job{
-        type, pipelined,
-        [self = this->weak_from_this(), route = std::move(route), type, request_id = *re,
-         fields = std::move(fields), nonblocking,
-         arrived = std::chrono::steady_clock::now()]() mutable {
-          auto session = self.lock();
-          if (!session) return;
-          auto run = [session, route = std::move(route), type = std::move(type),
-                      request_id = std::move(request_id), fields = std::move(fields),
-                      arrived]() mutable {
-            session->start_request(std::move(route), std::move(type), std::move(request_id),
-                                   std::move(fields), arrived);
-          };
-          if (nonblocking) {
-            asio::post(session->ws_.get_executor(), std::move(run));
-          } else {
-            asio::post(session->worker_strand_, std::move(run));
-          }
-        }};
-    if (!sequencer_->arrive(std::move(job))) {
-      reject(&*re, ErrorCode::rate_limited, "too many requests waiting on this connection");
+    const auto arrived = std::chrono::steady_clock::now();
+    const auto arrival = sequencer_->arrive(type, pipelined, [&] {
+      return RequestSequencer::Job{
+          type, pipelined,
+          [self = this->weak_from_this(), route, type, request_id = *re, fields = std::move(fields),
+           nonblocking, arrived]() mutable {
+            auto session = self.lock();
+            if (!session) return;
+            auto run = [session, route = std::move(route), type = std::move(type),
+                        request_id = std::move(request_id), fields = std::move(fields),
+                        arrived]() mutable {
+              session->sequencer_->began();
+              session->start_request(std::move(route), std::move(type), std::move(request_id),
+                                     std::move(fields), arrived);
+            };
+            if (nonblocking) {
+              asio::post(session->ws_.get_executor(), std::move(run));
+            } else {
+              asio::post(session->worker_strand_, std::move(run));
+            }
+          }};
+    });
+    switch (arrival) {
+      case RequestSequencer::Arrival::start_now:
+        if (nonblocking) {
+          // On this connection's strand, where the request arrived.
+          return start_request(std::move(route), std::move(type), std::move(*re), std::move(fields),
+                               arrived);
+        }
+        return asio::post(
+            worker_strand_,
+            [self = this->shared_from_this(), route = std::move(route), type = std::move(type),
+             request_id = std::move(*re), fields = std::move(fields), arrived]() mutable {
+              self->start_request(std::move(route), std::move(type), std::move(request_id),
+                                  std::move(fields), arrived);
+            });
+      case RequestSequencer::Arrival::queued:
+        return;
+      case RequestSequencer::Arrival::refused:
+        return reject(&*re, ErrorCode::rate_limited,
+                      "too many requests waiting on this connection");
     }
   }
 

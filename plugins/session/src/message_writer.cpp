@@ -123,7 +123,11 @@ void MessageWriter::write_batch(pqxx::connection& conn, const std::vector<Pendin
 
   // Sends whose client_msg_id is already stored get the stored message back.
   std::map<std::pair<std::int64_t, std::string>, StoredMessage> stored;
-  if (look_for_repeats_) {
+  // A vetoed send is never inserted, so only a lookup can tell that it
+  // repeats a stored one (and gets that one's ok instead of the veto).
+  const bool has_veto = std::any_of(batch.begin(), batch.end(),
+                                    [](const Pending& p) { return p.request.refused.has_value(); });
+  if (look_for_repeats_ || has_veto) {
     std::vector<std::int64_t> senders;
     std::vector<std::string> client_ids;
     for (const auto& p : batch) {
