@@ -16,6 +16,7 @@
 #include <vector>
 
 #include <boost/asio/any_io_executor.hpp>
+#include <boost/json/monotonic_resource.hpp>
 #include <boost/json/object.hpp>
 #include <boost/json/serialize.hpp>
 
@@ -213,7 +214,10 @@ class RequestReplySink : public ReplySink {
     shared_.latency(type_).observe(took.count());
     std::shared_ptr<const std::string> text;
     if (status.ok()) {
-      json::object reply;
+      // Built in an arena on the stack: the text is the one allocation.
+      unsigned char arena[2048];
+      json::monotonic_resource resource(arena, sizeof arena);
+      json::object reply(&resource);
       reply.reserve(result.size() + 2);
       reply["type"] = "ok";
       reply["re"] = re_;

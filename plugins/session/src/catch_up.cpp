@@ -38,7 +38,7 @@ bool CatchUp::read_page(pqxx::transaction_base& tx, Progress& progress, std::vec
   for (const auto& row : rows) {
     if (!page.empty() && bytes >= kPageBytes) return true;
     const auto m = read_message(row);
-    page.push_back(make_frame(message_event(m, "sent"), "m:" + std::to_string(m.id)));
+    page.push_back(message_event(m, "sent"));
     bytes += page.back().text->size();
     progress.cursor = m.id;
   }

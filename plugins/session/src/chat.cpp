@@ -217,7 +217,7 @@ void Chat::on_send(Request request, Reply reply) {
 void Chat::on_stored(const SendRequest& request, const StoredMessage& message, bool created,
                      const MessageWriter::Members& members) {
   if (!created) return;
-  const Frame frame = make_frame(message_event(message, "sent"), "m:" + std::to_string(message.id));
+  const Frame frame = message_event(message, "sent");
   auto& gateway = host_.gateway();
   std::vector<std::int64_t> recipients;
   if (members) {

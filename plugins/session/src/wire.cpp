@@ -5,6 +5,8 @@
 #include <fmt/chrono.h>
 #include <fmt/format.h>
 
+#include <boost/json/monotonic_resource.hpp>
+
 namespace parley::session {
 
 std::optional<std::int64_t> parse_user_id(std::string_view text) {
@@ -88,12 +90,16 @@ boost::json::object message_object(const StoredMessage& m, std::string_view stat
   return o;
 }
 
-boost::json::object message_event(const StoredMessage& m, std::string_view status) {
-  boost::json::object o;
+Frame message_event(const StoredMessage& m, std::string_view status) {
+  // Built in an arena on the stack: the text is the one allocation (besides
+  // a long body's), where a plain object allocates every key and value.
+  unsigned char arena[2048];
+  boost::json::monotonic_resource resource(arena, sizeof arena);
+  boost::json::object o(&resource);
   o.reserve(12);
   o["type"] = "message";
   add_message_fields(o, m, status);
-  return o;
+  return make_frame(o, "m:" + std::to_string(m.id));
 }
 
 }  // namespace parley::session

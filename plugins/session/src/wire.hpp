@@ -11,6 +11,7 @@
 #include <boost/json/object.hpp>
 #include <pqxx/pqxx>
 
+#include <parley/gateway.hpp>
 #include <parley/sql_arrays.hpp>
 #include <parley/timestamp.hpp>
 
@@ -53,8 +54,9 @@ struct StoredMessage {
 std::string message_columns(std::string_view alias = "m");
 StoredMessage read_message(const pqxx::row& row, int first_column = 0);
 
-// {"type":"message", ...} with `status`.
-boost::json::object message_event(const StoredMessage& m, std::string_view status);
+// The frame of {"type":"message", ...} with `status`, deduplicated by the
+// message id ("m:<id>") against a login catch-up.
+Frame message_event(const StoredMessage& m, std::string_view status);
 // The same object without "type", as history and conversations list it.
 boost::json::object message_object(const StoredMessage& m, std::string_view status);
 
