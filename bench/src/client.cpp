@@ -13,7 +13,7 @@ namespace json = boost::json;
 // ---- Client ---------------------------------------------------------------
 
 Client::Client(Net& net, std::size_t index)
-    : net_(net), index_(index), conn_(WsConnection::create(net.ioc(), net.config().threads == 1)) {}
+    : net_(net), index_(index), conn_(WsConnection::create(net.ioc())) {}
 
 void Client::post(std::function<void()> fn) {
   if (conn_) conn_->post(std::move(fn));
@@ -151,7 +151,7 @@ void Client::detach() {
 
 // ---- Net ------------------------------------------------------------------
 
-Net::Net(NetConfig config) : config_(std::move(config)), ioc_(config_.threads) {
+Net::Net(NetConfig config) : config_(std::move(config)) {
   work_.emplace(ioc_.get_executor());
   for (int i = 0; i < config_.threads; ++i) threads_.emplace_back([this] { ioc_.run(); });
 }

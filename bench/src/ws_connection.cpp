@@ -4,7 +4,6 @@
 #include <netinet/in.h>
 
 #include <deque>
-#include <optional>
 
 #include <boost/asio/dispatch.hpp>
 #include <boost/asio/post.hpp>
@@ -26,11 +25,7 @@ namespace {
 class BeastConnection final : public WsConnection,
                               public std::enable_shared_from_this<BeastConnection> {
  public:
-  BeastConnection(asio::io_context& ioc, bool one_thread)
-      : ioc_(ioc),
-        strand_(one_thread ? std::nullopt : std::make_optional(asio::make_strand(ioc))),
-        ws_(strand_ ? asio::any_io_executor(*strand_) : asio::any_io_executor(ioc.get_executor())) {
-  }
+  explicit BeastConnection(asio::io_context& ioc) : strand_(asio::make_strand(ioc)), ws_(strand_) {}
 
   void connect(const WsTarget& target, std::optional<asio::ip::address> source, Handlers handlers,
                Done done) override {
@@ -69,10 +64,7 @@ class BeastConnection final : public WsConnection,
 
   void post(std::function<void()> fn) override { asio::post(ws_.get_executor(), std::move(fn)); }
 
-  bool on_strand() const override {
-    return strand_ ? strand_->running_in_this_thread()
-                   : ioc_.get_executor().running_in_this_thread();
-  }
+  bool on_strand() const override { return strand_.running_in_this_thread(); }
 
  private:
   enum class State { idle, connecting, open, closing, closed };
@@ -187,8 +179,7 @@ class BeastConnection final : public WsConnection,
     if (handler) handler(expected ? std::string("closed by us") : why);
   }
 
-  asio::io_context& ioc_;
-  std::optional<asio::strand<asio::io_context::executor_type>> strand_;  // none with one thread
+  asio::strand<asio::io_context::executor_type> strand_;
   static constexpr std::size_t kWriteBatchBytes = 64 * 1024;
 
   websocket::stream<net::CoalescingStream<beast::tcp_stream>> ws_;
@@ -201,8 +192,8 @@ class BeastConnection final : public WsConnection,
 
 }  // namespace
 
-std::shared_ptr<WsConnection> WsConnection::create(asio::io_context& ioc, bool one_thread) {
-  return std::make_shared<BeastConnection>(ioc, one_thread);
+std::shared_ptr<WsConnection> WsConnection::create(asio::io_context& ioc) {
+  return std::make_shared<BeastConnection>(ioc);
 }
 
 }  // namespace parley::bench

@@ -35,10 +35,8 @@ class WsConnection {
 
   virtual ~WsConnection() = default;
 
-  // A connection using a new strand of `ioc`; or, when `ioc` is run by one
-  // thread only, using `ioc` itself: one thread already serialises every
-  // handler, and a strand would only add a lock and a queue to each of them.
-  static std::shared_ptr<WsConnection> create(boost::asio::io_context& ioc, bool one_thread);
+  // A connection using a new strand of `ioc`.
+  static std::shared_ptr<WsConnection> create(boost::asio::io_context& ioc);
 
   // Binds `source` (when given; the port is chosen at connect time, so many
   // source addresses multiply the usable ports), connects, performs the
