@@ -11,6 +11,9 @@
 #   BENCH_PAIRS=100         messaging: pairs of users
 #   BENCH_WINDOW=16         messaging closed loop: sends in flight per sender
 #   BENCH_OPEN_FRACTION=0.7 messaging open loop: rate as a fraction of closed
+#   BENCH_OPEN_RATE=        messaging open loop: this fixed rate instead (msg/s;
+#                           no closed run needed): for A/B of CPU per message
+#                           at the same load
 #   BENCH_IDLE=10000        idle: connections (100000 for the full target:
 #                           needs a file descriptor hard limit above it)
 #   BENCH_IDLE_HOLD=12      idle: seconds held after measuring (crosses a ping)
@@ -254,8 +257,12 @@ for round in $(seq "$repeat"); do
           --duration "$duration" --warmup "$warmup"
         closed_rate=$(field "$last_out" messages_per_second 2>/dev/null || true) ;;
       open)
-        if [ -z "$closed_rate" ]; then log "open needs a closed-loop rate: run closed before it"; failed=1; continue; fi
-        rate=$(awk -v r="$closed_rate" -v f="$open_fraction" 'BEGIN { printf "%d", r * f }')
+        if [ -n "${BENCH_OPEN_RATE:-}" ]; then
+          rate=$BENCH_OPEN_RATE
+        else
+          if [ -z "$closed_rate" ]; then log "open needs a closed-loop rate: run closed before it"; failed=1; continue; fi
+          rate=$(awk -v r="$closed_rate" -v f="$open_fraction" 'BEGIN { printf "%d", r * f }')
+        fi
         run messaging-open server messaging --mode open --pairs "$pairs" --rate "$rate" \
           --duration "$duration" --warmup "$warmup" ;;
       group-closed)

@@ -304,9 +304,10 @@ class WebSocketSession : public Connection,
     }
     shared_.frames_in.add();
     handle_frame();
-    // The next frame's payload is copied in only once it has arrived, so a
-    // connection waiting for it needs no buffer: an idle one holds none.
-    buffer_ = beast::flat_buffer();
+    // A large idle buffer is returned instead of kept per connection (a
+    // small one stays: Beast's read takes its room when it starts, before
+    // any byte has arrived, so dropping it would buy nothing).
+    if (buffer_.capacity() > 16 * 1024) buffer_ = beast::flat_buffer();
     read_next();
   }
 
