@@ -207,6 +207,10 @@ class WebSocketSession : public Connection,
   // than this goes alone).
   static constexpr std::size_t kWriteBatchBytes = 64 * 1024;
   static constexpr std::size_t kMaxBatchReserve = 256;
+  // An idle connection keeps this much room in its write queue and batch
+  // (a few hundred bytes) and frees more: freeing it all on every idle
+  // moment costs an allocation per write on a busy connection.
+  static constexpr std::size_t kIdleFrameRoom = 16;
 
   // Queues a frame for writing, with mutex_ held. False when the queue is
   // over its limit: the connection is then being cut off. A reply to the
@@ -474,7 +478,7 @@ class WebSocketSession : public Connection,
       std::lock_guard lock(mutex_);
       if (queue_.empty() || closing_) {
         writing_ = false;
-        if (queue_.empty()) queue_.shrink_to_fit();
+        if (queue_.empty() && queue_.capacity() > kIdleFrameRoom) queue_.shrink_to_fit();
         if (!closing_) written.swap(written_callbacks_);
         say_goodbye = going_away_ && !closing_;
       } else {
@@ -489,8 +493,9 @@ class WebSocketSession : public Connection,
     }
     for (auto& callback : written) asio::post(shared_.workers, std::move(callback));
     if (batch_.empty()) {
-      // Idle: the connection keeps no room for its last batch.
-      std::vector<std::shared_ptr<const std::string>>().swap(batch_);
+      // Idle: a large batch's room is not kept.
+      if (batch_.capacity() > kIdleFrameRoom)
+        std::vector<std::shared_ptr<const std::string>>().swap(batch_);
       if (say_goodbye) send_close();
       return;
     }
