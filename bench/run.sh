@@ -115,10 +115,22 @@ pick_port() {
 }
 
 # ---- PostgreSQL: private, fresh, durable ------------------------------------
-pg_port=$(pick_port)
-log "starting PostgreSQL on port $pg_port (data in $work/pg)"
+# A start can fail on this shared machine (the port taken between the check
+# and the bind, say): its log is shown, and it is tried again on another port.
 pg_started=1
-db_url=$(scripts/private-postgres.sh "$work/pg" "$pg_port")
+for attempt in 1 2 3; do
+  pg_port=$(pick_port)
+  log "starting PostgreSQL on port $pg_port (data in $work/pg)"
+  if db_url=$(scripts/private-postgres.sh "$work/pg" "$pg_port"); then break; fi
+  log "PostgreSQL did not start (attempt $attempt of 3); its log ends:"
+  tail -n 15 "$work/pg/postgres.log" >&2 || true
+  [ "$attempt" -eq 3 ] && exit 1
+  if [ "$(id -u)" -eq 0 ]; then
+    runuser -u postgres -- "$pg_bin/pg_ctl" -D "$work/pg/pgdata" -m immediate stop >/dev/null 2>&1 || true
+  else
+    "$pg_bin/pg_ctl" -D "$work/pg/pgdata" -m immediate stop >/dev/null 2>&1 || true
+  fi
+done
 pg_settings=$(psql -tA "$db_url" -c "SELECT current_setting('fsync') || ' ' || current_setting('synchronous_commit') || ' ' || current_setting('shared_buffers') || ' ' || current_setting('wal_level')")
 read -r fsync sync_commit shared_buffers wal_level <<<"$pg_settings"
 if [ "$fsync" != on ] || [ "$sync_commit" != on ]; then
