@@ -1,11 +1,20 @@
 // The request sequencer: requests start in arrival order; a run of one
 // pipelined type overlaps; the caller starts a request itself only when every
 // earlier one has begun, so a request it runs at once never overtakes one
-// that was handed to another thread and has not run yet.
+// that was handed to another thread and has not run yet. The last test runs
+// it with real threads (also under ThreadSanitizer).
 #include <gtest/gtest.h>
 
+#include <atomic>
+#include <chrono>
+#include <numeric>
 #include <string>
+#include <thread>
 #include <vector>
+
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/post.hpp>
+#include <boost/asio/thread_pool.hpp>
 
 #include "request_sequencer.hpp"
 
@@ -87,6 +96,65 @@ TEST_F(RequestSequencerTest, RefusesPastItsWaitingLimitAndForgetsTheWaitingOnCle
   sequencer_.finished();  // login answered: nothing is left to start
   EXPECT_TRUE(started_.empty());
   EXPECT_EQ(arrive("after", "history", false), Arrival::start_now);
+}
+
+// As in the gateway: requests arrive on the connection's strand, which
+// also runs the ones started at once and the ones handed off later; answers
+// come from other threads in any order. Every request must begin in arrival
+// order, and runs of sends must still overlap.
+TEST(RequestSequencerThreadsTest, RequestsBeginInArrivalOrderWhileAnswersComeFromOtherThreads) {
+  constexpr int kRequests = 3000;
+  boost::asio::io_context strand_context;  // one thread: the connection's strand
+  boost::asio::thread_pool answerers(3);
+  RequestSequencer sequencer(kRequests);
+  std::vector<int> began;  // only touched on the strand
+  std::atomic<int> in_flight{0};
+  std::atomic<int> most_in_flight{0};
+  std::atomic<int> answered{0};
+
+  auto begin = [&](int n) {
+    began.push_back(n);
+    const int now = ++in_flight;
+    int most = most_in_flight.load();
+    while (now > most && !most_in_flight.compare_exchange_weak(most, now)) {
+    }
+    boost::asio::post(answerers, [&] {
+      --in_flight;
+      sequencer.finished();
+      ++answered;
+    });
+  };
+  std::thread strand_thread([&] {
+    auto work = boost::asio::make_work_guard(strand_context);
+    while (answered.load() < kRequests) strand_context.run_one_for(std::chrono::milliseconds(10));
+  });
+  // The socket: requests arrive one by one while the strand also runs what
+  // was handed off and answers come back.
+  for (int n = 0; n < kRequests; ++n) {
+    // Mostly sends, pipelined; every 25th request is a mark, which waits.
+    const bool is_send = n % 25 != 0;
+    const std::string type = is_send ? "send" : "mark";
+    boost::asio::post(strand_context, [&, n, type, is_send] {
+      const auto arrival = sequencer.arrive(type, is_send, [&] {
+        return RequestSequencer::Job{type, is_send, [&, n] {
+                                       boost::asio::post(strand_context, [&, n] {
+                                         sequencer.began();
+                                         begin(n);
+                                       });
+                                     }};
+      });
+      ASSERT_NE(arrival, Arrival::refused);
+      if (arrival == Arrival::start_now) begin(n);
+    });
+    std::this_thread::yield();
+  }
+  strand_thread.join();
+  answerers.join();
+
+  std::vector<int> expected(kRequests);
+  std::iota(expected.begin(), expected.end(), 0);
+  EXPECT_EQ(began, expected);
+  EXPECT_GT(most_in_flight.load(), 1);  // sends overlapped
 }
 
 }  // namespace
