@@ -557,7 +557,8 @@ class WebSocketSession : public Connection,
   std::vector<Frame> held_;
   std::unordered_set<std::string> sent_while_holding_;  // dedupe keys of the catch-up
   std::vector<std::function<void()>> written_callbacks_;
-  // Empty and without memory while the connection is idle (write_next).
+  // While the connection is idle, room for at most kIdleFrameRoom frames
+  // (write_next).
   boost::container::devector<std::shared_ptr<const std::string>> queue_;
   std::size_t queued_bytes_ = 0;
   bool writing_ = false;
