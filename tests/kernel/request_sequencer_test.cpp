@@ -101,25 +101,19 @@ TEST_F(RequestSequencerTest, RefusesPastItsWaitingLimitAndForgetsTheWaitingOnCle
 // As in the gateway: requests arrive on the connection's strand, which
 // also runs the ones started at once and the ones handed off later; answers
 // come from other threads in any order. Every request must begin in arrival
-// order, and runs of sends must still overlap.
+// order. (Whether sends overlap here depends on timing, so the deterministic
+// test above checks that.)
 TEST(RequestSequencerThreadsTest, RequestsBeginInArrivalOrderWhileAnswersComeFromOtherThreads) {
   constexpr int kRequests = 3000;
   boost::asio::io_context strand_context;  // one thread: the connection's strand
   boost::asio::thread_pool answerers(3);
   RequestSequencer sequencer(kRequests);
   std::vector<int> began;  // only touched on the strand
-  std::atomic<int> in_flight{0};
-  std::atomic<int> most_in_flight{0};
   std::atomic<int> answered{0};
 
   auto begin = [&](int n) {
     began.push_back(n);
-    const int now = ++in_flight;
-    int most = most_in_flight.load();
-    while (now > most && !most_in_flight.compare_exchange_weak(most, now)) {
-    }
     boost::asio::post(answerers, [&] {
-      --in_flight;
       sequencer.finished();
       ++answered;
     });
@@ -154,7 +148,6 @@ TEST(RequestSequencerThreadsTest, RequestsBeginInArrivalOrderWhileAnswersComeFro
   std::vector<int> expected(kRequests);
   std::iota(expected.begin(), expected.end(), 0);
   EXPECT_EQ(began, expected);
-  EXPECT_GT(most_in_flight.load(), 1);  // sends overlapped
 }
 
 }  // namespace
