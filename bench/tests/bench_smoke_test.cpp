@@ -29,22 +29,17 @@ class BenchSmoke : public ::testing::Test {
     ParleydProcess::Options options;
     options.database_url = *database_url_;
     // Cheap password hashing: registering users is not what is measured.
-    options.plugins_yaml =
-        "  - name: session\n"
-        "    config:\n"
-        "      password_hashing:\n"
-        "        ops_limit: 1\n"
-        "        mem_limit_kib: 8\n"
-        "      limits:\n"
-        "        registrations_per_address_per_hour: 1000000000\n"
-        // For the presence scenario: no grace period to count as delay.
-        "  - name: presence\n"
-        "    config:\n"
-        "      grace_seconds: 0\n"
-        // For the group scenario: groups of its --members.
-        "  - name: group\n"
-        "    config:\n"
-        "      max_members: 8\n";
+    options.plugins_yaml = session_plugin_yaml(
+                               "      limits:\n"
+                               "        registrations_per_address_per_hour: 1000000000\n") +
+                           // For the presence scenario: no grace period to count as delay.
+                           "  - name: presence\n"
+                           "    config:\n"
+                           "      grace_seconds: 0\n"
+                           // For the group scenario: groups of its --members.
+                           "  - name: group\n"
+                           "    config:\n"
+                           "      max_members: 8\n";
     options.server_yaml =
         "  rate_limit:\n"
         "    requests_per_second: 100000\n"

@@ -28,17 +28,12 @@ std::string login(WsClient& client, const std::string& email, const std::string&
 TEST(SdkExample, ShoutsOverWebSocketForALoggedInUser) {
   ParleydProcess::Options options;
   options.database_url = TestPostgres::shared().create_database("sdk_example_shout");
-  options.plugins_yaml =
-      "  - name: session\n"
-      "    config:\n"
-      "      password_hashing:\n"
-      "        ops_limit: 1\n"
-      "        mem_limit_kib: 8\n"
-      "  - name: shout\n"
-      "    library: " PARLEY_SHOUT_PLUGIN
-      "\n"
-      "    config:\n"
-      "      max_length: 20\n";
+  options.plugins_yaml = session_plugin_yaml() +
+                         "  - name: shout\n"
+                         "    library: " PARLEY_SHOUT_PLUGIN
+                         "\n"
+                         "    config:\n"
+                         "      max_length: 20\n";
   ParleydProcess server(options);
 
   WsClient stranger(server.port());

@@ -21,6 +21,15 @@ std::string plugin_dir() {
   return PARLEY_TEST_PLUGIN_DIR;
 }
 
+std::string session_plugin_yaml(const std::string& more_config) {
+  return "  - name: session\n"
+         "    config:\n"
+         "      password_hashing:\n"
+         "        ops_limit: 1\n"
+         "        mem_limit_kib: 8\n" +
+         more_config;
+}
+
 ParleydProcess::ParleydProcess(Options options) : options_(std::move(options)) {
   // Port 0: the kernel binds a free port and logs it; no bind-close-reuse race.
   std::string yaml = "server:\n  listen: 127.0.0.1\n  port: 0\n" + options_.server_yaml +

@@ -60,4 +60,9 @@ class ParleydProcess {
 std::string parleyd_binary();
 std::string plugin_dir();
 
+// The session plugin's entry for Options::plugins_yaml, with the cheapest
+// password hashing (tests register many users; hashing is not what they
+// test), followed by `more_config`: further keys of its config, indented by 6.
+std::string session_plugin_yaml(const std::string& more_config = {});
+
 }  // namespace parley::test

@@ -21,9 +21,7 @@ namespace {
 namespace fs = std::filesystem;
 
 std::string plugins_yaml() {
-  std::string yaml =
-      "  - name: session\n    config:\n      password_hashing:\n        ops_limit: 1\n"
-      "        mem_limit_kib: 8\n";
+  std::string yaml = session_plugin_yaml();
 #ifdef PARLEY_WEB_WITH_GROUP
   // A small cap, so the group scenario can meet group_full.
   yaml += "  - name: group\n    config:\n      max_members: 3\n";

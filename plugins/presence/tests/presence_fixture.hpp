@@ -47,11 +47,8 @@ class PresenceTest : public ::testing::Test {
     // Activity events every 50 ms at most, so that a frame after a silence
     // is seen at once rather than after the default 5 s throttle.
     o.server_yaml = "  activity_interval_ms: 50\n";
-    o.plugins_yaml =
-        "  - name: session\n    config:\n      password_hashing:\n        ops_limit: 1\n"
-        "        mem_limit_kib: 8\n"
-        "  - name: presence\n    config:\n" +
-        presence_config() + extra_plugins_yaml();
+    o.plugins_yaml = session_plugin_yaml() + "  - name: presence\n    config:\n" +
+                     presence_config() + extra_plugins_yaml();
     server_ = std::make_unique<ParleydProcess>(o);
   }
 

@@ -50,10 +50,7 @@ class SessionTest : public ::testing::Test {
   ParleydProcess::Options server_options() const {
     ParleydProcess::Options o;
     o.database_url = database_url_;
-    o.plugins_yaml =
-        "  - name: session\n    config:\n      password_hashing:\n        ops_limit: 1\n        "
-        "mem_limit_kib: 8\n" +
-        session_config() + extra_plugins_yaml();
+    o.plugins_yaml = session_plugin_yaml(session_config()) + extra_plugins_yaml();
     return o;
   }
 
