@@ -30,7 +30,7 @@
 #   BENCH_SCENARIOS="ceiling closed open group-closed group-open idle reconnect presence"
 #                           a subset, in order
 #   BENCH_BUILD_DIR=build-release   BENCH_SKIP_BUILD=1 uses it as it is
-#   BENCH_IO_THREADS=2      parleyd server.io_threads
+#   BENCH_IO_THREADS=1      parleyd server.io_threads (1 is also parleyd's default)
 #   BENCH_WORKER_THREADS=   parleyd worker_threads (default: its own)
 #   BENCH_DB_POOL=4         parleyd database.pool_size
 #   BENCH_LOCK=FILE         hold this lock (flock) while measuring, e.g.
@@ -159,7 +159,7 @@ cat >"$work/parley.yaml" <<YAML
 server:
   listen: 127.0.0.1
   port: $server_port
-  io_threads: ${BENCH_IO_THREADS:-2}
+  io_threads: ${BENCH_IO_THREADS:-1}
   idle_timeout_seconds: 20        # pings every 10 s: the idle hold crosses one
   max_queued_frames: 1000000
   max_queued_bytes: 1073741824
