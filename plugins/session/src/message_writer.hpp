@@ -7,6 +7,7 @@
 
 #include <deque>
 #include <functional>
+#include <map>
 #include <mutex>
 #include <optional>
 #include <string>
@@ -63,14 +64,37 @@ class MessageWriter {
     Members members;
   };
 
+  // A batch's sends by what is to be done with them, each list in arrival order.
+  struct Sorted {
+    std::vector<std::size_t> fresh;    // to be stored
+    std::vector<std::size_t> repeats;  // repeat the client_msg_id of a fresh one
+    std::map<std::pair<std::int64_t, std::string>, std::size_t> first_in_batch;
+  };
+
   // Takes the next batch off the queue and writes it; clears writing_ when
   // the queue is empty.
   void write_next_batch();
   // Without look_for_repeats_, a send repeating a stored client_msg_id makes
-  // it throw (after its statements, before the commit); with it, such a send
-  // gets the stored message.
+  // it throw (before anything is committed); with it, such a send gets the
+  // stored message.
   void write_batch(pqxx::connection& conn, const std::vector<Pending>& batch,
                    std::vector<Outcome>& outcomes);
+  // True when the batch holds only 1:1 sends, none vetoed, to recipients and
+  // in conversations known to exist, and no repeat is expected.
+  bool is_plain(const std::vector<Pending>& batch) const;
+  // Writes a plain batch in one statement, committed on its own.
+  void write_plain_batch(pqxx::connection& conn, const std::vector<Pending>& batch,
+                         std::vector<Outcome>& outcomes);
+  // Writes any batch in a transaction of several statements: checks
+  // recipients, looks up stored client_msg_ids, locks group conversations,
+  // adds the participants of new conversations.
+  void write_checked_batch(pqxx::connection& conn, const std::vector<Pending>& batch,
+                           std::vector<Outcome>& outcomes);
+  // Sorts the sends that are neither refused nor in `stored` (their outcomes
+  // are set here).
+  Sorted sort_batch(const std::vector<Pending>& batch,
+                    const std::map<std::pair<std::int64_t, std::string>, StoredMessage>& stored,
+                    std::vector<Outcome>& outcomes) const;
   // Locks the counter rows of the batch's group conversations and reads
   // their current members; refuses the sends of non-members.
   void check_group_senders(pqxx::work& tx, const std::vector<Pending>& batch,
@@ -89,6 +113,7 @@ class MessageWriter {
   Counter& batches_;
   Counter& batched_messages_;
   Counter& batch_seconds_;
+  Counter& single_statement_batches_;
   Counter& rewritten_batches_;
 
   std::mutex mutex_;

@@ -1,5 +1,6 @@
 // One-to-one chat over real WebSockets and PostgreSQL: live and offline
 // delivery, several devices, receipts, idempotency, seq, history, guards.
+#include <map>
 #include <numeric>
 #include <set>
 #include <thread>
@@ -282,6 +283,51 @@ TEST_F(ChatTest, RepeatAmongNewSendsKeepsTheirSeqGapless) {
   // The repeat went through the undo-and-rewrite path.
   EXPECT_THAT(http_get(server_->port(), "/metrics").body,
               testing::ContainsRegex("parley_session_write_batches_rewritten_total [1-9]"));
+}
+
+// Once both conversations exist, the writer stores a batch of 1:1 sends in
+// one statement, which gives each conversation's sends consecutive seqs in
+// the order they arrived, however the two conversations interleave.
+TEST_F(ChatTest, InterleavedSendsToKnownConversationsKeepTheirOrder) {
+  auto [alice, a] = online_user("alice");
+  auto [bob, b] = online_user("bob");
+  auto [carol, c] = online_user("carol");
+  expect_ok(send(*a, bob, "first", "b0"));
+  expect_ok(send(*a, carol, "first", "c0"));
+  constexpr int kSends = 60;
+  for (int i = 1; i <= kSends; ++i) {
+    const bool to_bob = i % 3 != 0;
+    a->send({{"type", "send"},
+             {"id", std::to_string(i)},
+             {"to", (to_bob ? bob : carol).id},
+             {"message", std::to_string(i)},
+             {"client_msg_id", "m" + std::to_string(i)}});
+  }
+  std::map<std::string, std::int64_t> seq_of;
+  for (int replies = 0; replies < kSends; ++replies) {
+    auto frame = a->receive();
+    ASSERT_TRUE(frame);
+    ASSERT_EQ(frame->at("type").as_string(), "ok") << json::serialize(*frame);
+    seq_of[std::string(frame->at("re").as_string())] = frame->at("seq").as_int64();
+  }
+  std::int64_t next_to_bob = 2;
+  std::int64_t next_to_carol = 2;
+  for (int i = 1; i <= kSends; ++i) {
+    auto& next = i % 3 != 0 ? next_to_bob : next_to_carol;
+    EXPECT_EQ(seq_of.at(std::to_string(i)), next++) << "send " << i;
+  }
+  // Each recipient gets its conversation's messages in seq order, once.
+  for (auto& [connection, count] :
+       {std::pair{b.get(), next_to_bob - 1}, std::pair{c.get(), next_to_carol - 1}}) {
+    for (std::int64_t seq = 1; seq <= count; ++seq) {
+      auto event = connection->next_event("message");
+      ASSERT_TRUE(event);
+      EXPECT_EQ(event->at("seq").as_int64(), seq);
+    }
+    EXPECT_TRUE(connection->no_event("message"));
+  }
+  EXPECT_THAT(http_get(server_->port(), "/metrics").body,
+              testing::ContainsRegex("parley_session_write_batches_single_statement_total [1-9]"));
 }
 
 TEST_F(ChatTest, SimultaneousDuplicatesStoreOneMessage) {
