@@ -160,12 +160,15 @@ MessageWriter::Sorted MessageWriter::sort_batch(
     std::vector<Outcome>& outcomes) const {
   // A client_msg_id repeated within the batch refers to its first occurrence.
   Sorted sorted;
+  sorted.fresh.reserve(batch.size());
+  sorted.first_in_batch.reserve(batch.size());
   for (std::size_t i = 0; i < batch.size(); ++i) {
     const auto& r = batch[i].request;
-    auto key = std::make_pair(r.sender_id, r.client_msg_id);
-    if (auto it = stored.find(key); it != stored.end()) {
-      outcomes[i].message = it->second;
-      continue;
+    if (!stored.empty()) {
+      if (auto it = stored.find({r.sender_id, r.client_msg_id}); it != stored.end()) {
+        outcomes[i].message = it->second;
+        continue;
+      }
     }
     if (r.refused) {
       outcomes[i].status = *r.refused;
@@ -175,12 +178,11 @@ MessageWriter::Sorted MessageWriter::sort_batch(
       outcomes[i].status = Status(ErrorCode::not_found, "no such user");
       continue;
     }
-    if (sorted.first_in_batch.contains(key)) {
+    if (sorted.first_in_batch.try_emplace(SendKey{r.sender_id, r.client_msg_id}, i).second) {
+      sorted.fresh.push_back(i);
+    } else {
       sorted.repeats.push_back(i);
-      continue;
     }
-    sorted.first_in_batch.emplace(std::move(key), i);
-    sorted.fresh.push_back(i);
   }
   return sorted;
 }
@@ -194,23 +196,32 @@ void MessageWriter::write_plain_batch(pqxx::connection& conn, const std::vector<
   // transaction: a repeated client_msg_id fails it whole (the unique index),
   // and the batch is written again, looking first.
   const auto [fresh, repeats, first_in_batch] = sort_batch(batch, {}, outcomes);
-  std::map<std::string, std::int64_t> per_conversation;
-  for (std::size_t i : fresh) ++per_conversation[batch[i].request.conversation];
-  std::vector<std::string> conv_ids;
-  std::vector<std::int64_t> counts;
-  for (const auto& [conv, n] : per_conversation) {
-    conv_ids.push_back(conv);
-    counts.push_back(n);
+
+  // The batch's conversations, sorted: the counter rows are locked in this
+  // order, as in the checked path, so concurrent writers cannot deadlock.
+  std::unordered_map<std::string_view, std::int64_t> sends_in;
+  for (std::size_t i : fresh) ++sends_in[batch[i].request.conversation];
+  std::vector<std::string_view> conversations;
+  conversations.reserve(sends_in.size());
+  for (const auto& [conversation, n] : sends_in) conversations.push_back(conversation);
+  std::sort(conversations.begin(), conversations.end());
+  sql::TextArray conv_ids;
+  sql::BigintArray counts;
+  for (const auto conversation : conversations) {
+    conv_ids.push_back(conversation);
+    counts.push_back(sends_in[conversation]);
   }
   // Each message's seq is its conversation's new last_seq minus `back`:
   // the sends of a conversation take consecutive seqs in arrival order.
-  std::map<std::string, std::int64_t> remaining = per_conversation;
-  std::vector<std::string> m_conv, m_body, m_client;
-  std::vector<std::int64_t> m_back, m_sender, m_recipient;
+  std::vector<std::int64_t> back;
+  back.reserve(fresh.size());
+  sql::TextArray m_conv, m_body, m_client;
+  sql::BigintArray m_back, m_sender, m_recipient;
   for (std::size_t i : fresh) {
     const auto& r = batch[i].request;
+    back.push_back(--sends_in[r.conversation]);
     m_conv.push_back(r.conversation);
-    m_back.push_back(--remaining[r.conversation]);
+    m_back.push_back(back.back());
     m_sender.push_back(r.sender_id);
     m_recipient.push_back(r.recipient_id);
     m_body.push_back(r.body);
@@ -220,8 +231,6 @@ void MessageWriter::write_plain_batch(pqxx::connection& conn, const std::vector<
   pqxx::nontransaction tx(conn);
   pqxx::result rows;
   try {
-    // Counter rows are locked in the order of conv_ids (sorted), as in the
-    // checked path, so concurrent writers cannot deadlock.
     rows = tx.exec_params(
         "WITH counters AS ("
         " INSERT INTO conversations AS c (id, last_seq, last_activity)"
@@ -236,9 +245,8 @@ void MessageWriter::write_plain_batch(pqxx::connection& conn, const std::vector<
         " $8::text[]) WITH ORDINALITY AS m(c, back, f, t, b, k, arrival)"
         " JOIN counters ON counters.id = m.c ORDER BY m.arrival"
         " RETURNING conversation, seq, id",
-        text_array(conv_ids), bigint_array(counts), text_array(m_conv), bigint_array(m_back),
-        bigint_array(m_sender), bigint_array(m_recipient), text_array(m_body), text_array(m_client),
-        now);
+        conv_ids.literal(), counts.literal(), m_conv.literal(), m_back.literal(),
+        m_sender.literal(), m_recipient.literal(), m_body.literal(), m_client.literal(), now);
   } catch (const pqxx::unique_violation&) {
     throw RepeatFound();
   }
@@ -246,20 +254,21 @@ void MessageWriter::write_plain_batch(pqxx::connection& conn, const std::vector<
     throw std::runtime_error(
         fmt::format("{} messages written for {} sends", rows.size(), fresh.size()));
   }
-  std::map<std::string, std::int64_t> last_seq;
-  std::map<std::pair<std::string, std::int64_t>, std::int64_t> ids;
-  for (const auto& row : rows) {
-    auto conv = row[0].as<std::string>();
-    const auto seq = row[1].as<std::int64_t>();
-    auto& last = last_seq[conv];
-    last = std::max(last, seq);
-    ids[{std::move(conv), seq}] = row[2].as<std::int64_t>();
-  }
+  // The rows come back in arrival order (ORDER BY m.arrival). That is
+  // checked, not trusted: row k must be in send k's conversation, and seq +
+  // back must be the same for all of a conversation's rows.
+  std::unordered_map<std::string_view, std::int64_t> last_seq;
   for (std::size_t k = 0; k < fresh.size(); ++k) {
     const auto& r = batch[fresh[k]].request;
-    auto& outcome = outcomes[fresh[k]];
-    fill_message(outcome, r, last_seq.at(r.conversation) - m_back[k], now);
-    outcome.message.id = ids.at({r.conversation, outcome.message.seq});
+    const auto seq = rows[k][1].as<std::int64_t>();
+    const auto last = last_seq.try_emplace(r.conversation, seq + back[k]).first->second;
+    const auto& conversation = rows[k][0];
+    if (std::string_view(conversation.c_str(), conversation.size()) != r.conversation ||
+        last != seq + back[k]) {
+      throw std::runtime_error("the messages written came back out of arrival order");
+    }
+    fill_message(outcomes[fresh[k]], r, seq, now);
+    outcomes[fresh[k]].message.id = rows[k][2].as<std::int64_t>();
   }
   answer_repeats(batch, repeats, first_in_batch, outcomes);
 }

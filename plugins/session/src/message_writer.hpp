@@ -11,6 +11,8 @@
 #include <mutex>
 #include <optional>
 #include <string>
+#include <string_view>
+#include <unordered_map>
 #include <unordered_set>
 #include <vector>
 
@@ -64,11 +66,23 @@ class MessageWriter {
     Members members;
   };
 
+  // A send's idempotency key, viewing the request's client_msg_id.
+  struct SendKey {
+    std::int64_t sender_id;
+    std::string_view client_msg_id;
+    bool operator==(const SendKey&) const = default;
+  };
+  struct SendKeyHash {
+    std::size_t operator()(const SendKey& key) const noexcept {
+      return std::hash<std::string_view>()(key.client_msg_id) ^
+             std::hash<std::int64_t>()(key.sender_id) * 0x9e3779b97f4a7c15ULL;
+    }
+  };
   // A batch's sends by what is to be done with them, each list in arrival order.
   struct Sorted {
     std::vector<std::size_t> fresh;    // to be stored
     std::vector<std::size_t> repeats;  // repeat the client_msg_id of a fresh one
-    std::map<std::pair<std::int64_t, std::string>, std::size_t> first_in_batch;
+    std::unordered_map<SendKey, std::size_t, SendKeyHash> first_in_batch;
   };
 
   // Takes the next batch off the queue and writes it; clears writing_ when
