@@ -17,6 +17,13 @@ namespace asio = boost::asio;
 namespace beast = boost::beast;
 using tcp = asio::ip::tcp;
 
+// Each connection runs on its own strand of the network io_context, named
+// by its concrete type rather than as any_io_executor: every asynchronous
+// operation copies its executor, and the type-erased copies were about 5 %
+// of parleyd's CPU samples in the 1:1 closed loop.
+using ConnectionExecutor = asio::strand<asio::io_context::executor_type>;
+using TcpStream = beast::basic_stream<tcp, ConnectionExecutor>;
+
 struct GatewayServer::Impl {
   Shared shared;
   asio::io_context ioc;
@@ -55,25 +62,24 @@ struct GatewayServer::Impl {
   }
 
   void accept() {
-    acceptor.async_accept(asio::make_strand(ioc), [this](beast::error_code ec, tcp::socket socket) {
+    acceptor.async_accept(asio::make_strand(ioc), [this](beast::error_code ec,
+                                                         TcpStream::socket_type socket) {
       if (ec == asio::error::operation_aborted) return;
       if (ec) return accept_later(ec);
       accept_backoff = std::chrono::milliseconds(0);
       {
         socket.set_option(tcp::no_delay(true), ec);
-        beast::tcp_stream stream(std::move(socket));
+        TcpStream stream(std::move(socket));
         if (tls) {
-          auto ssl =
-              std::make_shared<beast::ssl_stream<beast::tcp_stream>>(std::move(stream), *tls);
+          auto ssl = std::make_shared<beast::ssl_stream<TcpStream>>(std::move(stream), *tls);
           beast::get_lowest_layer(*ssl).expires_after(shared.config.handshake_timeout);
           ssl->async_handshake(asio::ssl::stream_base::server, [this, ssl](beast::error_code hec) {
             if (hec) return;
-            std::make_shared<HttpSession<beast::ssl_stream<beast::tcp_stream>>>(std::move(*ssl),
-                                                                                shared)
+            std::make_shared<HttpSession<beast::ssl_stream<TcpStream>>>(std::move(*ssl), shared)
                 ->run();
           });
         } else {
-          std::make_shared<HttpSession<beast::tcp_stream>>(std::move(stream), shared)->run();
+          std::make_shared<HttpSession<TcpStream>>(std::move(stream), shared)->run();
         }
       }
       accept();
