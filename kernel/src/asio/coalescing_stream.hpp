@@ -37,6 +37,52 @@
 
 namespace parley::net {
 
+// Write buffers of streams gone idle, kept for the next stream on the same
+// thread that starts writing. An idle stream keeps no buffer (most
+// connections are idle most of the time), and a busy one empties many
+// times a second: handing its buffers to malloc and back, at sizes past
+// glibc's per-thread cache, was a visible share of the gateway's CPU. At
+// most kMaxBuffers of at most kMaxCapacity bytes each are kept per thread.
+class WriteBufferCache {
+ public:
+  static constexpr std::size_t kInitialCapacity = 2048;
+  static constexpr std::size_t kMaxCapacity = 16 * 1024;
+  static constexpr std::size_t kMaxBuffers = 64;
+
+  // An empty buffer with room for at least kInitialCapacity bytes.
+  static std::string take() {
+    auto& kept = buffers();
+    if (kept.empty()) {
+      std::string buffer;
+      buffer.reserve(kInitialCapacity);
+      return buffer;
+    }
+    std::string buffer = std::move(kept.back());
+    kept.pop_back();
+    return buffer;
+  }
+
+  // Takes `buffer`'s memory, keeping it when it is of a size worth keeping
+  // and there is room; `buffer` is left empty, without memory.
+  static void give(std::string& buffer) {
+    std::string released;
+    released.swap(buffer);
+    auto& kept = buffers();
+    if (released.capacity() < kInitialCapacity || released.capacity() > kMaxCapacity ||
+        kept.size() >= kMaxBuffers) {
+      return;
+    }
+    released.clear();
+    kept.push_back(std::move(released));
+  }
+
+ private:
+  static std::vector<std::string>& buffers() {
+    thread_local std::vector<std::string> kept;
+    return kept;
+  }
+};
+
 template <class Inner>
 class CoalescingStream {
  public:
@@ -128,16 +174,16 @@ class CoalescingStream {
   };
 
   struct State {
-    // Room taken at the first frame after idling: a batch of replies and
-    // events usually fits without growing.
-    static constexpr std::size_t kInitialCapacity = 2048;
-
     template <class... Args>
     explicit State(Args&&... args) : inner(std::forward<Args>(args)...) {}
 
     template <class ConstBuffers>
     std::size_t append(const ConstBuffers& buffers) {
-      if (pending.capacity() < kInitialCapacity) pending.reserve(kInitialCapacity);
+      // Room taken at the first frame after idling: a batch of replies and
+      // events usually fits without growing.
+      if (pending.empty() && pending.capacity() < WriteBufferCache::kInitialCapacity) {
+        pending = WriteBufferCache::take();
+      }
       std::size_t n = 0;
       for (auto it = boost::asio::buffer_sequence_begin(buffers);
            it != boost::asio::buffer_sequence_end(buffers); ++it) {
@@ -196,8 +242,8 @@ class CoalescingStream {
       if (self->waiting.empty() && self->pending.empty()) {
         // Idle: most connections are, most of the time, and they keep no
         // write buffers (a catch-up page would otherwise stay with them).
-        std::string().swap(self->in_flight);
-        std::string().swap(self->pending);
+        WriteBufferCache::give(self->in_flight);
+        WriteBufferCache::give(self->pending);
         return;
       }
       start(std::move(self));
