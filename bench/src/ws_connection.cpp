@@ -179,10 +179,14 @@ class BeastConnection final : public WsConnection,
     if (handler) handler(expected ? std::string("closed by us") : why);
   }
 
-  asio::strand<asio::io_context::executor_type> strand_;
+  // Named by its concrete type, as in the gateway: a type-erased
+  // any_io_executor, copied by every asynchronous operation, costs calls
+  // through its table each time.
+  using Strand = asio::strand<asio::io_context::executor_type>;
+  Strand strand_;
   static constexpr std::size_t kWriteBatchBytes = 64 * 1024;
 
-  websocket::stream<net::CoalescingStream<beast::tcp_stream>> ws_;
+  websocket::stream<net::CoalescingStream<beast::basic_stream<tcp, Strand>>> ws_;
   beast::flat_buffer buffer_;
   std::deque<std::string> queue_;
   bool writing_ = false;
