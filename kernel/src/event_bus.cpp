@@ -131,6 +131,21 @@ void EventBus::hook(const OwnerPtr& owner, std::string name, int priority, HookH
   });
 }
 
+bool EventBus::has_subscribers(std::string_view name) const {
+  std::shared_lock lock(mutex_);
+  if (auto it = subscriptions_.find(name); it != subscriptions_.end() && !it->second.empty()) {
+    return true;
+  }
+  return std::any_of(prefix_subscriptions_.begin(), prefix_subscriptions_.end(),
+                     [&](const auto& entry) { return name.starts_with(entry.first); });
+}
+
+bool EventBus::has_hooks(std::string_view name) const {
+  std::shared_lock lock(mutex_);
+  const auto it = hooks_.find(name);
+  return it != hooks_.end() && !it->second.empty();
+}
+
 Status EventBus::run_hooks(std::string_view name, boost::json::object& payload) {
   std::vector<std::shared_ptr<Hook>> chain;
   {

@@ -30,6 +30,8 @@ class EventBus {
   void hook(const OwnerPtr& owner, std::string name, int priority, HookHandler handler,
             HookOptions options = {});
   Status run_hooks(std::string_view name, boost::json::object& payload);
+  bool has_subscribers(std::string_view name) const;
+  bool has_hooks(std::string_view name) const;
   void serve(const OwnerPtr& owner, std::string name, ServiceHandler handler);
   bool has_service(std::string_view name) const;
   void request(const OwnerPtr& requester, std::string name, boost::json::value payload,
@@ -76,6 +78,8 @@ class PluginBus : public Bus {
     bus_.serve(owner_, std::move(name), std::move(handler));
   }
   bool has_service(std::string_view name) const override { return bus_.has_service(name); }
+  bool has_subscribers(std::string_view name) const override { return bus_.has_subscribers(name); }
+  bool has_hooks(std::string_view name) const override { return bus_.has_hooks(name); }
   void request(std::string name, boost::json::value payload, std::chrono::milliseconds timeout,
                ResponseHandler on_response) override {
     bus_.request(owner_, std::move(name), std::move(payload), timeout, std::move(on_response));

@@ -302,6 +302,27 @@ TEST_F(EventBusTest, RemovedOwnerGetsNothingMore) {
   EXPECT_FALSE(bus_.has_service("gone.s"));
 }
 
+TEST_F(EventBusTest, SaysWhetherAnEventOrAHookHasListeners) {
+  EXPECT_FALSE(bus_.has_subscribers("chat.sent"));
+  EXPECT_FALSE(bus_.has_hooks("chat.before"));
+  bus_.subscribe(owner("exact"), "chat.sent", [](const Event&) {});
+  bus_.subscribe(owner("prefix"), "user.*", [](const Event&) {});
+  bus_.hook(owner("filter"), "chat.before", 0, [](boost::json::object&) { return HookResult{}; });
+  EXPECT_TRUE(bus_.has_subscribers("chat.sent"));
+  EXPECT_TRUE(bus_.has_subscribers("user.online"));
+  EXPECT_FALSE(bus_.has_subscribers("chat.sent.more"));
+  EXPECT_FALSE(bus_.has_subscribers("user"));
+  EXPECT_TRUE(bus_.has_hooks("chat.before"));
+  EXPECT_FALSE(bus_.has_hooks("chat.sent"));
+  // A stopped plugin's registrations no longer count.
+  bus_.remove_owner("exact");
+  bus_.remove_owner("prefix");
+  bus_.remove_owner("filter");
+  EXPECT_FALSE(bus_.has_subscribers("chat.sent"));
+  EXPECT_FALSE(bus_.has_subscribers("user.online"));
+  EXPECT_FALSE(bus_.has_hooks("chat.before"));
+}
+
 TEST_F(EventBusTest, ManyThreadsPublishingAtOnce) {
   constexpr int kThreads = 8;
   constexpr int kEach = 2000;

@@ -16,6 +16,9 @@ using fields::required_string;
 namespace {
 
 constexpr std::size_t kMaxClientMsgIdBytes = 64;
+// The hook run before a message is stored, and the event after.
+constexpr std::string_view kBeforeStore = "session.message.before_store";
+constexpr std::string_view kStored = "session.message.stored";
 constexpr std::int64_t kDefaultHistory = 50;
 constexpr std::int64_t kMaxHistory = 200;
 // Conversations per reply by default and at most (the client pages on with
@@ -175,7 +178,6 @@ void Chat::on_send(Request request, Reply reply) {
   }
   SendRequest send;
   send.sender_id = *parse_user_id(request.user_id);
-  json::object hook_payload{{"sender_id", request.user_id}};
   if (group_id) {
     // Whether the group exists and the sender is in it is decided in the
     // transaction that gives the message its seq (MessageWriter).
@@ -183,7 +185,6 @@ void Chat::on_send(Request request, Reply reply) {
     if (!group) throw Failure(ErrorCode::not_found, "no such group");
     send.group_id = *group;
     send.conversation = "g:" + std::string(*group_id);
-    hook_payload["group_id"] = std::string(*group_id);
   } else {
     if (*to == request.user_id)
       throw Failure(ErrorCode::bad_request, "cannot send a message to oneself");
@@ -191,7 +192,6 @@ void Chat::on_send(Request request, Reply reply) {
     if (!recipient) throw Failure(ErrorCode::not_found, "no such user");
     send.recipient_id = *recipient;
     send.conversation = direct_conversation(request.user_id, *to);
-    hook_payload["recipient_id"] = std::string(*to);
   }
   send.body = std::string(*text);
   send.client_msg_id = std::string(client_msg_id);
@@ -200,16 +200,25 @@ void Chat::on_send(Request request, Reply reply) {
   // Plugins may veto or rewrite a message before it is stored. A veto goes
   // through the writer too: a repeat of an already stored client_msg_id
   // gets its first ok, as the protocol promises, whatever the hooks say now.
-  hook_payload["conversation"] = send.conversation;
-  hook_payload["message"] = send.body;
-  hook_payload["client_msg_id"] = send.client_msg_id;
-  const Status verdict = host_.bus().run_hooks("session.message.before_store", hook_payload);
-  if (!verdict.ok()) {
-    send.refused = verdict;
-  } else if (const auto* rewritten = hook_payload.if_contains("message");
-             rewritten && rewritten->is_string()) {
-    send.body = std::string(rewritten->get_string());
-    if (send.body.empty()) throw Failure(ErrorCode::bad_request, "the message became empty");
+  // The payload is built only when a hook is registered.
+  if (host_.bus().has_hooks(kBeforeStore)) {
+    json::object hook_payload{{"sender_id", request.user_id}};
+    if (group_id) {
+      hook_payload["group_id"] = *group_id;
+    } else {
+      hook_payload["recipient_id"] = *to;
+    }
+    hook_payload["conversation"] = send.conversation;
+    hook_payload["message"] = send.body;
+    hook_payload["client_msg_id"] = send.client_msg_id;
+    const Status verdict = host_.bus().run_hooks(kBeforeStore, hook_payload);
+    if (!verdict.ok()) {
+      send.refused = verdict;
+    } else if (const auto* rewritten = hook_payload.if_contains("message");
+               rewritten && rewritten->is_string()) {
+      send.body = std::string(rewritten->get_string());
+      if (send.body.empty()) throw Failure(ErrorCode::bad_request, "the message became empty");
+    }
   }
   writer_.submit(std::move(send), std::move(reply));
 }
@@ -234,7 +243,9 @@ void Chat::on_stored(const SendRequest& request, const StoredMessage& message, b
     gateway.deliver(std::to_string(request.sender_id), frame, request.origin);
     recipients.push_back(request.recipient_id);
   }
-  host_.bus().publish("session.message.stored", message_object(message, "sent"));
+  if (host_.bus().has_subscribers(kStored)) {
+    host_.bus().publish(std::string(kStored), message_object(message, "sent"));
+  }
   offer_push(message, recipients);
 }
 

@@ -20,6 +20,8 @@ class FakeBus : public Bus {
   }
   void hook(std::string, int, HookHandler, HookOptions) override {}
   Status run_hooks(std::string_view, boost::json::object&) override { return {}; }
+  bool has_subscribers(std::string_view) const override { return true; }
+  bool has_hooks(std::string_view) const override { return false; }
   void serve(std::string name, ServiceHandler) override { services.insert(name); }
   bool has_service(std::string_view name) const override {
     return services.contains(std::string(name));

@@ -121,6 +121,15 @@ class Bus {
   virtual bool has_service(std::string_view name) const = 0;
   virtual void request(std::string name, boost::json::value payload,
                        std::chrono::milliseconds timeout, ResponseHandler on_response) = 0;
+
+  // Since SDK 2.1. Whether an event named `name` published now would reach
+  // a subscriber (exact or "prefix.*"; a cluster bridge carrying events to
+  // other nodes subscribes like any plugin), and whether run_hooks(name)
+  // would run a hook. For a publisher whose payload costs to build on a hot
+  // path: build it only when someone listens. Plugins start and stop, so
+  // ask each time rather than once.
+  virtual bool has_subscribers(std::string_view name) const = 0;
+  virtual bool has_hooks(std::string_view name) const = 0;
 };
 
 }  // namespace parley
