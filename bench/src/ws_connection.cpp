@@ -3,7 +3,9 @@
 
 #include <netinet/in.h>
 
+#include <cstdint>
 #include <deque>
+#include <optional>
 
 #include <boost/asio/dispatch.hpp>
 #include <boost/asio/post.hpp>
@@ -42,10 +44,8 @@ class BeastConnection final : public WsConnection,
                      if (self->state_ != State::open) return;
                      self->queue_.push_back(std::move(text));
                      if (self->writing_) return;
-                     // Posted, not run here: the frames queued by the rest of
-                     // this handler go out in the same write.
                      self->writing_ = true;
-                     asio::post(self->ws_.get_executor(), [self] { self->write_next(); });
+                     self->write_when_reads_settle(std::nullopt, 0);
                    });
   }
 
@@ -124,7 +124,24 @@ class BeastConnection final : public WsConnection,
     });
   }
 
+  // Starts the write once this connection's reads stop completing back to
+  // back. The replies to a burst of frames that arrived together then go
+  // out in one write, as a real client would send them, instead of the
+  // first alone and the rest after it: frames already received complete
+  // their reads as posted handlers, which would otherwise run after a write
+  // posted by the first. The first turn yields; each later one yields
+  // again while a read completed since the turn before, up to kMaxTurns.
+  void write_when_reads_settle(std::optional<std::uint64_t> reads_seen, int turn) {
+    asio::post(ws_.get_executor(), [self = shared_from_this(), reads_seen, turn] {
+      if (reads_seen != self->reads_ && turn < kMaxTurns) {
+        return self->write_when_reads_settle(self->reads_, turn + 1);
+      }
+      self->write_next();
+    });
+  }
+
   void on_read(beast::error_code ec) {
+    ++reads_;
     if (ec)
       return closed(ec == websocket::error::closed
                         ? "closed by the server (code " +
@@ -185,11 +202,13 @@ class BeastConnection final : public WsConnection,
   using Strand = asio::strand<asio::io_context::executor_type>;
   Strand strand_;
   static constexpr std::size_t kWriteBatchBytes = 64 * 1024;
+  static constexpr int kMaxTurns = 16;
 
   websocket::stream<net::CoalescingStream<beast::basic_stream<tcp, Strand>>> ws_;
   beast::flat_buffer buffer_;
   std::deque<std::string> queue_;
   bool writing_ = false;
+  std::uint64_t reads_ = 0;  // reads completed, for write_when_reads_settle
   State state_ = State::idle;
   Handlers handlers_;
 };
