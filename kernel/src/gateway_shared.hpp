@@ -16,9 +16,9 @@
 #include <vector>
 
 #include <boost/asio/any_io_executor.hpp>
-#include <boost/json/monotonic_resource.hpp>
 #include <boost/json/object.hpp>
 #include <boost/json/serialize.hpp>
+#include <boost/json/serializer.hpp>
 
 #include "gateway_server.hpp"
 #include "request_sequencer.hpp"
@@ -164,6 +164,42 @@ inline std::shared_ptr<const std::string> error_frame(const std::string* re, con
   return error_frame(re, status.code(), status.message(), status.reason());
 }
 
+// {"type":"ok","re":<re>, then the members of `result`}. Written directly
+// when `result` names neither "type" nor "re" (every reply of the plugins
+// in the tree): its members are serialised after the two fixed ones,
+// without first copying them into a second object.
+inline std::shared_ptr<const std::string> ok_frame(const std::string& re,
+                                                   const json::object& result) {
+  if (result.contains("type") || result.contains("re")) {
+    json::object reply;
+    reply.reserve(result.size() + 2);
+    reply["type"] = "ok";
+    reply["re"] = re;
+    for (const auto& member : result) reply[member.key()] = member.value();
+    return std::make_shared<const std::string>(json::serialize(reply));
+  }
+  json::serializer serializer;
+  char chunk[4096];
+  std::string text = R"({"type":"ok","re":)";
+  serializer.reset(json::string_view(re));
+  while (!serializer.done()) text.append(serializer.read(chunk, sizeof chunk));
+  if (result.empty()) {
+    text += '}';
+    return std::make_shared<const std::string>(std::move(text));
+  }
+  // The members with their closing brace: the object's text after its '{'.
+  text += ',';
+  serializer.reset(&result);
+  bool opening = true;
+  while (!serializer.done()) {
+    auto part = serializer.read(chunk, sizeof chunk);
+    if (opening) part.remove_prefix(1);
+    opening = false;
+    text.append(part);
+  }
+  return std::make_shared<const std::string>(std::move(text));
+}
+
 // Per-connection request budget.
 class TokenBucket {
  public:
@@ -214,15 +250,7 @@ class RequestReplySink : public ReplySink {
     shared_.latency(type_).observe(took.count());
     std::shared_ptr<const std::string> text;
     if (status.ok()) {
-      // Built in an arena on the stack: the text is the one allocation.
-      unsigned char arena[2048];
-      json::monotonic_resource resource(arena, sizeof arena);
-      json::object reply(&resource);
-      reply.reserve(result.size() + 2);
-      reply["type"] = "ok";
-      reply["re"] = re_;
-      for (auto& kv : result) reply[kv.key()] = std::move(kv.value());
-      text = std::make_shared<const std::string>(json::serialize(reply));
+      text = ok_frame(re_, result);
     } else {
       shared_.errors(wire_name(status.code())).add();
       text = error_frame(&re_, status);

@@ -5,7 +5,7 @@
 #include <fmt/chrono.h>
 #include <fmt/format.h>
 
-#include <boost/json/monotonic_resource.hpp>
+#include <boost/json/serializer.hpp>
 
 namespace parley::session {
 
@@ -90,16 +90,56 @@ boost::json::object message_object(const StoredMessage& m, std::string_view stat
   return o;
 }
 
+namespace {
+
+void append_string(std::string& out, std::string_view text) {
+  // Quoted and escaped by Boost.JSON's serializer, as json::serialize would.
+  boost::json::serializer serializer;
+  serializer.reset(text);
+  char chunk[1024];
+  while (!serializer.done()) out.append(serializer.read(chunk, sizeof chunk));
+}
+
+void append_int(std::string& out, std::int64_t value) {
+  char digits[24];
+  out.append(digits, std::to_chars(digits, digits + sizeof digits, value).ptr);
+}
+
+void append_id(std::string& out, std::string_view key, std::int64_t id) {
+  out += ",\"";
+  out += key;
+  out += "\":\"";
+  append_int(out, id);
+  out += '"';
+}
+
+}  // namespace
+
 Frame message_event(const StoredMessage& m, std::string_view status) {
-  // Built in an arena on the stack: the text is the one allocation (besides
-  // a long body's), where a plain object allocates every key and value.
-  unsigned char arena[2048];
-  boost::json::monotonic_resource resource(arena, sizeof arena);
-  boost::json::object o(&resource);
-  o.reserve(12);
-  o["type"] = "message";
-  add_message_fields(o, m, status);
-  return make_frame(o, "m:" + std::to_string(m.id));
+  // Written directly, once per stored message: the same text as
+  // serialising message_object with "type" first (wire_test.cpp), without
+  // building the object.
+  std::string text;
+  text.reserve(192 + m.conversation.size() + m.body.size());
+  text += R"({"type":"message")";
+  append_id(text, "message_id", m.id);
+  text += R"(,"conversation":)";
+  append_string(text, m.conversation);
+  text += R"(,"seq":)";
+  append_int(text, m.seq);
+  append_id(text, "sender_id", m.sender_id);
+  if (m.recipient_id) append_id(text, "recipient_id", *m.recipient_id);
+  if (m.group_id) append_id(text, "group_id", *m.group_id);
+  text += R"(,"message":)";
+  append_string(text, m.body);
+  text += R"(,"status":)";
+  append_string(text, status);
+  text += R"(,"eventType":)";
+  append_string(text, m.event_type);
+  text += R"(,"timestamp":)";
+  append_string(text, m.timestamp);
+  text += '}';
+  return {std::make_shared<const std::string>(std::move(text)), "m:" + std::to_string(m.id)};
 }
 
 }  // namespace parley::session
