@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # Runs the kernel and plugin tests under AddressSanitizer, LeakSanitizer and
 # UndefinedBehaviorSanitizer (build-asan: parleyd, every plugin and the test
-# binaries instrumented), then the event bus, plugin loader, gateway and
-# request sequencer tests under ThreadSanitizer (build-tsan). Any report fails the run: ASan and
+# binaries instrumented), then the event bus, plugin loader, gateway,
+# request sequencer and write buffer cache tests under ThreadSanitizer
+# (build-tsan). Any report fails the run: ASan and
 # UBSan abort the process that hit it, a leak makes parleyd exit non-zero
 # (the tests check its exit code), TSan exits with 66.
 #
@@ -40,5 +41,5 @@ if [ "$which" = all ] || [ "$which" = tsan ]; then
   cmake --build build-tsan -j "$jobs" --target kernel_tests parleyd
   (cd build-tsan &&
     TSAN_OPTIONS="suppressions=$root/scripts/tsan.supp:halt_on_error=1" \
-    ctest --output-on-failure -j 1 --timeout 900 -R '^(EventBusTest|PluginManagerTest|GatewayTest|GatewayEventsTest|GatewayLimitsTest|SubscriptionsTest|RequestSequencerThreadsTest)\.')
+    ctest --output-on-failure -j 1 --timeout 900 -R '^(EventBusTest|PluginManagerTest|GatewayTest|GatewayEventsTest|GatewayLimitsTest|SubscriptionsTest|RequestSequencerThreadsTest|WriteBufferCacheTest)\.')
 fi
