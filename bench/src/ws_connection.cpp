@@ -45,7 +45,13 @@ class BeastConnection final : public WsConnection,
                      self->queue_.push_back(std::move(text));
                      if (self->writing_) return;
                      self->writing_ = true;
-                     self->write_when_reads_settle(std::nullopt, 0);
+                     if (self->reading_frame_) {
+                       self->write_when_reads_settle(std::nullopt, 0);
+                     } else {
+                       // Not a reply to a frame (a timer's send): nothing to
+                       // wait for but the rest of this handler.
+                       asio::post(self->ws_.get_executor(), [self] { self->write_next(); });
+                     }
                    });
   }
 
@@ -124,8 +130,9 @@ class BeastConnection final : public WsConnection,
     });
   }
 
-  // Starts the write once this connection's reads stop completing back to
-  // back. The replies to a burst of frames that arrived together then go
+  // For a send made while a frame is handled: starts the write once this
+  // connection's reads stop completing back to back. The replies to a
+  // burst of frames that arrived together then go
   // out in one write, as a real client would send them, instead of the
   // first alone and the rest after it: frames already received complete
   // their reads as posted handlers, which would otherwise run after a write
@@ -148,8 +155,11 @@ class BeastConnection final : public WsConnection,
                               std::to_string(static_cast<int>(ws_.reason().code)) + ")"
                         : "read: " + ec.message());
     const auto data = buffer_.cdata();
-    if (handlers_.on_text)
+    if (handlers_.on_text) {
+      reading_frame_ = true;
       handlers_.on_text(std::string_view(static_cast<const char*>(data.data()), data.size()));
+      reading_frame_ = false;
+    }
     buffer_.consume(buffer_.size());
     read_next();
   }
@@ -208,7 +218,8 @@ class BeastConnection final : public WsConnection,
   beast::flat_buffer buffer_;
   std::deque<std::string> queue_;
   bool writing_ = false;
-  std::uint64_t reads_ = 0;  // reads completed, for write_when_reads_settle
+  std::uint64_t reads_ = 0;     // reads completed, for write_when_reads_settle
+  bool reading_frame_ = false;  // on_text is running
   State state_ = State::idle;
   Handlers handlers_;
 };
