@@ -131,13 +131,13 @@ class BeastConnection final : public WsConnection,
   }
 
   // For a send made while a frame is handled: starts the write once this
-  // connection's reads stop completing back to back. The replies to a
-  // burst of frames that arrived together then go
-  // out in one write, as a real client would send them, instead of the
-  // first alone and the rest after it: frames already received complete
-  // their reads as posted handlers, which would otherwise run after a write
-  // posted by the first. The first turn yields; each later one yields
-  // again while a read completed since the turn before, up to kMaxTurns.
+  // connection's reads stop completing back to back. The replies to a burst
+  // of frames that arrived together then go out in one write, as a real
+  // client would send them, instead of the first alone and the rest after
+  // it: frames already received complete their reads as posted handlers,
+  // which would otherwise run after a write posted by the first. The first
+  // turn yields; each later one yields again while a read completed since
+  // the turn before, up to kMaxTurns.
   void write_when_reads_settle(std::optional<std::uint64_t> reads_seen, int turn) {
     asio::post(ws_.get_executor(), [self = shared_from_this(), reads_seen, turn] {
       if (reads_seen != self->reads_ && turn < kMaxTurns) {

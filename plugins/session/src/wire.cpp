@@ -65,10 +65,9 @@ StoredMessage read_message(const pqxx::row& row, int c) {
   return m;
 }
 
-namespace {
-
-// The message's fields, appended to `o` (which may already hold "type").
-void add_message_fields(boost::json::object& o, const StoredMessage& m, std::string_view status) {
+boost::json::object message_object(const StoredMessage& m, std::string_view status) {
+  boost::json::object o;
+  o.reserve(11);
   o["message_id"] = std::to_string(m.id);
   o["conversation"] = m.conversation;
   o["seq"] = m.seq;
@@ -79,14 +78,6 @@ void add_message_fields(boost::json::object& o, const StoredMessage& m, std::str
   o["status"] = status;
   o["eventType"] = m.event_type;
   o["timestamp"] = m.timestamp;
-}
-
-}  // namespace
-
-boost::json::object message_object(const StoredMessage& m, std::string_view status) {
-  boost::json::object o;
-  o.reserve(11);
-  add_message_fields(o, m, status);
   return o;
 }
 
