@@ -33,6 +33,8 @@
 #   BENCH_IO_THREADS=1      parleyd server.io_threads (1 is also parleyd's default)
 #   BENCH_WORKER_THREADS=   parleyd worker_threads (default: its own)
 #   BENCH_DB_POOL=4         parleyd database.pool_size
+#   BENCH_WAL_WARMUP=1      0: measure on a new cluster's WAL, segment creation
+#                           and all (see "WAL warm-up" below)
 #   BENCH_LOCK=FILE         hold this lock (flock) while measuring, e.g.
 #                           /tmp/parley-build.lock to keep builds off the CPU
 set -euo pipefail
@@ -137,6 +139,19 @@ if [ "$fsync" != on ] || [ "$sync_commit" != on ]; then
   log "PostgreSQL is not durable (fsync=$fsync synchronous_commit=$sync_commit)"; exit 1
 fi
 log "PostgreSQL: fsync=$fsync synchronous_commit=$sync_commit shared_buffers=$shared_buffers"
+
+# WAL warm-up. A new cluster has no spare WAL segments: each 16 MB segment
+# is created, zero-filled and fsynced when the log reaches it, by the backend
+# that needs it, and every commit waits meanwhile (about 20 ms here; one to two
+# segments a second at the rates measured). A server that has been running
+# reuses the segments its checkpoints recycle instead. To measure that
+# steady state, the log is run through 1 GB of segments once, and a
+# checkpoint keeps them (min_wal_size, up to max_wal_size's default 1 GB).
+if [ "${BENCH_WAL_WARMUP:-1}" = 1 ]; then
+  psql -q "$db_url" -c "ALTER SYSTEM SET min_wal_size = '1GB'" -c "SELECT pg_reload_conf()" >/dev/null
+  psql -q "$db_url" -c "SELECT count(pg_logical_emit_message(false, 'parley-bench', repeat('x', 1000000))) FROM generate_series(1, 1024)" -c "CHECKPOINT" >/dev/null
+  log "PostgreSQL: WAL warmed up, $(find "$work/pg/pgdata/pg_wal" -maxdepth 1 -type f -name '000*' | wc -l) segments ready"
+fi
 
 # ---- file descriptors and source addresses ----------------------------------
 ulimit -n "$(ulimit -Hn)" 2>/dev/null || true
