@@ -17,18 +17,19 @@
 namespace parley::bench {
 namespace {
 
-// Same columns, keys and indexes as the messages table.
+// Same columns, keys, indexes and collations as the messages table (after
+// plugins/session/migrations/005_identifier_collation.sql).
 constexpr const char* kCreate = R"sql(
 CREATE TABLE bench_ceiling (
   id            bigserial PRIMARY KEY,
-  conversation  text NOT NULL,
+  conversation  text COLLATE "C" NOT NULL,
   seq           bigint NOT NULL,
   sender_id     bigint NOT NULL,
   recipient_id  bigint,
   group_id      bigint,
   body          text NOT NULL,
   event_type    text NOT NULL DEFAULT 'user',
-  client_msg_id text,
+  client_msg_id text COLLATE "C",
   created_at    timestamptz NOT NULL,
   UNIQUE (conversation, seq)
 );

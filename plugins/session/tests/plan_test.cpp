@@ -65,5 +65,22 @@ TEST_F(PlanTest, TheCatchUpReadsOnlyTheUsersOwnRowsOnALargeStore) {
   EXPECT_EQ(rows.size(), 50u);
 }
 
+// Identifiers are compared byte by byte in every index that holds them
+// (005_identifier_collation.sql), whatever the database's own collation.
+TEST_F(PlanTest, IdentifierColumnsUseTheBytewiseCollation) {
+  pqxx::connection conn(database_url_);
+  pqxx::nontransaction tx(conn);
+  const auto rows = tx.exec(
+      "SELECT c.relname || '.' || a.attname, coalesce(k.collname, '')"
+      " FROM pg_attribute a JOIN pg_class c ON c.oid = a.attrelid"
+      " LEFT JOIN pg_collation k ON k.oid = a.attcollation"
+      " WHERE (c.relname, a.attname) IN (('conversations', 'id'),"
+      " ('participants', 'conversation'), ('messages', 'conversation'),"
+      " ('messages', 'client_msg_id'), ('devices', 'token'))"
+      " ORDER BY 1");
+  ASSERT_EQ(rows.size(), 5u);
+  for (const auto& row : rows) EXPECT_EQ(row[1].as<std::string>(), "C") << row[0].as<std::string>();
+}
+
 }  // namespace
 }  // namespace parley::test
