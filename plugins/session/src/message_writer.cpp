@@ -64,6 +64,9 @@ MessageWriter::MessageWriter(Database& db, const Clock& clock, Metrics& metrics,
       batched_messages_(metrics.counter("write_batch_messages_total", "Sends written in batches")),
       batch_seconds_(metrics.counter("write_batch_seconds_total",
                                      "Time spent writing batches, commit included")),
+      queue_seconds_(metrics.counter(
+          "write_queue_seconds_total",
+          "Time sends waited in the writer's queue for their batch to start, summed")),
       single_statement_batches_(metrics.counter(
           "write_batches_single_statement_total",
           "Batches of 1:1 sends to known users in known conversations, written in one statement")),
@@ -74,7 +77,7 @@ MessageWriter::MessageWriter(Database& db, const Clock& clock, Metrics& metrics,
 void MessageWriter::submit(SendRequest request, Reply reply) {
   {
     std::lock_guard lock(mutex_);
-    queue_.push_back({std::move(request), std::move(reply)});
+    queue_.push_back({std::move(request), std::move(reply), std::chrono::steady_clock::now()});
     if (writing_) return;
     writing_ = true;
   }
@@ -101,6 +104,10 @@ void MessageWriter::write_next_batch() {
   db_.run(
       [this, batch, outcomes](pqxx::connection& conn) {
         const auto started = std::chrono::steady_clock::now();
+        double queued = 0;
+        for (const auto& p : *batch)
+          queued += std::chrono::duration<double>(started - p.queued_at).count();
+        queue_seconds_.add(queued);
         batches_.add();
         batched_messages_.add(static_cast<double>(batch->size()));
         // Most batches repeat no stored client_msg_id: they are written

@@ -5,6 +5,7 @@
 // for its own commit.
 #pragma once
 
+#include <chrono>
 #include <deque>
 #include <functional>
 #include <map>
@@ -58,6 +59,7 @@ class MessageWriter {
   struct Pending {
     SendRequest request;
     Reply reply;
+    std::chrono::steady_clock::time_point queued_at;
   };
   struct Outcome {
     Status status;
@@ -127,6 +129,7 @@ class MessageWriter {
   Counter& batches_;
   Counter& batched_messages_;
   Counter& batch_seconds_;
+  Counter& queue_seconds_;
   Counter& single_statement_batches_;
   Counter& rewritten_batches_;
 

@@ -326,8 +326,12 @@ TEST_F(ChatTest, InterleavedSendsToKnownConversationsKeepTheirOrder) {
     }
     EXPECT_TRUE(connection->no_event("message"));
   }
-  EXPECT_THAT(http_get(server_->port(), "/metrics").body,
+  const auto metrics = http_get(server_->port(), "/metrics").body;
+  EXPECT_THAT(metrics,
               testing::ContainsRegex("parley_session_write_batches_single_statement_total [1-9]"));
+  // Every send waited some time, however short, for its batch to start.
+  EXPECT_THAT(metrics, testing::ContainsRegex(
+                           "parley_session_write_queue_seconds_total (0\\.0*[1-9]|[1-9])"));
 }
 
 TEST_F(ChatTest, SimultaneousDuplicatesStoreOneMessage) {
