@@ -3,7 +3,8 @@
 //   closed loop: every sender keeps --window sends in flight.
 //   open loop:   --rate sends per second in total, spread over the senders
 //                by a timer; latency counts from the scheduled send time, so
-//                a generator that falls behind shows up as latency.
+//                a generator that falls behind shows up as latency (and
+//                how far behind it starts sends is reported on its own).
 // Latency: send -> "ok" on the sender's connection, send -> "message" event
 // on the receiver's connection (the send time travels in the message text).
 // After the measured window no new send starts; every ok must then be
@@ -77,6 +78,9 @@ class Messaging final : public Scenario {
     std::atomic<bool> stop{false};
     Histogram to_ok;
     Histogram to_delivery;
+    // Open loop: how late the generator itself starts a send, a part of
+    // both latencies above that is not the server's.
+    Histogram send_lag;
     std::atomic<std::uint64_t> sent{0};
     std::atomic<std::uint64_t> oks{0};
     std::atomic<std::uint64_t> oks_in_window{0};
@@ -116,6 +120,10 @@ void Messaging::send_one(Pair& p, std::int64_t scheduled_ns) {
   if (mode_ == "open" && p.in_flight >= max_in_flight_) {
     shared_.skipped.fetch_add(1, std::memory_order_relaxed);
     return;
+  }
+  if (mode_ == "open" && scheduled_ns >= shared_.window_start &&
+      scheduled_ns < shared_.window_end) {
+    shared_.send_lag.record(std::chrono::nanoseconds(now_ns() - scheduled_ns));
   }
   const std::uint64_t n = ++p.next;
   std::string cmid = p.prefix + std::to_string(n);
@@ -299,6 +307,7 @@ void Messaging::run(Context& ctx) {
   if (mode_ == "open") {
     r["offered_per_second"] = rate_;
     r["skipped_over_max_in_flight"] = shared_.skipped.load();
+    r["generator_send_lag"] = shared_.send_lag.summary();
   }
   r["sent_total"] = shared_.sent.load();
   r["ok_total"] = shared_.oks.load();
