@@ -4,6 +4,8 @@
 #include <chrono>
 #include <set>
 
+#include "thread_names.hpp"
+
 namespace parley::kernel {
 
 namespace {
@@ -54,10 +56,19 @@ void DatabasePool::start() {
   }
   running_.resize(static_cast<std::size_t>(config_.pool_size));
   for (int i = 0; i < config_.pool_size; ++i) {
-    workers_.emplace_back([this, i] { worker_loop(static_cast<std::size_t>(i)); });
+    workers_.emplace_back([this, i] {
+      name_this_thread("parley-db");
+      worker_loop(static_cast<std::size_t>(i));
+    });
   }
-  health_ = std::thread([this] { health_loop(); });
-  watchdog_ = std::thread([this] { watchdog_loop(); });
+  health_ = std::thread([this] {
+    name_this_thread("parley-db-check");
+    health_loop();
+  });
+  watchdog_ = std::thread([this] {
+    name_this_thread("parley-db-watch");
+    watchdog_loop();
+  });
 }
 
 void DatabasePool::stop() {

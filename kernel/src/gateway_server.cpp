@@ -5,6 +5,7 @@
 #include <boost/beast/websocket/ssl.hpp>
 
 #include "http_session.hpp"
+#include "thread_names.hpp"
 
 // The listener: accepts connections (TLS first when configured) and hands
 // each to an HttpSession. The sessions live in http_session.hpp and
@@ -124,7 +125,10 @@ void GatewayServer::start() {
   impl_->work.emplace(impl_->ioc.get_executor());
   impl_->accept();
   for (int i = 0; i < config.io_threads; ++i)
-    impl_->threads.emplace_back([this] { impl_->ioc.run(); });
+    impl_->threads.emplace_back([this] {
+      name_this_thread("parley-io");
+      impl_->ioc.run();
+    });
   impl_->shared.log->info("listening on {}:{}{}", config.listen, port(),
                           config.tls ? " (TLS)" : "");
 }

@@ -1,6 +1,7 @@
 #include "kernel.hpp"
 
 #include "logging.hpp"
+#include "thread_names.hpp"
 
 namespace parley::kernel {
 
@@ -10,6 +11,7 @@ Kernel::Kernel(KernelConfig config, const Clock* clock)
       router_(log_),
       workers_(std::make_unique<boost::asio::thread_pool>(config_.worker_threads)),
       cpu_(std::make_unique<CpuPool>(config_.cpu_threads, config_.cpu_queue_limit)) {
+  name_pool_threads(*workers_, config_.worker_threads, "parley-worker");
   if (!config_.database.url.empty())
     database_ = std::make_unique<DatabasePool>(config_.database, metrics_, log_);
   bus_ = std::make_unique<EventBus>(workers_->get_executor(), log_);

@@ -19,6 +19,7 @@
 #include "kernel.hpp"
 #include "logging.hpp"
 #include "parley/version.hpp"
+#include "thread_names.hpp"
 
 namespace {
 
@@ -129,6 +130,7 @@ int main(int argc, char** argv) {
   // A stop that hangs (a plugin that never returns) must not keep the
   // process alive: past the bound, exit anyway, and say so.
   std::thread watchdog([timeout] {
+    parley::kernel::name_this_thread("parley-stopping");
     std::this_thread::sleep_for(timeout);
     std::fprintf(stderr, "parleyd: stop took longer than %lld ms, exiting\n",
                  static_cast<long long>(timeout.count()));

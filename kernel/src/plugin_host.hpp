@@ -18,13 +18,16 @@
 #include "parley/gateway.hpp"
 #include "parley/host.hpp"
 #include "router.hpp"
+#include "thread_names.hpp"
 
 namespace parley::kernel {
 
 // Threads for slow CPU work (Host::offload), with a bound on what waits.
 class CpuPool {
  public:
-  CpuPool(int threads, std::size_t queue_limit) : pool_(threads), queue_limit_(queue_limit) {}
+  CpuPool(int threads, std::size_t queue_limit) : pool_(threads), queue_limit_(queue_limit) {
+    name_pool_threads(pool_, threads, "parley-cpu");
+  }
   ~CpuPool() { stop(); }
   bool post(std::function<void()> task);
   void stop() {

@@ -11,6 +11,8 @@
 #include <gtest/gtest.h>
 
 #include <cstdlib>
+#include <filesystem>
+#include <map>
 #include <regex>
 #include <sstream>
 #include <thread>
@@ -296,6 +298,29 @@ TEST_F(GatewayTest, JsonLogsAreOneObjectPerLine) {
   EXPECT_GE(lines, 3);
   EXPECT_THAT(server.log(),
               HasSubstr(R"("logger":"kernel","msg":"starting plugin 'alpha' 1.0.0")"));
+}
+
+TEST_F(GatewayTest, TheKernelsThreadsCarryTheirNames) {
+  ParleydProcess server(options());
+  std::map<std::string, int> names;
+  const auto tasks = std::filesystem::path("/proc") / std::to_string(server.pid()) / "task";
+  for (const auto& task : std::filesystem::directory_iterator(tasks)) {
+    auto comm = read_file(task.path() / "comm");
+    if (!comm.empty() && comm.back() == '\n') comm.pop_back();
+    if (task.path().filename() == std::to_string(server.pid())) {
+      EXPECT_EQ(comm, "parleyd") << "the main thread";
+      continue;
+    }
+    ++names[comm];
+  }
+  // No database is configured here, so no parley-db threads.
+  EXPECT_EQ(names["parley-io"], 1);
+  EXPECT_GE(names["parley-worker"], 1);
+  EXPECT_GE(names["parley-cpu"], 1);
+  for (const auto& [name, count] : names) {
+    EXPECT_TRUE(name == "parley-io" || name == "parley-worker" || name == "parley-cpu")
+        << count << " thread(s) named " << name;
+  }
 }
 
 TEST_F(GatewayTest, SigtermStopsPluginsAndExitsZero) {
