@@ -141,6 +141,7 @@ void ConnectionRegistry::bind_user(ConnectionId id, Binding binding) {
   if (!it->second.user_id.empty()) {
     detach(it->second.user_id, id);
     connection->set_user({}, nullptr, false);
+    publish_unbound(id, it->second.user_id);
   }
   it->second.user_id = binding.user_id;
   it->second.login_key = binding.login_key;
@@ -185,7 +186,19 @@ std::string ConnectionRegistry::unbind_user(ConnectionId id) {
   detach(user, id);
   connection = it->second.connection.lock();
   if (connection) connection->set_user({}, nullptr, false);
+  publish_unbound(id, user);
   return user;
+}
+
+std::string ConnectionRegistry::user_of(ConnectionId id) const {
+  std::lock_guard lock(connections_mutex_);
+  const auto it = connections_.find(id);
+  return it == connections_.end() ? std::string() : it->second.user_id;
+}
+
+void ConnectionRegistry::publish_unbound(ConnectionId id, const std::string& user_id) {
+  bus_.publish(std::string(names::kConnectionUnbound),
+               json::object{{"connection", id}, {"user_id", user_id}});
 }
 
 std::size_t ConnectionRegistry::end_login(std::string_view login_key, const Frame& notice) {
@@ -195,6 +208,7 @@ std::size_t ConnectionRegistry::end_login(std::string_view login_key, const Fram
   for (auto& [id, entry] : connections_) {
     if (entry.login_key != login_key || entry.user_id.empty()) continue;
     detach(entry.user_id, id);
+    publish_unbound(id, entry.user_id);
     entry.user_id.clear();
     entry.login_key.clear();
     if (auto connection = entry.connection.lock()) {

@@ -97,6 +97,7 @@ class ConnectionRegistry {
   // Returns the user it was logged in as.
   std::string unbind_user(ConnectionId id);
   std::size_t end_login(std::string_view login_key, const Frame& notice);
+  std::string user_of(ConnectionId id) const;
 
   void for_each(const std::function<void(Connection&)>& visit);
   std::size_t connection_count() const;
@@ -123,6 +124,8 @@ class ConnectionRegistry {
   UserShard& shard_of(std::string_view user_id) const;
   // Takes `id` out of `user_id`'s entry; publishes offline when it was the last.
   void detach(const std::string& user_id, ConnectionId id);
+  // Publishes that the open connection `id` is no longer logged in as `user_id`.
+  void publish_unbound(ConnectionId id, const std::string& user_id);
 
   EventBus& bus_;
   const Clock& clock_;

@@ -97,6 +97,9 @@ class PluginGateway : public Gateway {
     connections_.release_events(connection, std::move(first));
   }
   void unbind_user(ConnectionId connection) override { connections_.unbind_user(connection); }
+  std::string user_of(ConnectionId connection) const override {
+    return connections_.user_of(connection);
+  }
   std::size_t end_login(std::string_view login_key, const Frame& notice) override {
     return connections_.end_login(login_key, notice);
   }

@@ -14,8 +14,6 @@ namespace {
 
 namespace json = boost::json;
 
-// How many closed connection ids to remember for late subscribes.
-constexpr std::size_t kClosedMemory = 10000;
 // The write at stop waits at most this long, within the kernel's shutdown time.
 constexpr std::chrono::seconds kFinalFlushWait{5};
 // Users whose confirmed 1:1 contacts are remembered, at most.
@@ -155,7 +153,15 @@ void Presence::start() {
   });
   bus.subscribe(std::string(names::kConnectionClosed), [self](const Event& event) {
     const auto connection = event.payload.at("connection").to_number<ConnectionId>();
-    self->loop_.post([self, connection] { self->connection_closed(connection); });
+    self->loop_.post([self, connection] { self->subscriptions_.drop_connection(connection); });
+  });
+  // A connection that logged out (and perhaps in as someone else) keeps no
+  // watches of the user it was; those of its new user stay.
+  bus.subscribe(std::string(names::kConnectionUnbound), [self](const Event& event) {
+    const auto connection = event.payload.at("connection").to_number<ConnectionId>();
+    std::string user(event.payload.at("user_id").as_string());
+    self->loop_.post(
+        [self, connection, user] { self->subscriptions_.drop_connection_of(connection, user); });
   });
   bus.subscribe("group.changed", [self](const Event& event) { self->on_group_changed(event); });
 
@@ -281,7 +287,6 @@ void Presence::ask_group(const std::string& user_id, Sharing sharing, SharingHan
 
 void Presence::subscribe_checked(ConnectionId connection, const std::string& subscriber,
                                  std::vector<std::string> users, Reply reply) {
-  if (closed_.contains(connection)) return reply.ok();
   std::vector<std::string> unknown;
   for (const auto& user : users) {
     if (!state_.known(user)) unknown.push_back(user);
@@ -295,7 +300,6 @@ void Presence::subscribe_checked(ConnectionId connection, const std::string& sub
                  self->loop_.post([self, connection, subscriber, users = std::move(users),
                                    reply = std::move(reply), values = std::move(values)] {
                    for (const auto& [user, stored] : values) self->state_.load(user, stored);
-                   if (self->closed_.contains(connection)) return reply.ok();
                    self->finish_subscribe(connection, subscriber, users, reply);
                  });
                });
@@ -303,6 +307,11 @@ void Presence::subscribe_checked(ConnectionId connection, const std::string& sub
 
 void Presence::finish_subscribe(ConnectionId connection, const std::string& subscriber,
                                 const std::vector<std::string>& users, const Reply& reply) {
+  // The checks took a while: the connection may have closed or logged out
+  // since. Its close or unbound event comes to this loop after this task
+  // (both are published after the change user_of sees), so whatever is
+  // added here while it is still the subscriber's is removed by them.
+  if (host_.gateway().user_of(connection) != subscriber) return reply.ok();
   if (!subscriptions_.add(connection, subscriber, users)) {
     return reply.error(ErrorCode::too_large,
                        "at most " + std::to_string(settings_.max_subscriptions_per_connection) +
@@ -396,16 +405,6 @@ void Presence::publish(const std::vector<Transition>& transitions) {
     host_.bus().publish("presence.changed", json::object{{"user_id", change.user_id},
                                                          {"online", change.online},
                                                          {"last_active", last_active}});
-  }
-}
-
-void Presence::connection_closed(ConnectionId connection) {
-  subscriptions_.drop_connection(connection);
-  closed_.insert(connection);
-  closed_order_.push_back(connection);
-  if (closed_order_.size() > kClosedMemory) {
-    closed_.erase(closed_order_.front());
-    closed_order_.pop_front();
   }
 }
 

@@ -55,7 +55,6 @@ class Presence : public std::enable_shared_from_this<Presence> {
   void recheck(std::vector<Watch> watches);
 
   void publish(const std::vector<Transition>& transitions);
-  void connection_closed(ConnectionId connection);
   void flush();
   void final_flush();
 
@@ -67,10 +66,6 @@ class Presence : public std::enable_shared_from_this<Presence> {
   PresenceState state_;
   Subscriptions subscriptions_;
   TimePoint next_flush_;
-  // Recently closed connections: a subscribe whose checks finish after its
-  // connection closed must not leave watches behind.
-  std::unordered_set<ConnectionId> closed_;
-  std::deque<ConnectionId> closed_order_;
   // Per subscriber, the others session.contacts said they share a 1:1
   // conversation with: that never ends, so a re-subscribe after a reconnect
   // need not ask again. Filled and read from the threads that check sharing;

@@ -50,9 +50,13 @@ const char* const kNoDependencies[] = {nullptr};
 const char* const kHandles[] = {"presence.subscribe", "presence.unsubscribe", nullptr};
 const char* const kServes[] = {"presence.online", nullptr};
 const char* const kPublishes[] = {"presence.changed", nullptr};
-const char* const kSubscribes[] = {"gateway.user.online", "gateway.user.offline",
-                                   "gateway.user.active", "gateway.connection.closed",
-                                   "group.changed",       nullptr};
+const char* const kSubscribes[] = {"gateway.user.online",
+                                   "gateway.user.offline",
+                                   "gateway.user.active",
+                                   "gateway.connection.closed",
+                                   "gateway.connection.unbound",
+                                   "group.changed",
+                                   nullptr};
 
 const PluginEntry* entry() {
   static const PluginEntry manifest{PARLEY_SDK_ABI_VERSION,

@@ -48,6 +48,13 @@ void Subscriptions::drop_connection(ConnectionId connection) {
   connections_.erase(found);
 }
 
+void Subscriptions::drop_connection_of(ConnectionId connection, const std::string& subscriber) {
+  const auto found = connections_.find(connection);
+  if (found != connections_.end() && found->second.subscriber == subscriber) {
+    drop_connection(connection);
+  }
+}
+
 void Subscriptions::drop_subscriber(const std::string& subscriber) {
   const auto found = by_subscriber_.find(subscriber);
   if (found == by_subscriber_.end()) return;

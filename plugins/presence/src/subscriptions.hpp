@@ -29,6 +29,8 @@ class Subscriptions {
            const std::vector<std::string>& targets);
   void remove(ConnectionId connection, const std::vector<std::string>& targets);
   void drop_connection(ConnectionId connection);
+  // The connection's watches, if `subscriber` made them.
+  void drop_connection_of(ConnectionId connection, const std::string& subscriber);
   // Every connection of `subscriber` (they have none left).
   void drop_subscriber(const std::string& subscriber);
 

@@ -354,5 +354,30 @@ TEST_F(PresenceTest, SubscriptionsEndWhenTheirConnectionCloses) {
   EXPECT_EQ(await_metric(server_->port(), "parley_presence_subscriptions", 0), 0);
 }
 
+TEST_F(PresenceTest, ALoggedOutConnectionHearsNoMoreEvenAsSomeoneElse) {
+  auto [alice, watching] = online_user("alice");
+  auto [carol, c] = online_user("carol");
+  auto phone = connect();  // alice stays online on another connection
+  login(*phone, alice);
+  auto [bob, b] = online_user("bob");
+  message(*watching, bob);
+  expect_ok(subscribe(*watching, {&bob}));
+  EXPECT_EQ(await_metric(server_->port(), "parley_presence_subscriptions", 1), 1);
+
+  expect_ok(watching->request({{"type", "logout"}}));
+  EXPECT_EQ(await_metric(server_->port(), "parley_presence_subscriptions", 0), 0);
+  login(*watching, carol);
+  b.reset();
+  auto back = connect();
+  login(*back, bob);
+  // Carol shares nothing with bob: her connection, alice's before, hears
+  // neither bob's leaving nor his return, while alice's phone still may
+  // subscribe and does hear it.
+  expect_ok(subscribe(*phone, {&bob}));
+  back.reset();
+  EXPECT_TRUE(presence_of(*phone, bob));
+  EXPECT_FALSE(presence_of(*watching, bob, 500ms));
+}
+
 }  // namespace
 }  // namespace parley::test

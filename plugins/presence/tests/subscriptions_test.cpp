@@ -42,6 +42,16 @@ TEST(SubscriptionsTest, ClosingAConnectionEndsItsWatchesOnly) {
   EXPECT_TRUE(subs.watchers("b").empty());
 }
 
+TEST(SubscriptionsTest, LoggingOutEndsOnlyTheWatchesOfWhoLoggedOut) {
+  Subscriptions subs(10);
+  subs.add(1, "a", {"b"});
+  subs.drop_connection_of(1, "z");  // a late event about an earlier user
+  EXPECT_EQ(subs.watchers("b"), (Ids{1}));
+  subs.drop_connection_of(1, "a");
+  EXPECT_TRUE(subs.watchers("b").empty());
+  EXPECT_EQ(subs.size(), 0u);
+}
+
 TEST(SubscriptionsTest, AConnectionLoggedInAsSomeoneElseStartsAfresh) {
   Subscriptions subs(10);
   subs.add(1, "a", {"b"});

@@ -49,6 +49,7 @@ class FakeGateway : public Gateway {
   void release_events(ConnectionId, std::vector<Frame>) override {}
   void unbind_user(ConnectionId) override {}
   std::size_t end_login(std::string_view, const Frame&) override { return 0; }
+  std::string user_of(ConnectionId) const override { return {}; }
   std::optional<std::chrono::system_clock::time_point> last_active(
       std::string_view) const override {
     return std::nullopt;

@@ -148,6 +148,12 @@ class Gateway {
   // Logs out every connection bound with `login_key` (a revoked session),
   // after queuing `notice` on each; returns how many there were.
   virtual std::size_t end_login(std::string_view login_key, const Frame& notice) = 0;
+
+  // SDK 2.2: the user `connection` is logged in as; empty when it is not
+  // logged in or has closed. A plugin that keeps per-connection state for
+  // a user checks it before storing any (gateway.connection.unbound
+  // removes what was stored before the logout).
+  virtual std::string user_of(ConnectionId connection) const = 0;
 };
 
 }  // namespace parley

@@ -11,6 +11,10 @@ namespace parley::names {
 // Events the kernel publishes.
 // {"connection": 17, "user_id": "42" or "", "user_connected": bool (only with a user)}
 inline constexpr std::string_view kConnectionClosed = "gateway.connection.closed";
+// {"connection": 17, "user_id": "42"}: the connection, still open, is no
+// longer logged in as user_id (logged out, its login ended, or bound to
+// another user). Per-connection state kept for that user is now stale.
+inline constexpr std::string_view kConnectionUnbound = "gateway.connection.unbound";
 // {"user_id": "42"}: the user's first logged-in connection on this node.
 inline constexpr std::string_view kUserOnline = "gateway.user.online";
 // {"user_id": "42"}: the user's last logged-in connection on this node went

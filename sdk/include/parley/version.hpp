@@ -10,7 +10,7 @@
 #define PARLEY_SDK_ABI_VERSION 2u
 
 // The release of the SDK headers, for humans and --version output.
-#define PARLEY_SDK_VERSION "2.1.0"
+#define PARLEY_SDK_VERSION "2.2.0"
 
 namespace parley {
 inline constexpr std::uint32_t kSdkAbiVersion = PARLEY_SDK_ABI_VERSION;
