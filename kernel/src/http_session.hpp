@@ -30,7 +30,10 @@ class HttpSession : public std::enable_shared_from_this<HttpSession<Stream>> {
     if (ec) return;
     auto request = parser_->release();
     if (websocket::is_upgrade(request)) {
-      if (request.target() != "/ws")
+      // The query is not part of the path (RFC 3986); clients add one, for
+      // example a cache-buster or a version tag, and it is ignored.
+      const auto target = request.target();
+      if (target.substr(0, target.find('?')) != "/ws")
         return respond(request, http::status::not_found, "text/plain", "not found\n");
       // Browsers send Origin: with an allow-list, other sites' pages cannot
       // open connections with the user's cookies or network position.

@@ -4,6 +4,8 @@
 // Included only by gateway_server.cpp.
 #pragma once
 
+#include <optional>
+
 #include <boost/asio/ip/tcp.hpp>
 #include <boost/asio/post.hpp>
 #include <boost/asio/strand.hpp>
@@ -181,8 +183,8 @@ class WebSocketSession : public Connection,
     asio::post(ws_.get_executor(), [self = this->shared_from_this()] {
       {
         std::lock_guard lock(self->mutex_);
-        if (self->closing_ || self->going_away_ || !self->accepted_) return;
-        self->going_away_ = true;
+        if (self->closing_ || self->goodbye_ || !self->accepted_) return;
+        self->goodbye_ = websocket::close_reason(websocket::close_code::going_away);
         // What is queued goes first; write_next() closes when it is out.
         if (self->writing_) return;
       }
@@ -218,7 +220,7 @@ class WebSocketSession : public Connection,
   // one large reply never cuts off the client that asked for it; a client
   // that stops reading is still cut off at its next frame.
   bool enqueue(std::shared_ptr<const std::string> text, bool is_reply = false) {
-    if (closing_ || going_away_) return true;
+    if (closing_ || goodbye_) return true;
     const std::size_t counted = is_reply ? 0 : text->size();
     if (queue_.size() >= shared_.config.max_queued_frames ||
         queued_bytes_ + counted > shared_.config.max_queued_bytes) {
@@ -308,6 +310,7 @@ class WebSocketSession : public Connection,
     }
     shared_.frames_in.add();
     handle_frame();
+    if (stopped_reading_) return;  // closing: Beast's close reads what still comes
     // A large idle buffer is returned instead of kept per connection (a
     // small one stays: Beast's read takes its room when it starts, before
     // any byte has arrived, so dropping it would buy nothing).
@@ -445,26 +448,29 @@ class WebSocketSession : public Connection,
         reply);
   }
 
+  // The answers already queued (the refusals before this frame) go out
+  // first; then the close. Nothing more is read.
   void close_for_abuse() {
+    stopped_reading_ = true;
+    shared_.log->warn("connection {}: far past its request budget, closing", id_);
     {
       std::lock_guard lock(mutex_);
-      if (closing_) return;
-      closing_ = true;
+      if (closing_ || goodbye_) return;
+      goodbye_ = websocket::close_reason(websocket::close_code::policy_error, "too many requests");
+      if (writing_) return;  // write_next() closes when the queue is out
     }
-    shared_.log->warn("connection {}: far past its request budget, closing", id_);
-    ws_.async_close(
-        websocket::close_reason(websocket::close_code::policy_error, "too many requests"),
-        [self = this->shared_from_this()](beast::error_code) {});
+    send_close();
   }
 
   void send_close() {
+    websocket::close_reason reason;
     {
       std::lock_guard lock(mutex_);
       if (closing_) return;
       closing_ = true;
+      reason = goodbye_.value_or(websocket::close_reason(websocket::close_code::going_away));
     }
-    ws_.async_close(websocket::close_code::going_away,
-                    [self = this->shared_from_this()](beast::error_code) {});
+    ws_.async_close(reason, [self = this->shared_from_this()](beast::error_code) {});
   }
 
   // Encodes every queued frame (up to kWriteBatchBytes) into the stream's
@@ -480,7 +486,7 @@ class WebSocketSession : public Connection,
         writing_ = false;
         if (queue_.empty() && queue_.capacity() > kIdleFrameRoom) queue_.shrink_to_fit();
         if (!closing_) written.swap(written_callbacks_);
-        say_goodbye = going_away_ && !closing_;
+        say_goodbye = goodbye_ && !closing_;
       } else {
         batch_.reserve(std::min(queue_.size(), kMaxBatchReserve));
         std::size_t bytes = 0;
@@ -564,7 +570,11 @@ class WebSocketSession : public Connection,
   bool writing_ = false;
   bool accepted_ = false;
   bool closing_ = false;
-  bool going_away_ = false;  // the server is stopping: close once the queue is sent
+  // Set when the connection is to close (the server stops, or the client
+  // abused its budget): nothing more is queued, and it closes with this
+  // once what was queued before is sent.
+  std::optional<websocket::close_reason> goodbye_;
+  bool stopped_reading_ = false;  // only touched on the connection's strand
 };
 
 }  // namespace parley::kernel::gateway_detail

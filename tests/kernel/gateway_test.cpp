@@ -200,6 +200,27 @@ TEST_F(GatewayTest, RepeatedAbuseClosesTheConnectionWith1008) {
   expect_usable(other);
 }
 
+TEST_F(GatewayTest, EveryFrameBeforeTheAbuseCloseIsAnswered) {
+  // burst 2: the 2 first pings are served, the next 4 (2 x burst) refused,
+  // and the one after them closes the connection, after those answers.
+  ParleydProcess server(options("  rate_limit:\n    requests_per_second: 1\n    burst: 2\n"));
+  WsClient client(server.port());
+  for (int i = 0; i < 7; ++i)
+    client.send_text(R"({"type":"ping","id":"p)" + std::to_string(i) + "\"}");
+  for (int i = 0; i < 6; ++i) {
+    const auto frame = client.receive();
+    ASSERT_TRUE(frame) << "no answer to p" << i;
+    EXPECT_EQ(frame->at("re").as_string(), "p" + std::to_string(i));
+    if (i < 2) {
+      EXPECT_EQ(frame->at("type").as_string(), "ok");
+    } else {
+      expect_error(frame, "rate_limited", true);
+    }
+  }
+  ASSERT_TRUE(client.wait_closed());
+  EXPECT_EQ(client.close_code(), 1008);
+}
+
 TEST_F(GatewayTest, ClientThatStopsReadingIsDisconnectedAndMemoryStaysBounded) {
   ParleydProcess server(options("  max_queued_frames: 100000\n  max_queued_bytes: 8388608\n"));
   WsClient slow(server.port(), {.receive_buffer = 4096});
@@ -227,6 +248,14 @@ TEST_F(GatewayTest, HealthReadyAndUnknownPaths) {
   EXPECT_EQ(http_get(server.port(), "/healthz").status, 200);
   EXPECT_EQ(http_get(server.port(), "/readyz").status, 200);
   EXPECT_EQ(http_get(server.port(), "/nope").status, 404);
+}
+
+TEST_F(GatewayTest, TheUpgradeIgnoresAQueryButNotAnotherPath) {
+  ParleydProcess server(options());
+  WsClient with_query(server.port(), {.target = "/ws?v=1&cache=no"});
+  expect_usable(with_query);
+  EXPECT_THROW(WsClient(server.port(), {.target = "/wsx"}), std::exception);
+  EXPECT_THROW(WsClient(server.port(), {.target = "/ws/x?y"}), std::exception);
 }
 
 // Every line of the exposition is a comment, blank, or `name{labels} value`.
@@ -298,6 +327,15 @@ TEST_F(GatewayTest, JsonLogsAreOneObjectPerLine) {
   EXPECT_GE(lines, 3);
   EXPECT_THAT(server.log(),
               HasSubstr(R"("logger":"kernel","msg":"starting plugin 'alpha' 1.0.0")"));
+}
+
+TEST_F(GatewayTest, SigtermClosesConnectionsWithGoingAway) {
+  ParleydProcess server(options());
+  WsClient client(server.port());
+  expect_usable(client);
+  EXPECT_EQ(server.stop(), 0);
+  ASSERT_TRUE(client.wait_closed());
+  EXPECT_EQ(client.close_code(), 1001);
 }
 
 TEST_F(GatewayTest, TheKernelsThreadsCarryTheirNames) {

@@ -108,10 +108,10 @@ WsClient::WsClient(int port, Options options) : impl_(std::make_unique<Impl>()) 
     impl_->ssl_ctx.set_verify_mode(asio::ssl::verify_none);
     impl_->secure.emplace(beast::ssl_stream<beast::tcp_stream>(std::move(stream), impl_->ssl_ctx));
     impl_->secure->next_layer().handshake(asio::ssl::stream_base::client);
-    impl_->secure->handshake("127.0.0.1", "/ws");
+    impl_->secure->handshake("127.0.0.1", options.target);
   } else {
     impl_->plain.emplace(std::move(stream));
-    impl_->plain->handshake("127.0.0.1", "/ws");
+    impl_->plain->handshake("127.0.0.1", options.target);
   }
   impl_->reading = true;
   impl_->read_loop();

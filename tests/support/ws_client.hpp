@@ -22,6 +22,7 @@ class WsClient {
     // Receive buffer size for the socket (0: system default); small values
     // let a test fill the server's queue quickly.
     int receive_buffer = 0;
+    std::string target = "/ws";  // the upgrade request's path and query
   };
 
   WsClient(int port, Options options);
