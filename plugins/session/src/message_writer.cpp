@@ -75,17 +75,25 @@ MessageWriter::MessageWriter(Database& db, const Clock& clock, Metrics& metrics,
           "Batches undone and written again because a send repeated a stored client_msg_id")) {}
 
 void MessageWriter::submit(SendRequest request, Reply reply) {
+  bool stalled = false;
+  bool start = false;
   {
     std::lock_guard lock(mutex_);
-    queue_.push_back({std::move(request), std::move(reply), std::chrono::steady_clock::now()});
-    if (writing_) return;
-    writing_ = true;
+    stalled = stalled_;
+    if (!stalled) {
+      queue_.push_back({std::move(request), std::move(reply), std::chrono::steady_clock::now()});
+      start = !writing_;
+      writing_ = true;
+    }
   }
-  write_next_batch();
+  if (stalled) {
+    return reply.fail(Status(ErrorCode::unavailable, "the database did not answer in time"));
+  }
+  if (start) write_next_batch();
 }
 
 void MessageWriter::write_next_batch() {
-  auto batch = std::make_shared<std::vector<Pending>>();
+  auto run = std::make_shared<Run>();
   {
     std::lock_guard lock(mutex_);
     if (queue_.empty()) {
@@ -93,52 +101,92 @@ void MessageWriter::write_next_batch() {
       return;
     }
     const std::size_t n = std::min(queue_.size(), batch_max_);
-    batch->reserve(n);
+    run->batch.reserve(n);
     for (std::size_t i = 0; i < n; ++i) {
-      batch->push_back(std::move(queue_.front()));
+      run->batch.push_back(std::move(queue_.front()));
       queue_.pop_front();
     }
   }
   // Not under the mutex: a refused job calls `done` on this thread.
-  auto outcomes = std::make_shared<std::vector<Outcome>>();
   db_.run(
-      [this, batch, outcomes](pqxx::connection& conn) {
+      [this, run](pqxx::connection& conn) {
+        {
+          std::lock_guard lock(run->mutex);
+          run->started = true;
+        }
         const auto started = std::chrono::steady_clock::now();
         double queued = 0;
-        for (const auto& p : *batch)
+        for (const auto& p : run->batch)
           queued += std::chrono::duration<double>(started - p.queued_at).count();
         queue_seconds_.add(queued);
         batches_.add();
-        batched_messages_.add(static_cast<double>(batch->size()));
+        batched_messages_.add(static_cast<double>(run->batch.size()));
         // Most batches repeat no stored client_msg_id: they are written
         // without looking for one first, and one that does is written again,
         // looking. Retries come in waves (clients reconnecting), so the
         // batches after a rewrite look first, until one finds no repeat.
-        for (int attempt = 1;; ++attempt) {
-          try {
-            write_batch(conn, *batch, *outcomes);
-            batch_seconds_.add(
-                std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count());
-            return;
-          } catch (const RepeatFound&) {
-            if (attempt == kAttempts) throw;
-            rewritten_batches_.add();
-            look_for_repeats_ = true;
-          } catch (const pqxx::unique_violation&) {
-            if (attempt == kAttempts) throw;
+        try {
+          for (int attempt = 1;; ++attempt) {
+            try {
+              write_batch(conn, run->batch, run->outcomes);
+              batch_seconds_.add(
+                  std::chrono::duration<double>(std::chrono::steady_clock::now() - started)
+                      .count());
+              break;
+            } catch (const RepeatFound&) {
+              if (attempt == kAttempts) throw;
+              rewritten_batches_.add();
+              look_for_repeats_ = true;
+            } catch (const pqxx::unique_violation&) {
+              if (attempt == kAttempts) throw;
+            }
           }
+        } catch (...) {
+          on_job_end(*run);
+          throw;
         }
+        on_job_end(*run);
       },
-      [this, batch, outcomes](const Status& status) {
-        {
-          std::lock_guard lock(delivery_mutex_);
-          deliveries_.push_back({std::move(*batch), std::move(*outcomes), status});
-        }
-        // The next batch goes to the database before this one's replies and
-        // events are built, so the two overlap.
-        write_next_batch();
-        deliver_in_order();
-      });
+      [this, run](const Status& status) { on_batch_done(run, status); });
+}
+
+void MessageWriter::on_batch_done(const std::shared_ptr<Run>& run, const Status& status) {
+  // The run's lock orders this against on_job_end: a stall begins before
+  // it ends. (Lock order: a run's mutex, then mutex_.)
+  bool still_running = false;
+  std::deque<Pending> refused;
+  {
+    std::lock_guard lock(run->mutex);
+    still_running = run->started && !run->finished;
+    if (still_running) {
+      run->abandoned = true;
+      std::lock_guard queue_lock(mutex_);
+      stalled_ = true;
+      refused.swap(queue_);
+    }
+  }
+  {
+    std::lock_guard lock(delivery_mutex_);
+    deliveries_.push_back({run, status});
+  }
+  // The next batch goes to the database before this one's replies and
+  // events are built, so the two overlap; after a stall, when the job ends.
+  if (!still_running) write_next_batch();
+  deliver_in_order();
+  for (auto& p : refused) {
+    p.reply.fail(Status(ErrorCode::unavailable, "the database did not answer in time"));
+  }
+}
+
+void MessageWriter::on_job_end(Run& run) {
+  {
+    std::lock_guard lock(run.mutex);
+    run.finished = true;
+    if (!run.abandoned) return;
+    std::lock_guard queue_lock(mutex_);
+    stalled_ = false;
+  }
+  write_next_batch();
 }
 
 void MessageWriter::write_batch(pqxx::connection& conn, const std::vector<Pending>& batch,
@@ -472,21 +520,22 @@ void MessageWriter::deliver_in_order() {
       next = std::move(deliveries_.front());
       deliveries_.pop_front();
     }
-    finish_batch(next.batch, next.outcomes, next.status);
+    finish_batch(*next.run, next.status);
     std::lock_guard lock(delivery_mutex_);
     delivering_ = false;
   }
 }
 
-void MessageWriter::finish_batch(std::vector<Pending>& batch, std::vector<Outcome>& outcomes,
-                                 const Status& status) {
-  for (std::size_t i = 0; i < batch.size(); ++i) {
-    auto& p = batch[i];
+void MessageWriter::finish_batch(Run& run, const Status& status) {
+  // After a stall the job may still be writing outcomes and reading the
+  // requests: a failed batch touches only the replies.
+  for (std::size_t i = 0; i < run.batch.size(); ++i) {
+    auto& p = run.batch[i];
     if (!status.ok()) {
       p.reply.fail(status);
       continue;
     }
-    auto& outcome = outcomes[i];
+    auto& outcome = run.outcomes[i];
     if (!outcome.status.ok()) {
       p.reply.fail(outcome.status);
       continue;

@@ -67,6 +67,17 @@ class MessageWriter {
     bool created = false;
     Members members;
   };
+  // One batch, shared by its database job and the job's completion: the
+  // pool may answer the completion (query_timeout_ms) while the job still
+  // runs and reads the batch.
+  struct Run {
+    std::vector<Pending> batch;
+    std::vector<Outcome> outcomes;
+    std::mutex mutex;
+    bool started = false;
+    bool finished = false;
+    bool abandoned = false;  // answered while the job still ran
+  };
 
   // A send's idempotency key, viewing the request's client_msg_id.
   struct SendKey {
@@ -90,6 +101,11 @@ class MessageWriter {
   // Takes the next batch off the queue and writes it; clears writing_ when
   // the queue is empty.
   void write_next_batch();
+  // The job's completion: queues the batch's answers and starts the next
+  // batch, unless the job still runs (see stalled_).
+  void on_batch_done(const std::shared_ptr<Run>& run, const Status& status);
+  // The job returned (or threw): resumes writing after a stall.
+  void on_job_end(Run& run);
   // Without look_for_repeats_, a send repeating a stored client_msg_id makes
   // it throw (before anything is committed); with it, such a send gets the
   // stored message.
@@ -115,8 +131,7 @@ class MessageWriter {
   // their current members; refuses the sends of non-members.
   void check_group_senders(pqxx::work& tx, const std::vector<Pending>& batch,
                            std::vector<std::size_t>& fresh, std::vector<Outcome>& outcomes);
-  void finish_batch(std::vector<Pending>& batch, std::vector<Outcome>& outcomes,
-                    const Status& status);
+  void finish_batch(Run& run, const Status& status);
   // Answers committed batches one at a time, in commit order, on whichever
   // database thread gets there first: live events keep their seq order.
   void deliver_in_order();
@@ -136,10 +151,14 @@ class MessageWriter {
   std::mutex mutex_;
   std::deque<Pending> queue_;
   bool writing_ = false;
+  // A batch outlived query_timeout_ms and its job still runs: its sends
+  // were answered `unavailable`, and so are new ones at once, until it
+  // ends. The next batch waits for it, so that batches stay one at a time
+  // (order, and the caches below).
+  bool stalled_ = false;
 
   struct Delivery {
-    std::vector<Pending> batch;
-    std::vector<Outcome> outcomes;
+    std::shared_ptr<Run> run;
     Status status;
   };
   std::mutex delivery_mutex_;

@@ -2,7 +2,10 @@
 // extension points other plugins rely on (hooks, stored events, push offers).
 #include <gmock/gmock.h>
 
+#include <algorithm>
+#include <string>
 #include <thread>
+#include <vector>
 
 #include <pqxx/pqxx>
 
@@ -46,6 +49,20 @@ class HungDatabaseTest : public SessionTest {
     options.database_yaml = "  query_timeout_ms: 1000\n";
     server_ = std::make_unique<ParleydProcess>(options);
   }
+  // Sends are refused while a stuck statement has not returned, which can
+  // be a moment after /readyz is back: retried, as a client does on
+  // `unavailable`.
+  static json::object send_retrying(WsClient& from, const User& to, const std::string& text,
+                                    const std::string& client_msg_id) {
+    json::object reply;
+    for (const auto deadline = std::chrono::steady_clock::now() + 20s;
+         std::chrono::steady_clock::now() < deadline;) {
+      reply = send(from, to, text, client_msg_id);
+      if (reply.at("type").as_string() == "ok") break;
+      std::this_thread::sleep_for(50ms);
+    }
+    return reply;
+  }
   // Thaws the database whatever the test's outcome, or the next test hangs.
   struct Resume {
     ~Resume() { TestPostgres::shared().resume(); }
@@ -68,10 +85,43 @@ TEST_F(HungDatabaseTest, ADatabaseThatStopsAnsweringGivesUnavailableAndNotReadyW
   EXPECT_TRUE(server_->wait_ready(200, 20s)) << server_->log();
   // The send that was answered unavailable may have been stored after all:
   // repeating it with its client_msg_id gives one message either way.
-  expect_ok(send(*a, bob, "into the void", "h1"));
+  expect_ok(send_retrying(*a, bob, "into the void", "h1"));
   auto history = a->request({{"type", "history"}, {"conversation", conversation_of(alice, bob)}});
   ASSERT_EQ(history.at("type").as_string(), "ok");
   EXPECT_EQ(history.at("messages").as_array().size(), 1u);
+}
+
+// A batch whose statement hangs past the timeout is answered while its job
+// still runs; the job finishing later must find its batch intact, and sends
+// meanwhile are refused rather than queued behind it.
+TEST_F(HungDatabaseTest, AWriteStuckPastTheTimeoutIsAnsweredAndTheServerLivesOn) {
+  auto [alice, a] = online_user("alice");
+  auto [bob, b] = online_user("bob");
+  const auto pid = server_->pid();
+  // Known users in a known conversation: the next sends take the
+  // single-statement path.
+  expect_ok(send(*a, bob, "first", "s1"));
+  {
+    Resume resume;
+    TestPostgres::shared().pause();
+    expect_error(send(*a, bob, "stuck", "s2"), "unavailable");
+    expect_error(send(*a, bob, "behind it", "s3"), "unavailable");
+  }
+  EXPECT_TRUE(server_->wait_ready(200, 20s)) << server_->log();
+  expect_ok(send_retrying(*a, bob, "after", "s4"));
+  EXPECT_EQ(server_->pid(), pid);
+  EXPECT_TRUE(server_->running()) << server_->log();
+  // The stuck send committed when the database came back, or is stored by
+  // its retry: once either way. The refused one was never stored.
+  expect_ok(send_retrying(*a, bob, "stuck", "s2"));
+  auto history = a->request({{"type", "history"}, {"conversation", conversation_of(alice, bob)}});
+  ASSERT_EQ(history.at("type").as_string(), "ok");
+  std::vector<std::string> texts;
+  for (const auto& m : history.at("messages").as_array())
+    texts.emplace_back(m.at("message").as_string());
+  EXPECT_EQ(texts.size(), 3u);
+  EXPECT_EQ(std::count(texts.begin(), texts.end(), "stuck"), 1);
+  EXPECT_EQ(std::count(texts.begin(), texts.end(), "behind it"), 0);
 }
 
 TEST_F(ResilienceTest, DatabaseOutageGivesUnavailableThenRecoversInTheSameProcess) {
