@@ -133,7 +133,7 @@ void GatewayServer::start() {
                           config.tls ? " (TLS)" : "");
 }
 
-void GatewayServer::stop() {
+void GatewayServer::stop(std::chrono::milliseconds close_wait) {
   if (!impl_ || impl_->threads.empty()) return;
   asio::post(impl_->acceptor.get_executor(), [this] {
     beast::error_code ignored;
@@ -144,7 +144,7 @@ void GatewayServer::stop() {
   // Connections are told the server is going away; what does not finish in
   // time is cut when the I/O threads stop.
   impl_->shared.connections.for_each([](Connection& c) { c.close_going_away(); });
-  const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(2);
+  const auto deadline = std::chrono::steady_clock::now() + close_wait;
   while (impl_->shared.connections.connection_count() > 0 &&
          std::chrono::steady_clock::now() < deadline) {
     std::this_thread::sleep_for(std::chrono::milliseconds(20));

@@ -5,6 +5,7 @@
 // Beast's advanced server example splits listener and sessions.
 #pragma once
 
+#include <chrono>
 #include <functional>
 #include <memory>
 
@@ -40,8 +41,9 @@ class GatewayServer {
   // Binds and starts the network threads. Throws when the address cannot be bound
   // or the TLS files cannot be read.
   void start();
-  // Closes the listener, says goodbye (1001) to every client, and joins.
-  void stop();
+  // Closes the listener, says goodbye (1001) to every client, waits up to
+  // `close_wait` for them to go, and joins.
+  void stop(std::chrono::milliseconds close_wait = std::chrono::seconds(2));
   // The bound port (useful with port 0).
   std::uint16_t port() const;
 

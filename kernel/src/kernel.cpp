@@ -1,5 +1,8 @@
 #include "kernel.hpp"
 
+#include <algorithm>
+#include <chrono>
+
 #include "logging.hpp"
 #include "thread_names.hpp"
 
@@ -61,7 +64,12 @@ bool Kernel::ready() const {
 
 void Kernel::stop() {
   running_ = false;
-  if (gateway_) gateway_->stop();
+  // Clients get at most 2 s to close, and at most a quarter of the stop's
+  // bound, so that plugins still stop (and flush) within shutdown_timeout_ms.
+  if (gateway_) {
+    gateway_->stop(
+        std::min<std::chrono::milliseconds>(std::chrono::seconds(2), config_.shutdown_timeout / 4));
+  }
   if (plugins_) plugins_->stop_all();
   // Queued database work finishes; its callbacks may still post to the workers.
   if (database_) database_->stop();

@@ -5,6 +5,7 @@
 #include <set>
 #include <thread>
 
+#include <boost/asio/ip/address.hpp>
 #include <boost/dll/runtime_symbol_info.hpp>
 
 namespace parley::kernel {
@@ -49,8 +50,21 @@ std::chrono::seconds seconds_in(YamlConfig& cfg, std::string_view key,
   return std::chrono::seconds(cfg.int_in(key, fallback.count(), min, max));
 }
 
+// An IP address in the form the gateway compares peers in ("::1", not
+// "0:0:0:0:0:0:0:1"), or nullopt.
+std::optional<std::string> canonical_address(const std::string& text) {
+  boost::system::error_code ec;
+  const auto address = boost::asio::ip::make_address(text, ec);
+  if (ec) return std::nullopt;
+  return address.to_string();
+}
+
 void read_server(YamlConfig& cfg, ServerConfig& server) {
   server.listen = cfg.string_or("listen", server.listen);
+  if (!canonical_address(server.listen)) {
+    cfg.fail("listen",
+             "'" + server.listen + "' is not an IP address (a host name is not resolved)");
+  }
   server.port = static_cast<std::uint16_t>(cfg.int_in("port", server.port, 0, 65535));
   server.io_threads = static_cast<int>(cfg.int_in("io_threads", server.io_threads, 1, 64));
   server.max_frame_bytes = static_cast<std::size_t>(cfg.int_in(
@@ -68,7 +82,19 @@ void read_server(YamlConfig& cfg, ServerConfig& server) {
       "max_pending_requests", static_cast<std::int64_t>(server.max_pending_requests), 1, 1 << 20));
   server.node_id =
       static_cast<std::uint32_t>(cfg.int_in("node_id", server.node_id, 0, (1 << 20) - 1));
-  if (auto proxies = cfg.get_string_list("trusted_proxies")) server.trusted_proxies = *proxies;
+  if (auto proxies = cfg.get_string_list("trusted_proxies")) {
+    server.trusted_proxies.clear();
+    for (std::size_t i = 0; i < proxies->size(); ++i) {
+      const auto address = canonical_address((*proxies)[i]);
+      if (!address) {
+        cfg.fail_item("trusted_proxies", i,
+                      "'" + (*proxies)[i] +
+                          "' is not an IP address (one address per entry; ranges and host names "
+                          "are not supported)");
+      }
+      server.trusted_proxies.push_back(*address);
+    }
+  }
   if (auto origins = cfg.get_string_list("allowed_origins")) server.allowed_origins = *origins;
   server.metrics_token = cfg.string_or("metrics_token", "");
   server.max_connections = static_cast<std::size_t>(cfg.int_in(

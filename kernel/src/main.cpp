@@ -85,6 +85,11 @@ int main(int argc, char** argv) {
   if (mode == Mode::list) {
     try {
       for (const auto& p : read_manifests(config)) {
+        if (!p.unreadable.empty()) {
+          std::cout << fmt::format("{} (disabled; not readable: {})\n  library: {}\n", p.name,
+                                   p.unreadable, p.path);
+          continue;
+        }
         std::cout << fmt::format("{} {}{}\n  {}\n  library: {}\n", p.name, p.version,
                                  p.enabled ? "" : " (disabled)", p.description, p.path);
         // Only the lists a plugin has, so that an empty one is not mistaken for a value.

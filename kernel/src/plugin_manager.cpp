@@ -12,7 +12,21 @@ PluginInfo info_of(const PluginLibrary& lib, bool enabled) {
           lib.requires_list(),
           lib.wants_list(),
           lib.declarations(),
-          enabled};
+          enabled,
+          {}};
+}
+
+// What the plugin threw, for a message; call inside a catch block. A plugin
+// may throw anything, and `throw 42;` must fail its start, not end the
+// process.
+std::string thrown_text() {
+  try {
+    throw;
+  } catch (const std::exception& e) {
+    return e.what();
+  } catch (...) {
+    return "it threw something that is not a std::exception";
+  }
 }
 
 }  // namespace
@@ -53,17 +67,17 @@ void PluginManager::load(const KernelConfig& config) {
     l.host = std::make_unique<PluginHost>(services_, l.owner, pc.log_level);
     try {
       l.plugin.reset(l.library.entry->create(*l.host));
-    } catch (const std::exception& e) {
-      throw PluginError("plugin '" + pc.name + "': create failed: " + e.what());
+    } catch (...) {
+      throw PluginError("plugin '" + pc.name + "': create failed: " + thrown_text());
     }
     if (!l.plugin) throw PluginError("plugin '" + pc.name + "': create returned nothing");
     try {
       l.plugin->configure(*pc.config);
     } catch (const ConfigError&) {
       throw;
-    } catch (const std::exception& e) {
+    } catch (...) {
       throw ConfigError(pc.config->file() + ":" + std::to_string(pc.config->line()) + ": " +
-                        pc.config->path() + ": " + e.what());
+                        pc.config->path() + ": " + thrown_text());
     }
     plugins_.push_back(std::move(l));
   }
@@ -76,8 +90,9 @@ void PluginManager::start_all() {
       log_->info("starting plugin '{}' {}", l.owner->name, l.library.entry->version);
       l.plugin->start();
       l.started = true;
-    } catch (const std::exception& e) {
-      const std::string message = "plugin '" + l.owner->name + "' failed to start: " + e.what();
+    } catch (...) {
+      const std::string message =
+          "plugin '" + l.owner->name + "' failed to start: " + thrown_text();
       log_->error("{}", message);
       // What it registered before failing goes too.
       services_.bus.remove_owner(l.owner->name);
@@ -96,10 +111,8 @@ void PluginManager::stop_one(Loaded& l) {
   try {
     log_->info("stopping plugin '{}'", l.owner->name);
     l.plugin->stop();
-  } catch (const std::exception& e) {
-    log_->error("plugin '{}' failed to stop cleanly: {}", l.owner->name, e.what());
   } catch (...) {
-    log_->error("plugin '{}' failed to stop cleanly", l.owner->name);
+    log_->error("plugin '{}' failed to stop cleanly: {}", l.owner->name, thrown_text());
   }
 }
 
@@ -139,9 +152,23 @@ std::vector<PluginInfo> read_manifests(const KernelConfig& config) {
   std::vector<PluginInfo> out;
   std::vector<DependencyInfo> enabled;
   for (const auto& pc : config.plugins) {
-    out.push_back(info_of(open_plugin_library(pc.name, config.library_path(pc)), pc.enabled));
-    if (pc.enabled)
-      enabled.push_back({out.back().name, out.back().requires_list, out.back().wants_list});
+    if (!pc.enabled) {
+      // A disabled entry is not loaded at start: a library that is not
+      // there (yet) is shown, not an error.
+      try {
+        out.push_back(info_of(open_plugin_library(pc.name, config.library_path(pc)), false));
+      } catch (const std::exception& e) {
+        PluginInfo info;
+        info.name = pc.name;
+        info.path = config.library_path(pc).string();
+        info.enabled = false;
+        info.unreadable = e.what();
+        out.push_back(std::move(info));
+      }
+      continue;
+    }
+    out.push_back(info_of(open_plugin_library(pc.name, config.library_path(pc)), true));
+    enabled.push_back({out.back().name, out.back().requires_list, out.back().wants_list});
   }
   // The same dependency check as start-up: a missing hard dependency or a
   // cycle is an error here too.

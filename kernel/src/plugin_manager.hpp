@@ -23,6 +23,9 @@ struct PluginInfo {
   std::vector<std::string> wants_list;
   Declarations declared;
   bool enabled = true;
+  // A disabled entry whose library cannot be read: why (the rest is empty
+  // but name and path). An enabled one is an error instead.
+  std::string unreadable;
 };
 
 class PluginManager {

@@ -27,4 +27,14 @@ expect_failure $'server:\n  port: eighty\n' "bad.yaml:2: server.port: expected a
 expect_failure $'plugins:\n  - name: nowhere\n' "plugin 'nowhere'"
 expect_failure $'plugins:\n  - name: session\n    config:\n      max_message_length: -1\n' \
   "plugins[0].config.max_message_length: must be between 1 and"
+expect_failure $'server:\n  port: 80\n  port: 81\n' "bad.yaml:3: server.port: repeated key (first at line 2)"
+expect_failure $'server:\n  listen: localhost\n' "bad.yaml:2: server.listen: 'localhost' is not an IP address"
+expect_failure $'server:\n  trusted_proxies: [10.0.0.1, 10.0.0.0/8]\n' "server.trusted_proxies[1]: '10.0.0.0/8' is not an IP address"
+
+# A disabled entry is not loaded: --list-plugins shows it even when its
+# library is missing.
+printf 'plugins:\n  - name: ghost\n    enabled: false\n    library: /nonexistent/parley_ghost.so\n' >"$work/ghost.yaml"
+"$parleyd" --check-config "$work/ghost.yaml" >/dev/null || fail "--check-config of a disabled missing plugin"
+"$parleyd" --list-plugins --config "$work/ghost.yaml" >"$work/list" || fail "--list-plugins of a disabled missing plugin"
+grep -q "^ghost (disabled; not readable: " "$work/list" || fail "--list-plugins output: $(cat "$work/list")"
 echo "parleyd command line behaves"

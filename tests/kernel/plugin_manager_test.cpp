@@ -219,5 +219,18 @@ TEST_F(PluginManagerTest, FailedStartStopsTheAlreadyStartedInReverse) {
   EXPECT_FALSE(kernel->ready());
 }
 
+TEST_F(PluginManagerTest, AStartThatThrowsANonExceptionFailsLikeAnyOther) {
+  auto kernel = make_kernel({{"alpha", ""}, {"beta", "      throw_int_in_start: true\n"}});
+  kernel->load();
+  try {
+    kernel->start();
+    FAIL() << "expected start to fail";
+  } catch (const std::exception& e) {
+    EXPECT_THAT(e.what(), HasSubstr("plugin 'beta' failed to start: it threw something that is "
+                                    "not a std::exception"));
+  }
+  EXPECT_THAT(journal_lines(), ElementsAre("start alpha", "start beta", "stop alpha"));
+}
+
 }  // namespace
 }  // namespace parley::kernel

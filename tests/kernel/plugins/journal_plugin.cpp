@@ -25,6 +25,7 @@ class JournalPlugin : public parley::Plugin {
   void configure(parley::Config& config) override {
     journal_ = config.require_string("journal");
     fail_start_ = config.bool_or("fail_start", false);
+    throw_int_in_start_ = config.bool_or("throw_int_in_start", false);
     greeting_ = config.string_or("greeting", "hello");
     extra_types_ = config.get_string_list("handle").value_or(std::vector<std::string>{});
     record_ = config.get_string_list("record").value_or(std::vector<std::string>{});
@@ -39,6 +40,7 @@ class JournalPlugin : public parley::Plugin {
   void start() override {
     write("start");
     if (fail_start_) throw std::runtime_error("told to fail");
+    if (throw_int_in_start_) throw 42;  // not a std::exception: still a failed start
     start_observing();
     auto echo = [this](parley::Request request, parley::Reply reply) {
       boost::json::object result;
@@ -121,6 +123,7 @@ class JournalPlugin : public parley::Plugin {
   std::string journal_;
   std::string greeting_;
   bool fail_start_ = false;
+  bool throw_int_in_start_ = false;
   std::vector<std::string> record_;
   std::vector<std::string> extra_types_;
   std::string filter_hook_;
