@@ -141,7 +141,8 @@ void ConnectionRegistry::bind_user(ConnectionId id, Binding binding) {
   if (!it->second.user_id.empty()) {
     detach(it->second.user_id, id);
     connection->set_user({}, nullptr, false);
-    publish_unbound(id, it->second.user_id);
+    // Bound again as the same user, what plugins keep for it stays valid.
+    if (it->second.user_id != binding.user_id) publish_unbound(id, it->second.user_id);
   }
   it->second.user_id = binding.user_id;
   it->second.login_key = binding.login_key;

@@ -255,6 +255,17 @@ void DatabasePool::migrate(const std::string& component, std::span<const Migrati
   std::vector<Migration> ordered(migrations.begin(), migrations.end());
   std::sort(ordered.begin(), ordered.end(),
             [](const auto& a, const auto& b) { return a.version < b.version; });
+  // A version is applied once: of two files sharing one, the second would
+  // fail on the first start and be skipped, unnoticed, on every later one.
+  const auto twin =
+      std::adjacent_find(ordered.begin(), ordered.end(),
+                         [](const auto& a, const auto& b) { return a.version == b.version; });
+  if (twin != ordered.end()) {
+    throw std::runtime_error("migrations " + std::string(twin->name) + " and " +
+                             std::string(std::next(twin)->name) + " of " + component +
+                             " share version " + std::to_string(twin->version) +
+                             ": give each file its own number");
+  }
 
   pqxx::connection conn(with_connect_timeout(config_.url, config_.connect_timeout));
   auto exec = [&conn](const std::string& sql) {

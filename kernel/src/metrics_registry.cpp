@@ -2,7 +2,10 @@
 
 #include <fmt/format.h>
 
+#include <algorithm>
+#include <cctype>
 #include <stdexcept>
+#include <string_view>
 
 namespace parley::kernel {
 
@@ -14,6 +17,30 @@ std::string series(const std::string& name, const std::string& labels) {
 
 std::string number(double v) {
   return fmt::format("{}", v);
+}
+
+// [a-zA-Z_][a-zA-Z0-9_]*: a metric name without colons (those are for
+// recording rules), and a label name.
+bool is_identifier(std::string_view text) {
+  if (text.empty() || std::isdigit(static_cast<unsigned char>(text.front()))) return false;
+  return std::all_of(text.begin(), text.end(), [](char c) {
+    return std::isalnum(static_cast<unsigned char>(c)) || c == '_';
+  });
+}
+
+// HELP text escapes backslashes and line breaks (exposition format 0.0.4).
+std::string escape_help(const std::string& help) {
+  std::string out;
+  for (const char c : help) {
+    if (c == '\\') {
+      out += "\\\\";
+    } else if (c == '\n') {
+      out += "\\n";
+    } else {
+      out += c;
+    }
+  }
+  return out;
 }
 
 }  // namespace
@@ -46,11 +73,17 @@ void HistogramMetric::render(std::string& out, const std::string& name,
 }
 
 MetricsRegistry::Family& MetricsRegistry::family(const std::string& name, const std::string& help,
-                                                 const std::string& type) {
+                                                 const std::string& type,
+                                                 const std::string& owner) {
   auto [it, inserted] = families_.try_emplace(name);
   if (inserted) {
     it->second.help = help;
     it->second.type = type;
+    it->second.owner = owner;
+  } else if (it->second.owner != owner) {
+    const auto& holder = it->second.owner;
+    throw std::invalid_argument("metric " + name + " is already registered by " +
+                                (holder.empty() ? "the kernel" : "plugin '" + holder + "'"));
   } else if (it->second.type != type) {
     throw std::logic_error("metric " + name + " registered as both " + it->second.type + " and " +
                            type);
@@ -59,17 +92,17 @@ MetricsRegistry::Family& MetricsRegistry::family(const std::string& name, const 
 }
 
 CounterMetric& MetricsRegistry::counter(const std::string& name, const std::string& help,
-                                        const std::string& labels) {
+                                        const std::string& labels, const std::string& owner) {
   std::lock_guard lock(mutex_);
-  auto& slot = family(name, help, "counter").counters[labels];
+  auto& slot = family(name, help, "counter", owner).counters[labels];
   if (!slot) slot = std::make_unique<CounterMetric>();
   return *slot;
 }
 
 GaugeMetric& MetricsRegistry::gauge(const std::string& name, const std::string& help,
-                                    const std::string& labels) {
+                                    const std::string& labels, const std::string& owner) {
   std::lock_guard lock(mutex_);
-  auto& slot = family(name, help, "gauge").gauges[labels];
+  auto& slot = family(name, help, "gauge", owner).gauges[labels];
   if (!slot) slot = std::make_unique<GaugeMetric>();
   return *slot;
 }
@@ -87,7 +120,7 @@ std::string MetricsRegistry::render() const {
   std::lock_guard lock(mutex_);
   std::string out;
   for (const auto& [name, fam] : families_) {
-    out += "# HELP " + name + " " + fam.help + "\n";
+    out += "# HELP " + name + " " + escape_help(fam.help) + "\n";
     out += "# TYPE " + name + " " + fam.type + "\n";
     for (const auto& [labels, c] : fam.counters)
       out += series(name, labels) + " " + number(c->value()) + "\n";
@@ -98,9 +131,28 @@ std::string MetricsRegistry::render() const {
   return out;
 }
 
-std::string PluginMetrics::render(const Labels& labels) {
+std::string PluginMetrics::full_name(const std::string& name) const {
+  if (!is_identifier(name)) {
+    throw std::invalid_argument("metric name '" + name +
+                                "' must be letters, digits and '_', not starting with a digit");
+  }
+  return prefix_ + name;
+}
+
+std::string PluginMetrics::render(const Labels& given) {
+  Labels labels = given;
+  std::sort(labels.begin(), labels.end());
   std::string out;
-  for (const auto& [name, value] : labels) {
+  for (std::size_t i = 0; i < labels.size(); ++i) {
+    const auto& [name, value] = labels[i];
+    if (!is_identifier(name) || name.starts_with("__")) {
+      throw std::invalid_argument("label name '" + name +
+                                  "' must be letters, digits and '_', not starting with a digit "
+                                  "or '__'");
+    }
+    if (i > 0 && labels[i - 1].first == name) {
+      throw std::invalid_argument("label '" + name + "' given twice");
+    }
     if (!out.empty()) out += ',';
     out += name + "=\"";
     for (const char c : value) {

@@ -41,8 +41,13 @@ void check_fingerprint(const std::string& where, const BuildFingerprint* plugin)
            std::to_string(kernel.boost_version));
   if (text(plugin->pqxx_version) != text(kernel.pqxx_version))
     refuse("libpqxx", text(plugin->pqxx_version), text(kernel.pqxx_version));
-  if (text(plugin->sdk_version) != text(kernel.sdk_version))
-    refuse("Parley SDK", text(plugin->sdk_version), text(kernel.sdk_version));
+  if (text(plugin->sdk_version) != text(kernel.sdk_version)) {
+    // Here the cure is other headers, not another compiler.
+    throw PluginError(where + ": built with Parley SDK " + text(plugin->sdk_version) +
+                      ", this kernel with " + text(kernel.sdk_version) +
+                      "; rebuild the plugin against the kernel's SDK (" + text(kernel.sdk_version) +
+                      ")");
+  }
 }
 
 }  // namespace

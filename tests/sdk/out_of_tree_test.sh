@@ -14,6 +14,10 @@ trap 'rm -rf "$work"' EXIT
 cmake -S "$source_dir/sdk" -B "$work/sdk-build" -G Ninja -DCMAKE_INSTALL_PREFIX="$work/prefix" >/dev/null
 cmake --install "$work/sdk-build" >/dev/null
 test -f "$work/prefix/include/parley/sdk.hpp"
+# find_package(ParleySDK X.Y.Z) finds exactly the release of the headers.
+version=$(sed -n 's/^#define PARLEY_SDK_VERSION "\(.*\)"/\1/p' "$source_dir/sdk/include/parley/version.hpp")
+version_file=$(find "$work/prefix" -name ParleySDKConfigVersion.cmake)
+grep -q "set(PACKAGE_VERSION \"$version\")" "$version_file" || { echo "no version $version in $version_file" >&2; exit 1; }
 
 cmake -S "$source_dir/sdk/example" -B "$work/example-build" -G Ninja -DCMAKE_PREFIX_PATH="$work/prefix" \
   -DCMAKE_CXX_FLAGS="-Wall -Wextra -Werror" >/dev/null

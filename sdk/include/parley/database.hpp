@@ -26,7 +26,12 @@ class Database {
 
   // Runs `work` on a pool thread with a live connection, then `done` on the
   // same thread: ok, `unavailable` when the database cannot be reached (the
-  // pool reconnects by itself later), or `internal` when `work` threw.
+  // pool reconnects by itself later), a parley::Failure's own code when
+  // `work` threw one, or `internal` when it threw anything else. Past
+  // database.query_timeout_ms, `done` gets `unavailable` on the watchdog
+  // thread while `work` may still run and even commit: share what both
+  // touch through a shared_ptr, and read what `work` fills in only when the
+  // status is ok (docs/plugins.md, section 5.6).
   // `work` owns its transaction (pqxx::work tx(conn)). When a connection
   // turns out dead before anything committed, `work` runs again on a fresh
   // one: reset what it fills in at its start. A job refused outright (the

@@ -3,9 +3,14 @@
 // and whenever `next_wake` (a time on the SDK clock) comes, which makes
 // repeating timers and deadlines. State touched only from tasks needs no
 // lock. Header-only and compiled into the plugin, so no Asio executor or
-// other type-erased object crosses the plugin boundary (anchors.md: RTTI
-// across RTLD_LOCAL libraries breaks). A plugin that runs a client library's
-// own loop (libcurl multi, a broker client) runs it on such a thread too.
+// other type-erased object crosses the plugin boundary (RTTI across
+// RTLD_LOCAL libraries breaks). A plugin that runs a client library's own
+// loop (libcurl multi, a broker client) runs it on such a thread too.
+//
+// Unlike Host::post, nothing here catches: an exception that leaves a task,
+// `on_wake` or `next_wake` ends the process (std::terminate), as on any
+// std::thread. Catch and log inside them. `next_wake` runs with the loop's
+// lock held: it must not call post().
 #pragma once
 
 #include <chrono>

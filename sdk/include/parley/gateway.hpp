@@ -146,7 +146,7 @@ class Gateway {
   // Logs the connection out: it receives no more deliveries.
   virtual void unbind_user(ConnectionId connection) = 0;
   // Logs out every connection bound with `login_key` (a revoked session),
-  // after queuing `notice` on each; returns how many there were.
+  // then queues `notice` on each; returns how many there were.
   virtual std::size_t end_login(std::string_view login_key, const Frame& notice) = 0;
 
   // SDK 2.2: the user `connection` is logged in as; empty when it is not
