@@ -43,8 +43,18 @@ DatabasePool::~DatabasePool() {
 }
 
 std::unique_ptr<pqxx::connection> DatabasePool::connect() {
-  return std::make_unique<pqxx::connection>(
+  auto conn = std::make_unique<pqxx::connection>(
       with_connect_timeout(config_.url, config_.connect_timeout));
+  // A statement still running at query_timeout_ms has been answered
+  // `unavailable` by the watchdog; PostgreSQL then cancels it too, so that
+  // a job stuck behind a lock ends (and frees its connection) instead of
+  // waiting as long as the lock is held. Migrations use their own
+  // connection and have no such bound.
+  {
+    pqxx::nontransaction tx(*conn);
+    tx.exec("SET statement_timeout = " + std::to_string(config_.query_timeout.count()));
+  }
+  return conn;
 }
 
 void DatabasePool::start() {
@@ -215,13 +225,22 @@ Status DatabasePool::run_job(Job& job, pqxx::connection& conn, bool& retryable) 
   } catch (const Failure& f) {
     status = Status(f.code(), f.what());
   } catch (const std::exception& e) {
-    if (!conn.is_open()) {
+    const auto* sql = dynamic_cast<const pqxx::sql_error*>(&e);
+    if (sql != nullptr && sql->sqlstate() == "57014") {
+      // statement_timeout (see connect): the watchdog's answer, when this
+      // comes first.
+      status = Status(ErrorCode::unavailable, "the database did not answer in time");
+    } else if (!conn.is_open()) {
       status = Status(ErrorCode::unavailable, "the database is unavailable");
       retryable = true;
     } else {
       log_->error("plugin '{}': database work failed: {}", job.completion->owner->name, e.what());
       status = Status(ErrorCode::internal, "database error");
     }
+  } catch (...) {
+    log_->error("plugin '{}': database work threw something that is not a std::exception",
+                job.completion->owner->name);
+    status = Status(ErrorCode::internal, "database error");
   }
   in_use_.add(-1);
   return status;

@@ -51,11 +51,16 @@ std::chrono::seconds seconds_in(YamlConfig& cfg, std::string_view key,
 }
 
 // An IP address in the form the gateway compares peers in ("::1", not
-// "0:0:0:0:0:0:0:1"), or nullopt.
+// "0:0:0:0:0:0:0:1"; an IPv4-mapped IPv6 address as the IPv4 one), or
+// nullopt.
 std::optional<std::string> canonical_address(const std::string& text) {
   boost::system::error_code ec;
   const auto address = boost::asio::ip::make_address(text, ec);
   if (ec) return std::nullopt;
+  if (address.is_v6() && address.to_v6().is_v4_mapped()) {
+    return boost::asio::ip::make_address_v4(boost::asio::ip::v4_mapped, address.to_v6())
+        .to_string();
+  }
   return address.to_string();
 }
 

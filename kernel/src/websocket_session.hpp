@@ -33,7 +33,13 @@ std::string client_address(Stream& stream, const http::request<http::string_body
                            const ServerConfig& config) {
   beast::error_code ec;
   const auto peer = beast::get_lowest_layer(stream).socket().remote_endpoint(ec);
-  std::string address = ec ? std::string() : peer.address().to_string();
+  auto ip = peer.address();
+  // On a dual-stack listener (listen: "::") IPv4 peers arrive as
+  // ::ffff:a.b.c.d: counted, and matched against trusted_proxies, as a.b.c.d.
+  if (!ec && ip.is_v6() && ip.to_v6().is_v4_mapped()) {
+    ip = asio::ip::make_address_v4(asio::ip::v4_mapped, ip.to_v6());
+  }
+  std::string address = ec ? std::string() : ip.to_string();
   const auto& trusted = config.trusted_proxies;
   if (std::find(trusted.begin(), trusted.end(), address) == trusted.end()) return address;
   const auto forwarded = request["X-Forwarded-For"];
@@ -433,7 +439,8 @@ class WebSocketSession : public Connection,
     std::string user;
     {
       std::lock_guard lock(mutex_);
-      if (closing_) return sequencer_->finished();
+      // Closing, or about to: a request not started yet never starts.
+      if (closing_ || goodbye_) return sequencer_->finished();
       user = user_id_;
     }
     auto sink = std::make_shared<RequestReplySink>(this->weak_from_this(), sequencer_, shared_,
@@ -452,6 +459,7 @@ class WebSocketSession : public Connection,
   // first; then the close. Nothing more is read.
   void close_for_abuse() {
     stopped_reading_ = true;
+    sequencer_->clear();  // requests still waiting their turn never start
     shared_.log->warn("connection {}: far past its request budget, closing", id_);
     {
       std::lock_guard lock(mutex_);

@@ -4,6 +4,7 @@
 #include <cstdlib>
 #include <map>
 #include <stdexcept>
+#include <vector>
 
 namespace parley::kernel {
 
@@ -17,26 +18,32 @@ int line_of(const YAML::Node& node, int fallback) {
 
 // yaml-cpp keeps both entries of a repeated key and lookups find the
 // first: an operator who overrides a key further down the file would be
-// ignored without a word. Throws at the second occurrence.
-void refuse_repeated_keys(const YAML::Node& node, const std::string& file,
-                          const std::string& path) {
+// ignored without a word. Throws at the second occurrence. `inside` holds
+// the nodes being walked: an alias can make a node its own descendant.
+void refuse_repeated_keys(const YAML::Node& node, const std::string& file, const std::string& path,
+                          std::vector<YAML::Node>& inside) {
+  if (!node.IsSequence() && !node.IsMap()) return;
+  for (const auto& outer : inside) {
+    if (outer.is(node)) return;
+  }
+  inside.push_back(node);
   if (node.IsSequence()) {
     for (std::size_t i = 0; i < node.size(); ++i)
-      refuse_repeated_keys(node[i], file, path + "[" + std::to_string(i) + "]");
-    return;
-  }
-  if (!node.IsMap()) return;
-  std::map<std::string, int> seen;  // key -> its line
-  for (const auto& entry : node) {
-    const std::string key = entry.first.IsScalar() ? entry.first.Scalar() : "?";
-    const std::string key_path = path.empty() ? key : path + "." + key;
-    const int line = line_of(entry.first, 1);
-    if (const auto [it, fresh] = seen.emplace(key, line); !fresh) {
-      throw ConfigError(file + ":" + std::to_string(line) + ": " + key_path +
-                        ": repeated key (first at line " + std::to_string(it->second) + ")");
+      refuse_repeated_keys(node[i], file, path + "[" + std::to_string(i) + "]", inside);
+  } else {
+    std::map<std::string, int> seen;  // key -> its line
+    for (const auto& entry : node) {
+      const std::string key = entry.first.IsScalar() ? entry.first.Scalar() : "?";
+      const std::string key_path = path.empty() ? key : path + "." + key;
+      const int line = line_of(entry.first, 1);
+      if (const auto [it, fresh] = seen.emplace(key, line); !fresh && entry.first.IsScalar()) {
+        throw ConfigError(file + ":" + std::to_string(line) + ": " + key_path +
+                          ": repeated key (first at line " + std::to_string(it->second) + ")");
+      }
+      refuse_repeated_keys(entry.second, file, key_path, inside);
     }
-    refuse_repeated_keys(entry.second, file, key_path);
   }
+  inside.pop_back();
 }
 
 std::string describe(const YAML::Node& node) {
@@ -92,7 +99,8 @@ std::unique_ptr<YamlConfig> YamlConfig::load_file(const std::string& file) {
   }
   if (root.IsNull()) root = YAML::Node(YAML::NodeType::Map);
   if (!root.IsMap()) throw ConfigError(file + ":1: the top level must be a mapping");
-  refuse_repeated_keys(root, file, "");
+  std::vector<YAML::Node> inside;
+  refuse_repeated_keys(root, file, "", inside);
   return std::make_unique<YamlConfig>(root, file, "", 1);
 }
 

@@ -28,6 +28,8 @@ expect_failure $'plugins:\n  - name: nowhere\n' "plugin 'nowhere'"
 expect_failure $'plugins:\n  - name: session\n    config:\n      max_message_length: -1\n' \
   "plugins[0].config.max_message_length: must be between 1 and"
 expect_failure $'server:\n  port: 80\n  port: 81\n' "bad.yaml:3: server.port: repeated key (first at line 2)"
+# An alias inside its own anchor is a cycle: an error, not a stack overflow.
+expect_failure $'server: &s\n  port: 80\n  nested: *s\n' "bad.yaml:3: server.nested: unknown key"
 expect_failure $'server:\n  listen: localhost\n' "bad.yaml:2: server.listen: 'localhost' is not an IP address"
 expect_failure $'server:\n  trusted_proxies: [10.0.0.1, 10.0.0.0/8]\n' "server.trusted_proxies[1]: '10.0.0.0/8' is not an IP address"
 

@@ -72,7 +72,10 @@ MessageWriter::MessageWriter(Database& db, const Clock& clock, Metrics& metrics,
           "Batches of 1:1 sends to known users in known conversations, written in one statement")),
       rewritten_batches_(metrics.counter(
           "write_batches_rewritten_total",
-          "Batches undone and written again because a send repeated a stored client_msg_id")) {}
+          "Batches undone and written again because a send repeated a stored client_msg_id")),
+      stalls_(metrics.counter("write_stalls_total",
+                              "Batches answered unavailable at database.query_timeout_ms while "
+                              "their statement still ran; sends were refused until it ended")) {}
 
 void MessageWriter::submit(SendRequest request, Reply reply) {
   bool stalled = false;
@@ -111,8 +114,13 @@ void MessageWriter::write_next_batch() {
   db_.run(
       [this, run](pqxx::connection& conn) {
         {
+          // Answered already: the pool gave up on the job before this run
+          // (it was connecting) or this is its second run after a broken
+          // connection. The next batch may be running: touch nothing.
           std::lock_guard lock(run->mutex);
+          if (run->answered) return;
           run->started = true;
+          run->finished = false;
         }
         const auto started = std::chrono::steady_clock::now();
         double queued = 0;
@@ -151,22 +159,24 @@ void MessageWriter::write_next_batch() {
 }
 
 void MessageWriter::on_batch_done(const std::shared_ptr<Run>& run, const Status& status) {
-  // The run's lock orders this against on_job_end: a stall begins before
-  // it ends. (Lock order: a run's mutex, then mutex_.)
+  // The run's lock orders this against the job's start and end: a stall
+  // begins before it ends, and this batch's answers are queued before a
+  // batch the end starts can queue its own. (Lock order: a run's mutex,
+  // then mutex_ or delivery_mutex_.)
   bool still_running = false;
   std::deque<Pending> refused;
   {
     std::lock_guard lock(run->mutex);
+    run->answered = true;
     still_running = run->started && !run->finished;
     if (still_running) {
+      stalls_.add();
       run->abandoned = true;
       std::lock_guard queue_lock(mutex_);
       stalled_ = true;
       refused.swap(queue_);
     }
-  }
-  {
-    std::lock_guard lock(delivery_mutex_);
+    std::lock_guard delivery_lock(delivery_mutex_);
     deliveries_.push_back({run, status});
   }
   // The next batch goes to the database before this one's replies and

@@ -74,8 +74,9 @@ class MessageWriter {
     std::vector<Pending> batch;
     std::vector<Outcome> outcomes;
     std::mutex mutex;
-    bool started = false;
-    bool finished = false;
+    bool answered = false;   // the completion came: a job starting now does nothing
+    bool started = false;    // a run of the job began (the pool may run it twice)
+    bool finished = false;   // ... and ended
     bool abandoned = false;  // answered while the job still ran
   };
 
@@ -147,6 +148,7 @@ class MessageWriter {
   Counter& queue_seconds_;
   Counter& single_statement_batches_;
   Counter& rewritten_batches_;
+  Counter& stalls_;
 
   std::mutex mutex_;
   std::deque<Pending> queue_;

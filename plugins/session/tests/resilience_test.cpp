@@ -122,6 +122,35 @@ TEST_F(HungDatabaseTest, AWriteStuckPastTheTimeoutIsAnsweredAndTheServerLivesOn)
   EXPECT_EQ(texts.size(), 3u);
   EXPECT_EQ(std::count(texts.begin(), texts.end(), "stuck"), 1);
   EXPECT_EQ(std::count(texts.begin(), texts.end(), "behind it"), 0);
+  EXPECT_THAT(http_get(server_->port(), "/metrics").body,
+              testing::ContainsRegex("parley_session_write_stalls_total [1-9]"));
+}
+
+// PostgreSQL itself ends a statement that outlives the timeout: a write
+// stuck behind a lock frees its connection, and the writer its stall,
+// while the lock is still held.
+TEST_F(HungDatabaseTest, AStatementStuckBehindALockIsCancelledByTheServer) {
+  auto [alice, a] = online_user("alice");
+  auto [bob, b] = online_user("bob");
+  expect_ok(send(*a, bob, "first", "l1"));
+  pqxx::connection locker(database_url_);
+  pqxx::work lock(locker);
+  lock.exec("LOCK TABLE conversations IN ACCESS EXCLUSIVE MODE");
+  expect_error(send(*a, bob, "behind the lock", "l2"), "unavailable");
+  pqxx::connection observer(database_url_);
+  auto waiting = [&] {
+    pqxx::nontransaction tx(observer);
+    return tx.exec1("SELECT count(*) FROM pg_locks WHERE NOT granted")[0].as<int>();
+  };
+  int still_waiting = 1;
+  for (const auto deadline = std::chrono::steady_clock::now() + 10s;
+       std::chrono::steady_clock::now() < deadline && still_waiting > 0;) {
+    std::this_thread::sleep_for(50ms);
+    still_waiting = waiting();
+  }
+  EXPECT_EQ(still_waiting, 0) << "the stuck statement still waits for the lock";
+  lock.abort();
+  expect_ok(send_retrying(*a, bob, "after the lock", "l3"));
 }
 
 TEST_F(ResilienceTest, DatabaseOutageGivesUnavailableThenRecoversInTheSameProcess) {
