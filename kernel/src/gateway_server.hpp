@@ -31,6 +31,11 @@ struct GatewayDependencies {
   std::shared_ptr<spdlog::logger> log;
 };
 
+// Metric families the gateway registers on first use, long after plugins
+// started: the kernel reserves their names up front (MetricsRegistry::reserve).
+inline constexpr const char* kErrorsMetric = "parley_errors_total";
+inline constexpr const char* kRequestDurationMetric = "parley_request_duration_seconds";
+
 class GatewayServer {
  public:
   explicit GatewayServer(GatewayDependencies deps);

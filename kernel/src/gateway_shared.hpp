@@ -126,7 +126,7 @@ struct Shared {
   }
 
   CounterMetric& errors(std::string_view code) {
-    return metrics.counter("parley_errors_total", "Error replies sent, by code",
+    return metrics.counter(kErrorsMetric, "Error replies sent, by code",
                            "code=\"" + std::string(code) + "\"");
   }
   // One histogram per routed request type, looked up on every reply: cached
@@ -136,10 +136,9 @@ struct Shared {
       std::shared_lock lock(latency_mutex);
       if (auto it = latency_by_type.find(type); it != latency_by_type.end()) return *it->second;
     }
-    auto& histogram =
-        metrics.histogram("parley_request_duration_seconds",
-                          "Time from a request's arrival to its reply, by request type",
-                          "type=\"" + type + "\"", kLatencyBuckets);
+    auto& histogram = metrics.histogram(
+        kRequestDurationMetric, "Time from a request's arrival to its reply, by request type",
+        "type=\"" + type + "\"", kLatencyBuckets);
     std::unique_lock lock(latency_mutex);
     latency_by_type.emplace(type, &histogram);
     return histogram;

@@ -15,6 +15,8 @@ Kernel::Kernel(KernelConfig config, const Clock* clock)
       workers_(std::make_unique<boost::asio::thread_pool>(config_.worker_threads)),
       cpu_(std::make_unique<CpuPool>(config_.cpu_threads, config_.cpu_queue_limit)) {
   name_pool_threads(*workers_, config_.worker_threads, "parley-worker");
+  metrics_.reserve(kErrorsMetric);
+  metrics_.reserve(kRequestDurationMetric);
   if (!config_.database.url.empty())
     database_ = std::make_unique<DatabasePool>(config_.database, metrics_, log_);
   bus_ = std::make_unique<EventBus>(workers_->get_executor(), log_);

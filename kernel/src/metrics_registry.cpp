@@ -75,6 +75,9 @@ void HistogramMetric::render(std::string& out, const std::string& name,
 MetricsRegistry::Family& MetricsRegistry::family(const std::string& name, const std::string& help,
                                                  const std::string& type,
                                                  const std::string& owner) {
+  if (!owner.empty() && reserved_.contains(name)) {
+    throw std::invalid_argument("metric " + name + " is already registered by the kernel");
+  }
   auto [it, inserted] = families_.try_emplace(name);
   if (inserted) {
     it->second.help = help;
@@ -114,6 +117,11 @@ HistogramMetric& MetricsRegistry::histogram(const std::string& name, const std::
   auto& slot = family(name, help, "histogram").histograms[labels];
   if (!slot) slot = std::make_unique<HistogramMetric>(bounds);
   return *slot;
+}
+
+void MetricsRegistry::reserve(const std::string& name) {
+  std::lock_guard lock(mutex_);
+  reserved_.insert(name);
 }
 
 std::string MetricsRegistry::render() const {

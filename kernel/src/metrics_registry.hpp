@@ -7,6 +7,7 @@
 #include <map>
 #include <memory>
 #include <mutex>
+#include <set>
 #include <string>
 #include <vector>
 
@@ -59,6 +60,9 @@ class MetricsRegistry {
   HistogramMetric& histogram(const std::string& name, const std::string& help,
                              const std::string& labels, const std::vector<double>& bounds);
   std::string render() const;
+  // Keeps `name` for the kernel, which registers it later: a plugin that
+  // tries first is refused (at its start, not when the kernel gets there).
+  void reserve(const std::string& name);
 
  private:
   struct Family {
@@ -74,6 +78,7 @@ class MetricsRegistry {
 
   mutable std::mutex mutex_;
   std::map<std::string, Family> families_;
+  std::set<std::string> reserved_;
 };
 
 // The parley::Metrics a plugin sees: names prefixed with parley_<plugin>_.

@@ -61,5 +61,14 @@ TEST(MetricsRegistryTest, APluginCannotTakeTheKernelsOrAnotherPluginsMetric) {
   EXPECT_THAT(registry.render(), HasSubstr("parley_db_pool_size 4\n"));
 }
 
+TEST(MetricsRegistryTest, ANameTheKernelRegistersLaterIsReservedForIt) {
+  MetricsRegistry registry;
+  registry.reserve("parley_errors_total");
+  PluginMetrics errors(registry, "errors");
+  EXPECT_THROW(errors.counter("total", "mine"), std::invalid_argument);
+  registry.counter("parley_errors_total", "Error replies", "code=\"internal\"").add();
+  EXPECT_THAT(registry.render(), HasSubstr("parley_errors_total{code=\"internal\"} 1\n"));
+}
+
 }  // namespace
 }  // namespace parley::kernel
