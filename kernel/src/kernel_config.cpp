@@ -8,6 +8,8 @@
 #include <boost/asio/ip/address.hpp>
 #include <boost/dll/runtime_symbol_info.hpp>
 
+#include "ip_address.hpp"
+
 namespace parley::kernel {
 
 std::optional<LogLevel> parse_log_level(std::string_view text) {
@@ -57,11 +59,7 @@ std::optional<std::string> canonical_address(const std::string& text) {
   boost::system::error_code ec;
   const auto address = boost::asio::ip::make_address(text, ec);
   if (ec) return std::nullopt;
-  if (address.is_v6() && address.to_v6().is_v4_mapped()) {
-    return boost::asio::ip::make_address_v4(boost::asio::ip::v4_mapped, address.to_v6())
-        .to_string();
-  }
-  return address.to_string();
+  return unmapped(address).to_string();
 }
 
 void read_server(YamlConfig& cfg, ServerConfig& server) {

@@ -152,23 +152,20 @@ std::vector<PluginInfo> read_manifests(const KernelConfig& config) {
   std::vector<PluginInfo> out;
   std::vector<DependencyInfo> enabled;
   for (const auto& pc : config.plugins) {
-    if (!pc.enabled) {
+    PluginInfo info;
+    try {
+      info = info_of(open_plugin_library(pc.name, config.library_path(pc)), pc.enabled);
+    } catch (const std::exception& e) {
       // A disabled entry is not loaded at start: a library that is not
       // there (yet) is shown, not an error.
-      try {
-        out.push_back(info_of(open_plugin_library(pc.name, config.library_path(pc)), false));
-      } catch (const std::exception& e) {
-        PluginInfo info;
-        info.name = pc.name;
-        info.path = config.library_path(pc).string();
-        info.enabled = false;
-        info.unreadable = e.what();
-        out.push_back(std::move(info));
-      }
-      continue;
+      if (pc.enabled) throw;
+      info.name = pc.name;
+      info.path = config.library_path(pc).string();
+      info.enabled = false;
+      info.unreadable = e.what();
     }
-    out.push_back(info_of(open_plugin_library(pc.name, config.library_path(pc)), true));
-    enabled.push_back({out.back().name, out.back().requires_list, out.back().wants_list});
+    if (pc.enabled) enabled.push_back({info.name, info.requires_list, info.wants_list});
+    out.push_back(std::move(info));
   }
   // The same dependency check as start-up: a missing hard dependency or a
   // cycle is an error here too.

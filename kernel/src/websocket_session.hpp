@@ -17,6 +17,7 @@
 
 #include "coalescing_stream.hpp"  // kernel/src/asio
 #include "gateway_shared.hpp"
+#include "ip_address.hpp"
 #include "parley/names.hpp"
 
 namespace parley::kernel::gateway_detail {
@@ -33,13 +34,7 @@ std::string client_address(Stream& stream, const http::request<http::string_body
                            const ServerConfig& config) {
   beast::error_code ec;
   const auto peer = beast::get_lowest_layer(stream).socket().remote_endpoint(ec);
-  auto ip = peer.address();
-  // On a dual-stack listener (listen: "::") IPv4 peers arrive as
-  // ::ffff:a.b.c.d: counted, and matched against trusted_proxies, as a.b.c.d.
-  if (!ec && ip.is_v6() && ip.to_v6().is_v4_mapped()) {
-    ip = asio::ip::make_address_v4(asio::ip::v4_mapped, ip.to_v6());
-  }
-  std::string address = ec ? std::string() : ip.to_string();
+  std::string address = ec ? std::string() : unmapped(peer.address()).to_string();
   const auto& trusted = config.trusted_proxies;
   if (std::find(trusted.begin(), trusted.end(), address) == trusted.end()) return address;
   const auto forwarded = request["X-Forwarded-For"];

@@ -17,6 +17,11 @@ constexpr std::size_t kMaxCached = 1'000'000;
 // server storing the same one), is written again; the retry finds the row.
 constexpr int kAttempts = 3;
 
+// What sends get while a batch outlives the database timeout (a stall).
+Status stalled_status() {
+  return Status(ErrorCode::unavailable, "the database did not answer in time");
+}
+
 // A batch written without looking for stored client_msg_ids met one.
 struct RepeatFound : std::runtime_error {
   RepeatFound() : std::runtime_error("a send repeats a stored client_msg_id") {}
@@ -90,7 +95,7 @@ void MessageWriter::submit(SendRequest request, Reply reply) {
     }
   }
   if (stalled) {
-    return reply.fail(Status(ErrorCode::unavailable, "the database did not answer in time"));
+    return reply.fail(stalled_status());
   }
   if (start) write_next_batch();
 }
@@ -184,7 +189,7 @@ void MessageWriter::on_batch_done(const std::shared_ptr<Run>& run, const Status&
   if (!still_running) write_next_batch();
   deliver_in_order();
   for (auto& p : refused) {
-    p.reply.fail(Status(ErrorCode::unavailable, "the database did not answer in time"));
+    p.reply.fail(stalled_status());
   }
 }
 
