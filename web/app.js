@@ -8,6 +8,9 @@ const HISTORY_PAGE = 50;
 const TYPING_SEND_INTERVAL_MS = 3000;
 const TYPING_SHOW_MS = 5000;
 const RETRY_DELAY_MS = 2000;
+// The session plugin's default max_message_length, in code points: a longer
+// text is refused (too_large), so the composer keeps it for shortening.
+const MAX_MESSAGE_CHARS = 4000;
 // Presence counts only requests as activity: an open, visible page pings so
 // its user stays online while reading (the server's offline_after is minutes).
 const PING_INTERVAL_MS = 60000;
@@ -590,14 +593,14 @@ function transmit(clientMsgId) {
         setTimeout(() => transmit(clientMsgId), RETRY_DELAY_MS * (1 + Math.random()));
         return;
       }
-      state.outbox.delete(clientMsgId);
-      reportError(error, { not_found: 'That person no longer exists.' });
+      entry.failed = sentenceFor(error, { not_found: 'That person no longer exists.' });
+      showAlert(entry.failed);
       render();
     });
 }
 
 function resendOutbox() {
-  for (const id of state.outbox.keys()) transmit(id);
+  for (const [id, entry] of state.outbox) if (!entry.failed) transmit(id);
 }
 
 // ---------- views ----------
@@ -719,22 +722,47 @@ function renderChat({ scrollToEnd = false, keepFromBottom = null } = {}) {
   const fromBottom = keepFromBottom ?? scroller.scrollHeight - scroller.scrollTop;
 
   const rows = sortedMessages(c).map((m) => messageRow(c, m));
-  for (const entry of state.outbox.values()) {
+  for (const [clientMsgId, entry] of state.outbox) {
     if (entry.conversation !== c.id) continue;
-    rows.push(
-      el(
-        'li',
-        { class: 'message own pending' },
-        el('p', { class: 'text', text: entry.text }),
-        el('span', { class: 'meta' }, el('span', { class: 'tick', 'data-status': 'sending', text: 'Sending…' })),
-      ),
-    );
+    rows.push(entry.failed ? failedRow(clientMsgId, entry) : el(
+      'li',
+      { class: 'message own pending' },
+      el('p', { class: 'text', text: entry.text }),
+      el('span', { class: 'meta' }, el('span', { class: 'tick', 'data-status': 'sending', text: 'Sending…' })),
+    ));
   }
   $('messages').replaceChildren(...rows);
   if (scrollToEnd || atBottom) scroller.scrollTop = scroller.scrollHeight;
   else scroller.scrollTop = scroller.scrollHeight - fromBottom;
   renderTyping();
   renderGroupPanel(c);
+}
+
+// A send the server refused for good stays visible with its text until the
+// user takes it back into the composer.
+function failedRow(clientMsgId, entry) {
+  return el(
+    'li',
+    { class: 'message own failed' },
+    el('p', { class: 'text', text: entry.text }),
+    el(
+      'span',
+      { class: 'meta' },
+      el('span', { class: 'tick', 'data-status': 'failed', text: `Not sent: ${entry.failed}` }),
+      ' ',
+      el('button', { type: 'button', class: 'edit', text: 'Edit', onclick: () => editFailed(clientMsgId) }),
+    ),
+  );
+}
+
+function editFailed(clientMsgId) {
+  const entry = state.outbox.get(clientMsgId);
+  if (!entry) return;
+  state.outbox.delete(clientMsgId);
+  const input = $('composer-input');
+  input.value = input.value.trim() ? `${entry.text}\n${input.value}` : entry.text;
+  render();
+  input.focus();
 }
 
 function messageRow(c, m) {
@@ -940,7 +968,7 @@ formHandler($('find-form'), async () => {
     $('find-email').value = '';
     openConversation(directConversationId(state.me.user_id, user.user_id));
   } catch (error) {
-    reportError(error, { not_found: `No user has the email ${email}.` });
+    reportError(error, { not_found: `No user has the email ${email}.`, too_large: 'That email is too long.' });
   }
 });
 
@@ -1015,6 +1043,11 @@ formHandler($('composer'), async () => {
   const text = input.value.trim();
   const c = state.conversations.get(state.openId);
   if (!text || !c) return;
+  const length = [...text].length;
+  if (length > MAX_MESSAGE_CHARS) {
+    showAlert(`That message is ${length} characters long; the limit is ${MAX_MESSAGE_CHARS}. Please shorten it.`);
+    return;
+  }
   input.value = '';
   sendMessage(c, text);
   input.focus();

@@ -12,6 +12,9 @@ export class RequestError extends Error {
 
 const BASE_DELAY_MS = 500;
 const MAX_DELAY_MS = 15000;
+// server.max_frame_bytes' default: a bigger frame makes the server close the
+// connection (1009) without a reply, and a re-send would close it again.
+const MAX_FRAME_BYTES = 65536;
 
 export function socketUrl(location) {
   const scheme = location.protocol === 'https:' ? 'wss:' : 'ws:';
@@ -104,9 +107,13 @@ export class Connection {
   request(type, fields = {}) {
     if (!this.connected) return Promise.reject(new RequestError('disconnected'));
     const id = String(this.nextId++);
+    const frame = JSON.stringify({ ...fields, type, id });
+    if (new TextEncoder().encode(frame).length > MAX_FRAME_BYTES) {
+      return Promise.reject(new RequestError('too_large'));
+    }
     return new Promise((resolve, reject) => {
       this.waiting.set(id, { resolve, reject });
-      this.socket.send(JSON.stringify({ ...fields, type, id }));
+      this.socket.send(frame);
     });
   }
 

@@ -75,6 +75,9 @@ TEST(WebClient, Presence) {
 TEST(WebClient, PresenceView) {
   run_scenario("presence_view");
 }
+TEST(WebClient, Limits) {
+  run_scenario("limits");
+}
 
 }  // namespace
 }  // namespace parley::test
