@@ -195,8 +195,12 @@ std::string FcmPlatform::message_body(const push::Push& push, const FcmSettings&
                     {"message_id", push.message_id},
                     {"badge", std::to_string(push.badge)}};
   if (!push.group_id.empty()) data["group_id"] = push.group_id;
-  json::object android{{"collapse_key", push.conversation},
-                       {"priority", settings.android_priority},
+  // No collapse_key: FCM keeps at most four collapse keys per device (which
+  // four is arbitrary) and throttles collapsible messages, so an offline
+  // phone could lose whole conversations; FCM's documentation names chat as
+  // the case for non-collapsible messages. The notification tag still shows
+  // one entry per conversation in the drawer, on the device.
+  json::object android{{"priority", settings.android_priority},
                        {"ttl", std::to_string(settings.ttl.count()) + "s"},
                        {"notification", json::object{{"tag", push.conversation},
                                                      {"notification_count", push.badge}}}};
