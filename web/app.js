@@ -19,6 +19,7 @@ const $ = (id) => document.getElementById(id);
 
 const state = {
   me: null, // {user_id, name}
+  owner: null, // the user the model below belongs to; outlives a session that ended
   conversations: new Map(), // conversation id -> Conversation (see conversation())
   names: new Map(), // user_id -> name
   presence: new Map(), // user_id -> {online, last_active}
@@ -296,6 +297,9 @@ function handleEvent(event) {
     case 'synced':
       onSynced();
       break;
+    case 'session_ended':
+      onSessionEnded(event.reason);
+      break;
     case 'typing':
       onTyping(event);
       break;
@@ -424,7 +428,8 @@ async function login(credentials) {
     state.syncing = false;
     throw error;
   }
-  if (state.me && state.me.user_id !== reply.user_id) resetModel();
+  if (state.owner !== reply.user_id) resetModel();
+  state.owner = reply.user_id;
   state.me = { user_id: reply.user_id, name: reply.name };
   state.names.set(reply.user_id, reply.name);
   storeToken(reply.token);
@@ -438,6 +443,30 @@ function resetModel() {
   state.presenceSubscribed.clear();
   state.outbox.clear();
   state.openId = null;
+}
+
+// The server logged this connection out. The model and the outbox stay for
+// the same user's next login: nothing written is lost.
+function onSessionEnded(reason) {
+  state.syncing = false;
+  state.syncedSeq.clear();
+  if (reason === 'unavailable') {
+    // The login catch-up failed; the token still holds. Reconnecting goes
+    // through the backoff, and the new connection logs in with the token.
+    connection.restart();
+    return;
+  }
+  storeToken(null);
+  state.me = null;
+  delete document.body.dataset.synced;
+  document.body.classList.remove('chat-open');
+  showAuth();
+  showAlert(
+    reason === 'expired'
+      ? 'Your session has expired. Please log in again.'
+      : 'You were logged out (in another tab or window). Please log in again.',
+  );
+  $('login-email').focus();
 }
 
 async function onSynced() {
@@ -587,7 +616,8 @@ function transmit(clientMsgId) {
     })
     .catch((error) => {
       entry.inFlight = false;
-      if (error.code === 'disconnected') return; // re-sent after the next login
+      // Re-sent after the next login (a session_ended precedes unauthenticated).
+      if (error.code === 'disconnected' || error.code === 'unauthenticated') return;
       if (['rate_limited', 'unavailable', 'internal'].includes(error.code)) {
         reportError(error);
         setTimeout(() => transmit(clientMsgId), RETRY_DELAY_MS * (1 + Math.random()));

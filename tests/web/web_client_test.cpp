@@ -78,6 +78,9 @@ TEST(WebClient, PresenceView) {
 TEST(WebClient, Limits) {
   run_scenario("limits");
 }
+TEST(WebClient, SessionEnded) {
+  run_scenario("session_ended");
+}
 
 }  // namespace
 }  // namespace parley::test
