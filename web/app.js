@@ -7,7 +7,8 @@ const TOKEN_KEY = 'parley.token';
 const HISTORY_PAGE = 50;
 const TYPING_SEND_INTERVAL_MS = 3000;
 const TYPING_SHOW_MS = 5000;
-const RETRY_DELAY_MS = 2000;
+// Backoff [base, cap] in ms per retried send error (protocol section 7).
+const SEND_BACKOFF = { rate_limited: [250, 10000], unavailable: [1000, 60000], internal: [1000, 60000] };
 // The session plugin's default max_message_length, in code points: a longer
 // text is refused (too_large), so the composer keeps it for shortening.
 const MAX_MESSAGE_CHARS = 4000;
@@ -26,7 +27,10 @@ const state = {
   presenceSubscribed: new Set(),
   features: { groups: true, presence: true },
   openId: null,
-  outbox: new Map(), // client_msg_id -> {conversation, fields, text}: sent, no ok yet
+  outbox: new Map(), // client_msg_id -> {conversation, fields, text, failed}: in the order written, no ok yet
+  sending: false, // a send of the outbox awaits its reply
+  sendAttempt: 0, // retries since the outbox's last ok
+  sendRetry: null, // the timer of the outbox's next retry
   syncing: false,
   syncedSeq: new Map(), // conversation -> highest seq from others in the login sync
   lastTypingSent: 0,
@@ -488,7 +492,7 @@ async function onSynced() {
   for (const c of state.conversations.values()) if (c.id !== state.openId) c.loaded = false;
   try {
     await loadConversations();
-    resendOutbox();
+    flushOutbox();
     const open = state.openId && state.conversations.get(state.openId);
     if (open) {
       await loadHistory(open);
@@ -585,18 +589,26 @@ function sendMessage(c, text) {
       : { group_id: c.groupId, message: text, client_msg_id: clientMsgId };
   state.outbox.set(clientMsgId, { conversation: c.id, fields, text });
   render();
-  transmit(clientMsgId);
+  flushOutbox();
 }
 
-// Sends (or re-sends, with the same client_msg_id) one message of the outbox.
-function transmit(clientMsgId) {
-  const entry = state.outbox.get(clientMsgId);
-  if (!entry || entry.inFlight) return;
-  entry.inFlight = true;
+// Sends the outbox one message at a time, in the order written, each with its
+// own client_msg_id (a re-send is stored once). One at a time, because a send
+// retried after later ones were stored would be stored after them (protocol
+// section 3); one backoff for the whole outbox, for the same reason.
+function flushOutbox() {
+  if (state.sending || state.sendRetry !== null || state.syncing || !state.me || !connection.connected) return;
+  const next = [...state.outbox].find(([, entry]) => !entry.failed);
+  if (!next) return;
+  const [clientMsgId, entry] = next;
+  state.sending = true;
   connection
     .request('send', entry.fields)
     .then((reply) => {
-      state.outbox.delete(clientMsgId);
+      state.sending = false;
+      state.sendAttempt = 0;
+      // Logged out meanwhile: the outbox was emptied with the model.
+      if (!state.outbox.delete(clientMsgId)) return;
       const c = conversation(reply.conversation);
       merge(c, {
         type: 'message',
@@ -613,24 +625,29 @@ function transmit(clientMsgId) {
       });
       if (c.kind === 'd') subscribePresence([c.peer]);
       render();
+      flushOutbox();
     })
     .catch((error) => {
-      entry.inFlight = false;
-      // Re-sent after the next login (a session_ended precedes unauthenticated).
+      state.sending = false;
+      // Sent again after the next login (a session_ended precedes unauthenticated).
       if (error.code === 'disconnected' || error.code === 'unauthenticated') return;
-      if (['rate_limited', 'unavailable', 'internal'].includes(error.code)) {
-        reportError(error);
-        setTimeout(() => transmit(clientMsgId), RETRY_DELAY_MS * (1 + Math.random()));
+      const backoff = SEND_BACKOFF[error.code];
+      if (backoff) {
+        if (state.sendAttempt === 0) reportError(error);
+        const [base, cap] = backoff;
+        const delay = Math.random() * Math.min(cap, base * 2 ** state.sendAttempt);
+        state.sendAttempt += 1;
+        state.sendRetry = setTimeout(() => {
+          state.sendRetry = null;
+          flushOutbox();
+        }, delay);
         return;
       }
       entry.failed = sentenceFor(error, { not_found: 'That person no longer exists.' });
       showAlert(entry.failed);
       render();
+      flushOutbox();
     });
-}
-
-function resendOutbox() {
-  for (const [id, entry] of state.outbox) if (!entry.failed) transmit(id);
 }
 
 // ---------- views ----------

@@ -81,6 +81,9 @@ TEST(WebClient, Limits) {
 TEST(WebClient, SessionEnded) {
   run_scenario("session_ended");
 }
+TEST(WebClient, RetryOrder) {
+  run_scenario("retry_order");
+}
 
 }  // namespace
 }  // namespace parley::test
