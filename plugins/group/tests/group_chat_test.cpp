@@ -138,10 +138,6 @@ TEST_F(GroupChatTest, ARemovedMemberStopsReceivingAtOnceAndCannotSend) {
   expect_error(gsend(*c, group, "still here?", "c1"), "forbidden");
   expect_error(c->request({{"type", "typing"}, {"conversation", "g:" + group}}), "forbidden");
   expect_error(info(*c, group), "forbidden");
-  expect_error(
-      c->request(
-          {{"type", "mark"}, {"conversation", "g:" + group}, {"status", "read"}, {"seq", 1}}),
-      "forbidden");
 
   std::vector<std::string> seen;
   while (auto event = c->next_event("message", 500ms)) {
@@ -343,6 +339,113 @@ TEST_F(GroupChatTest, LoginCatchUpIncludesPendingGroupMessages) {
     if (e.at("type").as_string() == "message") carol_seqs.push_back(e.at("seq").as_int64());
   }
   EXPECT_THAT(carol_seqs, ElementsAre(4, 5, 6)) << "added, three, removed";
+}
+
+// What a removed member was sent stays theirs to mark, up to the removal:
+// otherwise it would come back in every login catch-up and stay unread.
+TEST_F(GroupChatTest, AFormerMemberMarksUpToTheRemovalAndNothingStaysPending) {
+  auto [alice, a] = online_user("alice");
+  auto [bob, b] = online_user("bob");
+  auto c = connect();
+  User carol = register_user(*c, "carol");
+  login(*c, carol);
+  const auto group = create_group(*a, "g", ids({&bob, &carol}));
+  const auto conversation = "g:" + group;
+  c.reset();  // carol is offline from here on
+  await_offline(carol);
+  expect_ok(gsend(*a, group, "for carol", "f1"));
+  expect_ok(remove(*a, group, ids({&carol})));
+  const auto removal = messages_of(history(*a, group)).back().at("seq").as_int64();
+  expect_ok(gsend(*a, group, "after carol", "f2"));
+  for (auto* member : {a.get(), b.get()}) {
+    expect_ok(member->request(
+        {{"type", "mark"}, {"conversation", conversation}, {"status", "read"}, {"seq", 99}}));
+  }
+
+  auto again = connect();
+  std::vector<std::int64_t> pending;
+  for (const auto& e : login_with_token(*again, carol)) {
+    if (e.at("type").as_string() == "message") pending.push_back(e.at("seq").as_int64());
+  }
+  ASSERT_FALSE(pending.empty());
+  EXPECT_EQ(pending.back(), removal);
+  // Her conversations entry shows the others' progress only up to her removal.
+  auto entry = again->request({{"type", "conversations"}}).at("conversations").at(0);
+  EXPECT_EQ(entry.at("conversation").as_string(), conversation);
+  EXPECT_EQ(entry.at("peer_read_seq").as_int64(), removal);
+  EXPECT_GT(entry.at("unread").as_int64(), 0);
+
+  // A mark beyond the removal counts as the removal.
+  expect_ok(again->request(
+      {{"type", "mark"}, {"conversation", conversation}, {"status", "read"}, {"seq", 99}}));
+  entry = again->request({{"type", "conversations"}}).at("conversations").at(0);
+  EXPECT_EQ(entry.at("unread").as_int64(), 0);
+  EXPECT_EQ(entry.at("read_seq").as_int64(), removal);
+  auto later = connect();
+  EXPECT_TRUE(login_with_token(*later, carol).empty()) << "nothing pending any more";
+}
+
+// A client that lost its ok resends; being removed meanwhile must not turn
+// a stored message into a refusal.
+TEST_F(GroupChatTest, ARepeatedSendGetsItsFirstOkAfterTheSenderLeft) {
+  auto [alice, a] = online_user("alice");
+  auto [bob, b] = online_user("bob");
+  const auto group = create_group(*a, "g", ids({&bob}));
+  auto first = gsend(*b, group, "last words", "lw1");
+  expect_ok(first);
+  expect_ok(remove(*a, group, ids({&bob})));
+  auto repeat = gsend(*b, group, "last words", "lw1");
+  expect_ok(repeat);
+  EXPECT_EQ(repeat.at("message_id"), first.at("message_id"));
+  EXPECT_EQ(repeat.at("seq"), first.at("seq"));
+  expect_error(gsend(*b, group, "new words", "lw2"), "forbidden");
+
+  // And after the group ended.
+  auto second = gsend(*a, group, "closing", "cl1");
+  expect_ok(second);
+  expect_ok(leave(*a, group));
+  auto after_end = gsend(*a, group, "closing", "cl1");
+  expect_ok(after_end);
+  EXPECT_EQ(after_end.at("message_id"), second.at("message_id"));
+  expect_error(gsend(*a, group, "anyone?", "cl2"), "not_found");
+}
+
+// The login catch-up replays only the receipts a user would have had live:
+// about their own messages, in a group they are still in, and a read mark
+// as one read receipt.
+TEST_F(GroupChatTest, CatchUpReceiptsReachOnlyCurrentSendersOfPassedMessages) {
+  auto [alice, a] = online_user("alice");
+  auto [bob, b] = online_user("bob");
+  auto [carol, c] = online_user("carol");
+  auto [dave, d] = online_user("dave");
+  const auto group = create_group(*a, "g", ids({&bob, &carol, &dave}));
+  const auto conversation = "g:" + group;
+  const auto seq = gsend(*b, group, "from bob", "rb1").at("seq").as_int64();
+  // Bob, Carol and Dave go offline; Dave is removed meanwhile.
+  b.reset();
+  c.reset();
+  d.reset();
+  for (const auto* user : {&bob, &carol, &dave}) await_offline(*user);
+  expect_ok(remove(*a, group, ids({&dave})));
+  // Only alice marks: her read passes bob's message (and none of carol's).
+  expect_ok(a->request(
+      {{"type", "mark"}, {"conversation", conversation}, {"status", "read"}, {"seq", 99}}));
+
+  const auto receipts_at_login = [&](User& user) {
+    auto client = connect();
+    std::vector<json::object> receipts;
+    for (auto& e : login_with_token(*client, user)) {
+      if (e.at("type").as_string() == "receipt") receipts.push_back(std::move(e));
+    }
+    return receipts;
+  };
+  const auto for_bob = receipts_at_login(bob);
+  ASSERT_EQ(for_bob.size(), 1u) << "one read receipt, not also a delivered one";
+  EXPECT_EQ(for_bob[0].at("user_id").as_string(), alice.id);
+  EXPECT_EQ(for_bob[0].at("status").as_string(), "read");
+  EXPECT_GE(for_bob[0].at("seq").as_int64(), seq);
+  EXPECT_TRUE(receipts_at_login(carol).empty()) << "carol sent nothing alice's mark passed";
+  EXPECT_TRUE(receipts_at_login(dave).empty()) << "dave is no longer a member";
 }
 
 TEST_F(GroupChatTest, OfflineMembersAreOfferedAPushTitledWithTheGroupName) {

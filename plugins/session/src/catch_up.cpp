@@ -70,14 +70,7 @@ void CatchUp::start(const std::string& user_id, ConnectionId connection, bool ha
         *more = read_page(tx, *progress, *page);
         if (!had_connection) {
           for (const auto& row :
-               tx.exec_params("SELECT o.conversation, o.user_id, o.delivered_seq, o.read_seq,"
-                              " o.delivered_at > $2::timestamptz, o.read_at > $2::timestamptz"
-                              " FROM participants me JOIN participants o"
-                              " ON o.conversation = me.conversation AND o.user_id <> me.user_id"
-                              " WHERE me.user_id = $1 AND (o.delivered_at > $2::timestamptz OR "
-                              "o.read_at > $2::timestamptz)"
-                              " ORDER BY greatest(o.delivered_at, o.read_at)",
-                              progress->me, since)) {
+               tx.exec_params(std::string(queries::kMovedReceipts), progress->me, since)) {
             const auto conversation = row[0].as<std::string>();
             const auto reader = row[1].as<std::string>();
             auto receipt = [&](std::string_view status, std::int64_t seq) {

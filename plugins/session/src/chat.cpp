@@ -71,6 +71,12 @@ struct GroupAccess {
     if (!current()) return Status(ErrorCode::forbidden, "not a member of this group");
     return {};
   }
+  // For marking: former members mark up to their removal, even after the
+  // group ended, so what they were sent stops being pending and unread.
+  Status to_mark() const {
+    if (was_member) return {};
+    return to_write();
+  }
   // For reading history: former members read up to their removal, even
   // after the group ended.
   Status to_read() const {
@@ -293,11 +299,12 @@ void Chat::on_mark(Request request, Reply reply) {
         *result = Result{};  // the pool may run this twice (a dead connection)
         pqxx::work tx(conn);
         if (target.group != 0) {
-          result->refused = group_access(tx, conversation, me).to_write();
+          result->refused = group_access(tx, conversation, me).to_mark();
           if (!result->refused.ok()) return;
         }
+        // A former member's marks stop at their removal (left_seq).
         auto rows = tx.exec_params(
-            "SELECT p.delivered_seq, p.read_seq, c.last_seq FROM participants p"
+            "SELECT p.delivered_seq, p.read_seq, least(c.last_seq, p.left_seq) FROM participants p"
             " JOIN conversations c ON c.id = p.conversation"
             " WHERE p.conversation = $1 AND p.user_id = $2 FOR UPDATE OF p",
             conversation, me);
@@ -486,10 +493,13 @@ void Chat::on_conversations(Request request, Reply reply) {
         // sees the group as it was up to their removal.
         auto rows = tx.exec_params(
             "SELECT p.conversation, p.delivered_seq, p.read_seq,"
-            " (SELECT min(q.read_seq) FROM participants q WHERE q.conversation = p.conversation"
-            "   AND q.user_id <> $1 AND q.left_seq IS NULL),"
-            " (SELECT min(q.delivered_seq) FROM participants q"
+            // least() skips a NULL left_seq: only a former member's is capped.
+            " least((SELECT min(q.read_seq) FROM participants q"
             "   WHERE q.conversation = p.conversation AND q.user_id <> $1 AND q.left_seq IS NULL),"
+            "   p.left_seq),"
+            " least((SELECT min(q.delivered_seq) FROM participants q"
+            "   WHERE q.conversation = p.conversation AND q.user_id <> $1 AND q.left_seq IS NULL),"
+            "   p.left_seq),"
             " (SELECT count(*) FROM messages u WHERE u.conversation = p.conversation"
             "   AND u.seq > p.read_seq AND (p.left_seq IS NULL OR u.seq <= p.left_seq)"
             "   AND u.sender_id <> $1), " +

@@ -364,11 +364,14 @@ void MessageWriter::write_checked_batch(pqxx::connection& conn, const std::vecto
 
   // Sends whose client_msg_id is already stored get the stored message back.
   std::map<std::pair<std::int64_t, std::string>, StoredMessage> stored;
-  // A vetoed send is never inserted, so only a lookup can tell that it
-  // repeats a stored one (and gets that one's ok instead of the veto).
-  const bool has_veto = std::any_of(batch.begin(), batch.end(),
-                                    [](const Pending& p) { return p.request.refused.has_value(); });
-  if (look_for_repeats_ || has_veto) {
+  // A vetoed send is never inserted, nor a group send its sender may no
+  // longer make (removed, or the group ended), so only a lookup can tell
+  // that it repeats a stored one and gets that one's ok instead of the
+  // refusal.
+  const bool may_be_refused = std::any_of(batch.begin(), batch.end(), [](const Pending& p) {
+    return p.request.refused.has_value() || p.request.group_id != 0;
+  });
+  if (look_for_repeats_ || may_be_refused) {
     std::vector<std::int64_t> senders;
     std::vector<std::string> client_ids;
     for (const auto& p : batch) {

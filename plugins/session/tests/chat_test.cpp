@@ -199,7 +199,7 @@ TEST_F(ChatTest, ReceiptsReachTheSenderAfterReconnecting) {
   expect_ok(send(*a, bob, "one", "c1"));
   expect_ok(send(*a, bob, "two", "c2"));
   a.reset();  // Alice goes offline
-  std::this_thread::sleep_for(300ms);
+  await_offline(alice);
   expect_ok(
       b->request({{"type", "mark"}, {"conversation", conv}, {"status", "delivered"}, {"seq", 2}}));
   expect_ok(b->request({{"type", "mark"}, {"conversation", conv}, {"status", "read"}, {"seq", 1}}));

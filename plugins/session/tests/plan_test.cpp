@@ -65,6 +65,37 @@ TEST_F(PlanTest, TheCatchUpReadsOnlyTheUsersOwnRowsOnALargeStore) {
   EXPECT_EQ(rows.size(), 50u);
 }
 
+TEST_F(PlanTest, TheCatchUpsReceiptsReadOnlyTheUsersOwnRowsOnALargeStore) {
+  pqxx::connection conn(database_url_);
+  seed(conn);
+  // The reader of conversation 1 read on to 220 after its sender went
+  // offline. The sender of conversation 2 read too, but that mark passes
+  // no message of its peer, who sent none.
+  pqxx::nontransaction(conn).exec(
+      "UPDATE participants SET read_seq = 220, read_at = now() WHERE user_id IN (200001, 100002)");
+  const auto since = pqxx::nontransaction(conn)
+                         .exec1("SELECT (now() - interval '1 hour')::text")[0]
+                         .as<std::string>();
+  const std::string query(session::queries::kMovedReceipts);
+  for (const std::int64_t user : {999999LL, 100001LL, 200002LL}) {
+    pqxx::nontransaction tx(conn);
+    std::string plan;
+    for (const auto& row : tx.exec_params("EXPLAIN (ANALYZE, COSTS OFF) " + query, user, since)) {
+      plan += row[0].as<std::string>() + "\n";
+    }
+    EXPECT_THAT(plan, Not(HasSubstr("Seq Scan on messages"))) << plan;
+    EXPECT_THAT(plan, Not(HasSubstr("messages_pkey"))) << plan;
+    EXPECT_THAT(plan, HasSubstr("participants_user")) << plan;
+  }
+  pqxx::nontransaction tx(conn);
+  const auto rows = tx.exec_params(query, 100001, since);
+  ASSERT_EQ(rows.size(), 1u);
+  EXPECT_EQ(rows[0][1].as<std::int64_t>(), 200001);
+  EXPECT_EQ(rows[0][3].as<std::int64_t>(), 220);
+  EXPECT_TRUE(rows[0][5].as<bool>());
+  EXPECT_TRUE(tx.exec_params(query, 200002, since).empty());
+}
+
 // Identifiers are compared byte by byte in every index that holds them
 // (005_identifier_collation.sql), whatever the database's own collation.
 TEST_F(PlanTest, IdentifierColumnsUseTheBytewiseCollation) {

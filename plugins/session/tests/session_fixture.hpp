@@ -8,6 +8,9 @@
 #include <iostream>
 #include <memory>
 #include <string>
+#include <thread>
+
+#include <pqxx/pqxx>
 
 #include "parleyd_process.hpp"
 #include "postgres.hpp"
@@ -106,6 +109,23 @@ class SessionTest : public ::testing::Test {
       if (frame->at("type").as_string() == "synced") return events;
       events.push_back(std::move(*frame));
     }
+  }
+
+  // Waits until the server has recorded `user` offline (the close of their
+  // last connection handled): what a login catch-up compares marks with.
+  void await_offline(const User& user) {
+    pqxx::connection conn(database_url_);
+    const auto deadline = std::chrono::steady_clock::now() + 10s;
+    while (std::chrono::steady_clock::now() < deadline) {
+      pqxx::nontransaction tx(conn);
+      if (tx.exec_params1("SELECT offline_since IS NOT NULL FROM users WHERE id = $1",
+                          std::stoll(user.id))[0]
+              .as<bool>()) {
+        return;
+      }
+      std::this_thread::sleep_for(20ms);
+    }
+    ADD_FAILURE() << "user " << user.id << " was never recorded offline";
   }
 
   // A registered user logged in on a new connection.
