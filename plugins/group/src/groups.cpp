@@ -50,10 +50,15 @@ json::array id_strings(const std::vector<std::int64_t>& ids) {
 
 // The `members` field: user ids in the order listed, duplicates and `skip`
 // dropped. An id that cannot be a user's is not_found, like an unknown user.
-std::vector<std::int64_t> members_of(const json::object& fields, std::int64_t skip) {
+// Missing or null is no one where the field is optional (create), else a
+// bad_request: an add or remove that names no one is a client's mistake.
+std::vector<std::int64_t> members_of(const json::object& fields, std::int64_t skip, bool required) {
   std::vector<std::int64_t> members;
   const auto* value = fields.if_contains("members");
-  if (value == nullptr || value->is_null()) return members;
+  if (value == nullptr || value->is_null()) {
+    if (required) throw Failure(ErrorCode::bad_request, "'members' is required");
+    return members;
+  }
   if (!value->is_array()) throw Failure(ErrorCode::bad_request, "'members' must be a list of ids");
   std::unordered_set<std::int64_t> seen{skip};
   for (const auto& item : value->as_array()) {
@@ -65,12 +70,38 @@ std::vector<std::int64_t> members_of(const json::object& fields, std::int64_t sk
   return members;
 }
 
+// A group name is shown to every member and copied into system messages
+// ("Alice added Bob to ..."), so it follows the rule of user names: no
+// control characters, no bidirectional embedding, override or isolate
+// (U+202A-U+202E, U+2066-U+2069, which could make a name reorder the text
+// around it), and not only spaces.
+void check_display_text(std::string_view text, std::string_view field) {
+  const auto refuse = [&](std::string_view why) {
+    throw Failure(ErrorCode::bad_request, "'" + std::string(field) + "' " + std::string(why));
+  };
+  bool blank = true;
+  for (std::size_t i = 0; i < text.size(); ++i) {
+    const auto c = static_cast<unsigned char>(text[i]);
+    if (c < 0x20 || c == 0x7f) refuse("must not contain control characters");
+    if (c == 0xc2 && i + 1 < text.size() && static_cast<unsigned char>(text[i + 1]) < 0xa0) {
+      refuse("must not contain control characters");  // C1: U+0080-U+009F
+    }
+    if (c == 0xe2 && i + 2 < text.size()) {
+      const auto b1 = static_cast<unsigned char>(text[i + 1]);
+      const auto b2 = static_cast<unsigned char>(text[i + 2]);
+      if ((b1 == 0x80 && b2 >= 0xaa && b2 <= 0xae) || (b1 == 0x81 && b2 >= 0xa6 && b2 <= 0xa9)) {
+        refuse("must not contain bidirectional formatting characters");
+      }
+    }
+    if (c != ' ') blank = false;
+  }
+  if (blank) refuse("must not be blank");
+}
+
 std::string group_name_of(const json::object& fields, std::size_t max_length) {
   std::string name(required_string(fields, "name"));
   if (name.empty()) throw Failure(ErrorCode::bad_request, "'name' must not be empty");
-  if (name.find('\0') != std::string::npos) {
-    throw Failure(ErrorCode::bad_request, "'name' must not contain NUL characters");
-  }
+  check_display_text(name, "name");
   if (utf8_length(name) > max_length) {
     throw Failure(ErrorCode::bad_request,
                   "'name' is longer than " + std::to_string(max_length) + " characters");
@@ -222,8 +253,12 @@ void Groups::require_users(const std::string& actor, const std::vector<std::int6
         }
         const auto* unknown = response.value.as_object().if_contains("unknown");
         if (unknown && unknown->is_array() && !unknown->as_array().empty()) {
-          return reply.error(ErrorCode::not_found,
-                             "no such user: " + json::serialize(unknown->as_array()));
+          std::string names;
+          for (const auto& id : unknown->as_array()) {
+            if (!names.empty()) names += ", ";
+            names += id.is_string() ? std::string(id.as_string()) : json::serialize(id);
+          }
+          return reply.error(ErrorCode::not_found, "no such user: " + names);
         }
         then(std::move(reply));
       });
@@ -338,7 +373,7 @@ void Groups::announce(std::int64_t group_id, const Applied& applied) {
 void Groups::on_create(Request request, Reply reply) {
   const std::int64_t me = *parse_id(request.user_id);
   std::string name = group_name_of(request.fields, settings_.max_name_length);
-  const auto members = members_of(request.fields, me);
+  const auto members = members_of(request.fields, me, false);
   if (static_cast<std::int64_t>(members.size()) + 1 > settings_.max_members) {
     throw Failure(ErrorCode::group_full,
                   "a group has at most " + std::to_string(settings_.max_members) + " members");
@@ -367,7 +402,7 @@ void Groups::on_create(Request request, Reply reply) {
 void Groups::on_add(Request request, Reply reply) {
   const std::int64_t me = *parse_id(request.user_id);
   const std::int64_t group = group_id_of(request.fields);
-  const auto members = members_of(request.fields, 0);
+  const auto members = members_of(request.fields, 0, true);
   const std::int64_t max_members = settings_.max_members;
   require_users(
       request.user_id, members, std::move(reply),
@@ -410,7 +445,7 @@ void Groups::on_add(Request request, Reply reply) {
 void Groups::on_remove(Request request, Reply reply) {
   const std::int64_t me = *parse_id(request.user_id);
   const std::int64_t group = group_id_of(request.fields);
-  const auto members = members_of(request.fields, 0);
+  const auto members = members_of(request.fields, 0, true);
   require_users(
       request.user_id, members, std::move(reply), [this, me, group, members](Reply checked) {
         change(

@@ -78,7 +78,17 @@ TEST_F(GroupMembershipTest, BadNamesAndFieldsAreBadRequests) {
   expect_error(a->request({{"type", "group.create"}, {"name", "x"}, {"members", "nope"}}),
                "bad_request");
   expect_error(a->request({{"type", "group.create"}, {"name", 7}}), "bad_request");
+  // Names are shown to every member and copied into system messages.
+  for (const std::string name :
+       {"line\nbreak", "bell\x07", "c1\xc2\x85", "rtl\xe2\x80\xae", "isolate\xe2\x81\xa6", "   "}) {
+    expect_error(create(*a, name, {}), "bad_request");
+  }
+  expect_ok(create(*a, "caf\xc3\xa9 \xe2\x80\x94 ok", {}));
   const auto group = create_group(*a, "g", {});
+  // add and remove must name someone; create may name no one.
+  expect_error(a->request({{"type", "group.add"}, {"group_id", group}}), "bad_request");
+  expect_error(a->request({{"type", "group.remove"}, {"group_id", group}, {"members", nullptr}}),
+               "bad_request");
   expect_error(a->request({{"type", "group.role"},
                            {"group_id", group},
                            {"user_id", alice.id},

@@ -65,6 +65,25 @@ void check_no_controls(std::string_view value, std::string_view field) {
   }
 }
 
+// A name is shown in other users' clients and copied into group system
+// messages: a bidirectional embedding, override or isolate (U+202A-U+202E,
+// U+2066-U+2069) would reorder the text around it, and a name of spaces
+// shows as nothing.
+void check_display_name(std::string_view name) {
+  for (std::size_t i = 0; i + 2 < name.size(); ++i) {
+    if (static_cast<unsigned char>(name[i]) != 0xe2) continue;
+    const auto b1 = static_cast<unsigned char>(name[i + 1]);
+    const auto b2 = static_cast<unsigned char>(name[i + 2]);
+    if ((b1 == 0x80 && b2 >= 0xaa && b2 <= 0xae) || (b1 == 0x81 && b2 >= 0xa6 && b2 <= 0xa9)) {
+      throw Failure(ErrorCode::bad_request,
+                    "'name' must not contain bidirectional formatting characters");
+    }
+  }
+  if (name.find_first_not_of(' ') == std::string_view::npos) {
+    throw Failure(ErrorCode::bad_request, "'name' must not be blank");
+  }
+}
+
 std::string lowercase(std::string text) {
   for (auto& c : text) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
   return text;
@@ -149,6 +168,7 @@ void Accounts::on_register(Request request, Reply reply) {
   check_length(email, "email", 254);
   check_length(password, "password", 1024);
   check_no_controls(name, "name");
+  check_display_name(name);
   check_no_controls(email, "email");
   check_no_nul(password, "password");
   if (email.find('@') == std::string::npos)

@@ -119,6 +119,17 @@ TEST_F(AccountsTest, RegisterValidatesItsFields) {
       client->request({{"type", "register"}, {"name", 5}, {"email", "x@y"}, {"password", "p"}}),
       "bad_request");
   expect_error(client->request({{"type", "login"}, {"email", "x@y"}}), "bad_request");
+  // A name is shown to others: no control or bidirectional formatting
+  // characters, and not only spaces.
+  for (const std::string name : {"tab\there", "rtl\xe2\x80\xae", "pop\xe2\x81\xa9", "  "}) {
+    expect_error(client->request(
+                     {{"type", "register"}, {"name", name}, {"email", "n@y"}, {"password", "p"}}),
+                 "bad_request");
+  }
+  expect_ok(client->request({{"type", "register"},
+                             {"name", "Zo\xc3\xab \xd7\xa9\xd7\x9c\xd7\x95\xd7\x9d"},
+                             {"email", "n@y"},
+                             {"password", "p"}}));
 }
 
 TEST_F(AccountsTest, UserGetAndFind) {
