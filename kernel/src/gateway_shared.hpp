@@ -120,7 +120,7 @@ struct Shared {
                                               "WebSocket upgrades refused (503), by cap",
                                               "cap=\"max_connections_per_address\"")) {
     if (!config.static_dir.empty()) {
-      static_files.emplace(config.static_dir);
+      static_files.emplace(config.static_dir, config.static_content_security_policy);
       log->info("serving the files of {} at /", static_files->root().string());
     }
   }

@@ -131,6 +131,11 @@ void read_server(YamlConfig& cfg, ServerConfig& server) {
       cfg.fail("static_dir", "no such folder: " + path.string());
     server.static_dir = path;
   }
+  server.static_content_security_policy =
+      cfg.string_or("static_content_security_policy", server.static_content_security_policy);
+  if (server.static_content_security_policy.find_first_of("\r\n") != std::string::npos) {
+    cfg.fail("static_content_security_policy", "must be one line");
+  }
 }
 
 }  // namespace

@@ -84,7 +84,8 @@ std::string_view content_type_for(const fs::path& file) {
   return "application/octet-stream";
 }
 
-StaticFiles::StaticFiles(const fs::path& root) : root_(fs::canonical(root)) {}
+StaticFiles::StaticFiles(const fs::path& root, std::string content_security_policy)
+    : root_(fs::canonical(root)), content_security_policy_(std::move(content_security_policy)) {}
 
 std::optional<fs::path> StaticFiles::resolve(std::string_view target) const {
   target = target.substr(0, target.find_first_of("?#"));
@@ -135,7 +136,12 @@ StaticResponse StaticFiles::serve(std::string_view target, std::string_view if_n
                       {"ETag", etag},
                       {"Last-Modified", http_date(info.st_mtim.tv_sec)},
                       // Browsers must trust the type above, not guess from the bytes.
-                      {"X-Content-Type-Options", "nosniff"}};
+                      {"X-Content-Type-Options", "nosniff"},
+                      // Addresses of this site, tokens in a path included, stay here.
+                      {"Referrer-Policy", "no-referrer"}};
+  if (!content_security_policy_.empty()) {
+    response.headers.emplace_back("Content-Security-Policy", content_security_policy_);
+  }
   if (!if_none_match.empty() &&
       (if_none_match == "*" || if_none_match.find(etag) != std::string_view::npos)) {
     response.status = 304;

@@ -23,7 +23,8 @@ struct StaticResponse {
 class StaticFiles {
  public:
   // `root` must be an existing folder; it is canonicalised once here.
-  explicit StaticFiles(const std::filesystem::path& root);
+  // `content_security_policy` goes with every file, unless empty.
+  StaticFiles(const std::filesystem::path& root, std::string content_security_policy);
 
   // The file a request target (path plus optional query) names, or nullopt
   // when it names nothing inside the root: undecodable, a NUL or a backslash,
@@ -38,6 +39,7 @@ class StaticFiles {
 
  private:
   std::filesystem::path root_;
+  std::string content_security_policy_;
 };
 
 // The Content-Type for a file name's extension (application/octet-stream

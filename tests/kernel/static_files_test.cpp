@@ -88,7 +88,7 @@ const std::vector<std::string> kTraversals = {
 };
 
 TEST_F(StaticFilesTest, ResolvesFilesInsideTheRoot) {
-  StaticFiles files(root());
+  StaticFiles files(root(), "");
   const auto canonical_root = fs::canonical(root());
   EXPECT_EQ(files.resolve("/"), canonical_root / "index.html");
   EXPECT_EQ(files.resolve("/index.html"), canonical_root / "index.html");
@@ -100,7 +100,7 @@ TEST_F(StaticFilesTest, ResolvesFilesInsideTheRoot) {
 }
 
 TEST_F(StaticFilesTest, RefusesEveryPathOutsideTheRoot) {
-  StaticFiles files(root());
+  StaticFiles files(root(), "");
   for (const auto& target : kTraversals) {
     EXPECT_EQ(files.resolve(target), std::nullopt) << target;
     const auto response = files.serve(target, "");
@@ -126,7 +126,7 @@ std::map<std::string, std::string> header_map(const StaticResponse& response) {
 }
 
 TEST_F(StaticFilesTest, PagesAreRevalidatedAndAssetsCarryValidators) {
-  StaticFiles files(root());
+  StaticFiles files(root(), "");
   const auto page = files.serve("/", "");
   ASSERT_EQ(page.status, 200);
   EXPECT_EQ(page.body, "<!doctype html><title>home</title>");
@@ -245,6 +245,11 @@ TEST_F(StaticFilesOverHttp, ServesTheFolderWithTypesAndCacheHeaders) {
   EXPECT_EQ(page.body, "<!doctype html><title>home</title>");
   EXPECT_EQ(page.headers.at("content-type"), "text/html; charset=utf-8");
   EXPECT_EQ(page.headers.at("cache-control"), "no-cache");
+  // By default a page may load and connect only to its own origin, and no
+  // other site may frame it.
+  EXPECT_THAT(page.headers.at("content-security-policy"), HasSubstr("default-src 'self'"));
+  EXPECT_THAT(page.headers.at("content-security-policy"), HasSubstr("frame-ancestors 'none'"));
+  EXPECT_EQ(page.headers.at("referrer-policy"), "no-referrer");
 
   const auto script = get(server.port(), "/app.js");
   ASSERT_EQ(script.status, 200);
@@ -269,6 +274,21 @@ TEST_F(StaticFilesOverHttp, ServesTheFolderWithTypesAndCacheHeaders) {
   EXPECT_EQ(get(server.port(), "/missing.js").status, 404);
   EXPECT_EQ(raw_http(server.port(), "POST /index.html HTTP/1.1\r\nContent-Length: 0\r\n").status,
             405);
+}
+
+TEST_F(StaticFilesOverHttp, TheOperatorSetsOrTurnsOffTheContentSecurityPolicy) {
+  auto o = options();
+  o.server_yaml += "  static_content_security_policy: \"default-src https:\"\n";
+  test::ParleydProcess custom(o);
+  EXPECT_EQ(get(custom.port(), "/").headers.at("content-security-policy"), "default-src https:")
+      << custom.log();
+
+  o = options();
+  o.server_yaml += "  static_content_security_policy: \"\"\n";
+  test::ParleydProcess none(o);
+  const auto page = get(none.port(), "/");
+  ASSERT_EQ(page.status, 200) << none.log();
+  EXPECT_EQ(page.headers.count("content-security-policy"), 0u);
 }
 
 TEST_F(StaticFilesOverHttp, OperatorEndpointsTakePrecedence) {
