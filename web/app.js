@@ -327,14 +327,17 @@ function onMessage(message) {
   const fresh = merge(c, message);
   const fromOthers = message.sender_id !== state.me.user_id;
   if (message.eventType === 'system' && c.kind === 'g') refreshGroup(c);
+  // The catch-up is marked after synced. Duplicates count too: a held message
+  // comes again when its mark was lost, and at every login until marked.
+  if (fromOthers && state.syncing) {
+    state.syncedSeq.set(c.id, Math.max(state.syncedSeq.get(c.id) || 0, message.seq));
+  }
   if (fresh && fromOthers) {
     stopTyping(c, message.sender_id);
-    if (state.syncing) {
-      state.syncedSeq.set(c.id, Math.max(state.syncedSeq.get(c.id) || 0, message.seq));
-    } else if (visible(c)) {
+    if (!state.syncing && visible(c)) {
       c.readSeq = Math.max(c.readSeq, message.seq);
       mark(c, 'read', message.seq);
-    } else {
+    } else if (!state.syncing) {
       mark(c, 'delivered', message.seq);
     }
     if (!visible(c) && message.seq > c.readSeq) c.unread += 1;

@@ -84,6 +84,9 @@ TEST(WebClient, SessionEnded) {
 TEST(WebClient, RetryOrder) {
   run_scenario("retry_order");
 }
+TEST(WebClient, CatchUpMark) {
+  run_scenario("catch_up_mark");
+}
 
 }  // namespace
 }  // namespace parley::test
