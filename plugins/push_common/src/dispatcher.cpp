@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <cctype>
+#include <utility>
 
 namespace parley::push {
 
@@ -58,6 +59,18 @@ std::string snake_case(std::string_view name) {
   }
   while (!out.empty() && out.back() == '_') out.pop_back();
   return out.empty() ? "unknown" : out;
+}
+
+std::optional<std::size_t> LogThrottle::admit(const std::string& kind) {
+  const auto now = std::chrono::steady_clock::now();
+  auto [it, first] = kinds_.try_emplace(kind);
+  auto& state = it->second;
+  if (!first && now - state.last < interval_) {
+    ++state.held;
+    return std::nullopt;
+  }
+  state.last = now;
+  return std::exchange(state.held, 0);
 }
 
 Dispatcher::Dispatcher(Host& host, HttpLoop& loop, Platform& platform, DispatcherOptions options)
@@ -152,8 +165,12 @@ void Dispatcher::handle(const std::shared_ptr<Push>& push, Outcome outcome) {
       return finished();
     case Outcome::Kind::failed:
       reason_counter("failures_", outcome.reason).add();
-      host_.log().warn("push for user {} (message {}) failed: {} {}", push->user_id,
-                       push->message_id, outcome.reason, outcome.detail);
+      if (const auto held = failure_log_.admit("failed " + outcome.reason)) {
+        host_.log().warn(
+            "push for user {} (message {}) failed: {} {} ({} more such failures since the last "
+            "line; failures_total counts them all)",
+            push->user_id, push->message_id, outcome.reason, outcome.detail, *held);
+      }
       return finished();
     case Outcome::Kind::retry:
       break;
@@ -161,9 +178,12 @@ void Dispatcher::handle(const std::shared_ptr<Push>& push, Outcome outcome) {
   reason_counter("retryable_errors_", outcome.reason).add();
   if (push->attempts >= options_.max_attempts) {
     reason_counter("failures_", "retries_exhausted").add();
-    host_.log().warn("push for user {} (message {}) given up after {} attempts: {} {}",
-                     push->user_id, push->message_id, push->attempts, outcome.reason,
-                     outcome.detail);
+    if (const auto held = failure_log_.admit("given up " + outcome.reason)) {
+      host_.log().warn(
+          "push for user {} (message {}) given up after {} attempts: {} {} ({} more given up "
+          "since the last line)",
+          push->user_id, push->message_id, push->attempts, outcome.reason, outcome.detail, *held);
+    }
     return finished();
   }
   retries_.add();

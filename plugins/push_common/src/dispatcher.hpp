@@ -67,6 +67,27 @@ class Platform {
   virtual void attempt(const std::shared_ptr<Push>& push, std::function<void(Outcome)> done) = 0;
 };
 
+// Lets one log line of a kind through per interval and counts the ones held
+// back in between: a provider outage or a project misconfiguration fails
+// every push alike, and thousands of identical lines would bury the cause.
+// The metrics still count every push. One thread only.
+class LogThrottle {
+ public:
+  explicit LogThrottle(std::chrono::steady_clock::duration interval = std::chrono::minutes(1))
+      : interval_(interval) {}
+  // Null: hold this line back. Otherwise log it: the value is how many lines
+  // of `kind` were held back since the last one let through.
+  std::optional<std::size_t> admit(const std::string& kind);
+
+ private:
+  struct Kind {
+    std::chrono::steady_clock::time_point last;
+    std::size_t held = 0;
+  };
+  std::chrono::steady_clock::duration interval_;
+  std::map<std::string, Kind> kinds_;
+};
+
 struct DispatcherOptions {
   std::string platform;             // "fcm", "apns"
   std::size_t max_pending = 10000;  // pushes queued, in flight or waiting to retry
@@ -109,6 +130,7 @@ class Dispatcher {
   Counter& retries_;
   Gauge& pending_gauge_;
   std::map<std::string, Counter*> by_reason_;  // loop thread
+  LogThrottle failure_log_;                    // loop thread
 };
 
 // The wait before retry number `attempt` (1 = the first retry): exponential

@@ -48,5 +48,18 @@ TEST(TruncateUtf8, CutsOnACharacterBoundaryAndMarksTheCut) {
   EXPECT_EQ(truncate_utf8("abcdefgh", 2), "");
 }
 
+TEST(DispatcherLogThrottle, LetsOneLinePerKindThroughPerIntervalAndCountsTheRest) {
+  LogThrottle throttle(std::chrono::hours(1));
+  EXPECT_EQ(throttle.admit("failed quota"), std::optional<std::size_t>(0));
+  EXPECT_EQ(throttle.admit("failed quota"), std::nullopt);
+  EXPECT_EQ(throttle.admit("failed quota"), std::nullopt);
+  // Another kind has its own allowance.
+  EXPECT_EQ(throttle.admit("failed http_404"), std::optional<std::size_t>(0));
+
+  LogThrottle every_time(std::chrono::steady_clock::duration::zero());
+  EXPECT_EQ(every_time.admit("k"), std::optional<std::size_t>(0));
+  EXPECT_EQ(every_time.admit("k"), std::optional<std::size_t>(0));
+}
+
 }  // namespace
 }  // namespace parley::push

@@ -57,6 +57,17 @@ std::string fcm_error_code(const json::object& error) {
   return {};
 }
 
+// The FcmError code of an error response ("UNREGISTERED", ...), or empty.
+std::string fcm_error_code(const HttpResponse& response) {
+  try {
+    const json::value body = json::parse(response.body);
+    const auto* error = error_status(body);
+    return error ? fcm_error_code(*error) : std::string();
+  } catch (const std::exception&) {
+    return {};
+  }
+}
+
 // Whether an INVALID_ARGUMENT is about the registration token rather than the
 // rest of the request: a BadRequest field violation on message.token, or the
 // FcmError form Google documents for an invalid registration token.
@@ -249,14 +260,31 @@ void FcmPlatform::send(const std::shared_ptr<push::Push>& push, std::function<vo
   loop_.send(std::move(request), [this, push, done = std::move(done),
                                   used = access_token_](HttpResponse response) mutable {
     if (response.status == 401) {
-      // Revoked or expired early: fetch a new token and try once more
-      // without spending an attempt.
-      if (used == access_token_) access_token_.clear();
-      if (!push->renewed_credentials) {
-        push->renewed_credentials = true;
-        return attempt(push, std::move(done));
+      const std::string fcm_code = fcm_error_code(response);
+      if (fcm_code.empty()) {
+        // Our access token was revoked or expired early: fetch a new one
+        // and try once more without spending an attempt. A second 401 with
+        // a fresh token is not the token's age, and dropping the shared
+        // token again would only stall every other push behind new fetches.
+        if (!push->renewed_credentials) {
+          push->renewed_credentials = true;
+          if (used == access_token_) access_token_.clear();
+          return attempt(push, std::move(done));
+        }
+        return done(Outcome::retry("unauthenticated", {}, response.body));
       }
-      return done(Outcome::retry("unauthenticated", {}, response.body));
+      // A 401 that carries an FcmError is not about our access token:
+      // THIRD_PARTY_AUTH_ERROR means the project's APNs key or web push
+      // credentials in Firebase are missing or invalid, which only the
+      // operator can fix. classify() fails the push; the token stays.
+      if (fcm_code == "THIRD_PARTY_AUTH_ERROR" && third_party_log_.admit(fcm_code)) {
+        host_.log().error(
+            "FCM answers THIRD_PARTY_AUTH_ERROR: the APNs authentication key or the web push "
+            "credentials of Firebase project {} are missing or invalid (Firebase console, "
+            "Project settings, Cloud Messaging); pushes to iOS and web clients through FCM fail "
+            "until then (failures_total{{reason=\"third_party_auth_error\"}})",
+            account_.project_id);
+      }
     }
     done(classify(response));
   });

@@ -66,6 +66,7 @@ class FcmPlatform : public push::Platform {
   std::chrono::steady_clock::time_point refresh_at_;
   bool fetching_ = false;
   std::deque<Waiting> waiting_;
+  push::LogThrottle third_party_log_;
 };
 
 }  // namespace parley::push_fcm

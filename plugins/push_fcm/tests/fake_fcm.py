@@ -19,6 +19,8 @@ Outcomes are scripted by the device token's prefix:
                  a retry that comes before Retry-After is answered 429 again
                  and recorded with "early": true
   unavailable*   503 UNAVAILABLE the first time, then ok
+  thirdparty*    401 UNAUTHENTICATED with FcmError THIRD_PARTY_AUTH_ERROR (the project's
+                 APNs or web push credentials are invalid; the access token is fine)
   revoke*        the first time: revokes every access token issued so far and
                  answers 401 UNAUTHENTICATED, then ok
   anything else  200 {"name": "projects/<p>/messages/<n>"}
@@ -225,6 +227,9 @@ class Handler(BaseHTTPRequestHandler):
         elif token.startswith("unavailable") and first is None:
             status, reply = 503, error_body(503, "UNAVAILABLE", "The service is unavailable",
                                             fcm_error("UNAVAILABLE"))
+        elif token.startswith("thirdparty"):
+            status, reply = 401, error_body(401, "UNAUTHENTICATED", "Auth error from APNS or Web Push Service",
+                                            fcm_error("THIRD_PARTY_AUTH_ERROR"))
         elif token.startswith("revoke") and first is None:
             with lock:
                 access_tokens.clear()

@@ -203,6 +203,31 @@ TEST_F(FcmTest, ARevokedAccessTokenIsReplacedAndTheSendRepeated) {
   for (const auto& t : tokens) EXPECT_TRUE(t.at("ok").as_bool()) << json::serialize(t);
 }
 
+TEST_F(FcmTest, AThirdPartyAuthErrorFailsThePushAndKeepsTheAccessToken) {
+  User bob = offline_user_with_devices(
+      "Bob", {{"fcm", "thirdparty-1"}, {"fcm", "thirdparty-2"}, {"fcm", "good-1"}});
+  auto [alice, alice_client] = online_user("Alice");
+  expect_ok(send(*alice_client, bob, "to an iPhone through FCM", "c1"));
+  EXPECT_EQ(await_metric("parley_push_fcm_failures_total{reason=\"third_party_auth_error\"}", 2),
+            2);
+  EXPECT_EQ(await_metric("parley_push_fcm_sent_total", 1), 1);
+  fcm_->drain(std::chrono::milliseconds(300));
+  // Each failing push went once, and the one access token served all three.
+  EXPECT_EQ(fcm_->count(event_for("send", "thirdparty-1")), 1u);
+  EXPECT_EQ(fcm_->count(event_for("send", "thirdparty-2")), 1u);
+  EXPECT_EQ(fcm_->count(event_for("token")), 1u);
+  EXPECT_EQ(metric("parley_push_fcm_retries_total"), 0);
+  EXPECT_EQ(metric("parley_push_fcm_retryable_errors_total{reason=\"unauthenticated\"}"), 0);
+  // The devices are fine; the project's credentials are not.
+  EXPECT_EQ(devices_of(bob).size(), 3u);
+  // One line explains it, not one per push.
+  const std::string log = server_->log();
+  const std::string explanation = "FCM answers THIRD_PARTY_AUTH_ERROR";
+  const auto first = log.find(explanation);
+  ASSERT_NE(first, std::string::npos) << log;
+  EXPECT_EQ(log.find(explanation, first + 1), std::string::npos) << log;
+}
+
 class FcmShortTokenTest : public FcmTest {
  protected:
   // Renewal is due halfway through a token's life: one second here.
