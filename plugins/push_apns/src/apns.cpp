@@ -1,5 +1,8 @@
 #include "apns.hpp"
 
+#include <algorithm>
+#include <cctype>
+
 #include <curl/curl.h>
 #include <boost/json/parse.hpp>
 #include <boost/json/serialize.hpp>
@@ -30,6 +33,14 @@ std::string reason_of(const HttpResponse& response) {
   } catch (const std::exception&) {
   }
   return {};
+}
+
+// Apple's device tokens are bytes written in hex. Anything else was never a
+// token APNs issued, whatever environment it is sent to.
+bool looks_like_device_token(std::string_view token) {
+  return !token.empty() && token.size() % 2 == 0 &&
+         std::all_of(token.begin(), token.end(),
+                     [](char c) { return std::isxdigit(static_cast<unsigned char>(c)) != 0; });
 }
 
 long long unix_seconds() {
@@ -81,6 +92,24 @@ bool ApnsPlatform::renew_expired(const std::string& used) {
   jwt_from_renewal_ = true;
   host_.log().info("APNs said the provider token expired: renewed it");
   return true;
+}
+
+Outcome ApnsPlatform::unconfirmed_bad_device_token() {
+  // Apple answers BadDeviceToken both for a dead token and for a good one
+  // sent to the other environment (sandbox tokens to production or back).
+  // Until this endpoint has accepted one push, a wrong `environment` or
+  // `endpoint` is as likely as a dead device, and removing on it would
+  // wipe every Apple device at the first push to each: as push_fcm keeps a
+  // token on a bare 404, this keeps it.
+  if (environment_log_.admit("BadDeviceToken")) {
+    host_.log().error(
+        "APNs ({}) answers BadDeviceToken for well-formed device tokens and has accepted no push "
+        "since this server started: if every push fails like this, the apps' tokens belong to "
+        "the other environment (check `environment`). The devices are kept "
+        "(failures_total{{reason=\"bad_device_token\"}})",
+        settings_.endpoint);
+  }
+  return Outcome::failed("bad_device_token");
 }
 
 std::string ApnsPlatform::payload(const push::Push& push, const std::string& sound) {
@@ -137,11 +166,17 @@ void ApnsPlatform::attempt(const std::shared_ptr<push::Push>& push,
   request.body = payload(*push, settings_.sound);
   loop_.send(std::move(request),
              [this, push, done = std::move(done), jwt](HttpResponse response) mutable {
-               if (response.status == 403 && reason_of(response) == "ExpiredProviderToken" &&
+               if (response.status == 200) environment_confirmed_ = true;
+               const std::string reason = response.status == 200 ? "" : reason_of(response);
+               if (response.status == 403 && reason == "ExpiredProviderToken" &&
                    !push->renewed_credentials && renew_expired(jwt)) {
                  // The push goes again at once without spending an attempt.
                  push->renewed_credentials = true;
                  return attempt(push, std::move(done));
+               }
+               if (response.status == 400 && reason == "BadDeviceToken" &&
+                   !environment_confirmed_ && looks_like_device_token(push->token)) {
+                 return done(unconfirmed_bad_device_token());
                }
                done(classify(response));
              });

@@ -45,6 +45,9 @@ class ApnsPlatform : public push::Platform {
   // Mints again after APNs called `used` expired; false when that would
   // only repeat itself (see the definition).
   bool renew_expired(const std::string& used);
+  // What a BadDeviceToken means before any push went through (see the
+  // definition).
+  push::Outcome unconfirmed_bad_device_token();
 
   Host& host_;
   push::HttpLoop& loop_;
@@ -56,6 +59,9 @@ class ApnsPlatform : public push::Platform {
   std::string jwt_;
   std::chrono::steady_clock::time_point jwt_minted_at_;
   bool jwt_from_renewal_ = false;
+  // APNs accepted a push since start: the endpoint matches the apps' tokens.
+  bool environment_confirmed_ = false;
+  push::LogThrottle environment_log_;
 };
 
 }  // namespace parley::push_apns

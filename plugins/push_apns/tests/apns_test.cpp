@@ -75,6 +75,8 @@ TEST_F(ApnsTest, AnOfflineRecipientGetsAnAlertWithBadgeThreadAndCollapseId) {
   EXPECT_EQ(tokens, (std::set<std::string>{"a1b2c3", "d4e5f6"}));
 }
 
+// "bad-1" is no hex device token at all: it goes even before any push was
+// accepted (ok-1 may be answered after it).
 TEST_F(ApnsTest, BadAndUnregisteredTokensAreRemovedAndNeverUsedAgain) {
   User bob =
       offline_user_with_devices("Bob", {{"apns", "bad-1"}, {"apns", "gone-1"}, {"apns", "ok-1"}});
@@ -94,6 +96,33 @@ TEST_F(ApnsTest, BadAndUnregisteredTokensAreRemovedAndNeverUsedAgain) {
   EXPECT_EQ(await_metric("parley_push_apns_tokens_invalid_total{reason=\"bad_device_token\"}", 1),
             1);
   EXPECT_EQ(await_metric("parley_push_apns_tokens_invalid_total{reason=\"unregistered\"}", 1), 1);
+}
+
+TEST_F(ApnsTest, ABadDeviceTokenBeforeAnyAcceptedPushKeepsAWellFormedToken) {
+  // As a wrong `environment` answers every token: nothing may be wiped.
+  User bob = offline_user_with_devices("Bob", {{"apns", "bad0c0de"}, {"apns", "bad-1"}});
+  auto [alice, alice_client] = online_user("Alice");
+  expect_ok(send(*alice_client, bob, "one", "c1"));
+  EXPECT_EQ(await_metric("parley_push_apns_failures_total{reason=\"bad_device_token\"}", 1), 1);
+  EXPECT_EQ(await_metric("parley_push_apns_tokens_invalid_total{reason=\"bad_device_token\"}", 1),
+            1);
+  ASSERT_TRUE(await_devices(bob, {{"apns", "bad0c0de"}}));
+  EXPECT_NE(server_->log().find("answers BadDeviceToken for well-formed device tokens"),
+            std::string::npos)
+      << server_->log();
+}
+
+TEST_F(ApnsTest, ABadDeviceTokenAfterAnAcceptedPushRemovesTheDevice) {
+  User carol = offline_user_with_devices("Carol", {{"apns", "0123abcd"}});
+  User bob = offline_user_with_devices("Bob", {{"apns", "bad0c0de"}});
+  auto [alice, alice_client] = online_user("Alice");
+  expect_ok(send(*alice_client, carol, "first", "c1"));
+  ASSERT_EQ(await_metric("parley_push_apns_sent_total", 1), 1);
+  expect_ok(send(*alice_client, bob, "second", "c2"));
+  EXPECT_EQ(await_metric("parley_push_apns_tokens_invalid_total{reason=\"bad_device_token\"}", 1),
+            1);
+  ASSERT_TRUE(await_devices(bob, {}));
+  EXPECT_EQ(metric("parley_push_apns_failures_total{reason=\"bad_device_token\"}"), 0);
 }
 
 TEST_F(ApnsTest, AnExpiredProviderTokenIsRenewedAndThePushRepeatedOnce) {

@@ -12,7 +12,8 @@ per TLS connection and {"event": "request", ...} per request, with the
 connection it came on.
 
 Outcomes are scripted by the device token's prefix:
-  bad*     400 BadDeviceToken
+  bad*     400 BadDeviceToken (bad0c0de: well-formed hex, as a token of the
+           other environment; bad-1: malformed)
   gone*    410 Unregistered (with a timestamp)
   expire*  the first time: the JWT it came with is expired from now on,
            403 ExpiredProviderToken (and for every later use of that JWT)
