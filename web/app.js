@@ -346,7 +346,11 @@ function onMessage(message) {
     }
   }
   // A jump in seq means something was missed: history fills it.
-  if (c.loaded && message.seq > previousMax + 1 && !state.syncing) loadHistory(c);
+  if (c.loaded && message.seq > previousMax + 1 && !state.syncing) {
+    fillHistory(c).catch((error) => {
+      if (error.code !== 'disconnected') reportError(error);
+    });
+  }
   if (c.kind === 'd' && fromOthers) subscribePresence([c.peer]);
   render();
 }
@@ -493,18 +497,19 @@ async function onSynced() {
   // Closed conversations reload their history when next opened: what our
   // other devices sent meanwhile is not in the login sync.
   for (const c of state.conversations.values()) if (c.id !== state.openId) c.loaded = false;
-  try {
-    await loadConversations();
-    flushOutbox();
-    const open = state.openId && state.conversations.get(state.openId);
-    if (open) {
-      await loadHistory(open);
-      markReadIfVisible(open);
-    }
-    subscribePresence([...state.conversations.values()].filter((c) => c.peer).map((c) => c.peer));
-  } catch (error) {
+  // The outbox first (protocol section 7, Resuming), and each step on its
+  // own: one failing must not hold back the others.
+  flushOutbox();
+  const reportUnlessOffline = (error) => {
     if (error.code !== 'disconnected') reportError(error);
-  }
+  };
+  const open = state.openId && state.conversations.get(state.openId);
+  await Promise.all([
+    loadConversations().catch(reportUnlessOffline),
+    loadGroups().catch(reportUnlessOffline),
+    open && fillHistory(open).then(() => markReadIfVisible(open), reportUnlessOffline),
+  ]);
+  subscribePresence([...state.conversations.values()].filter((c) => c.peer).map((c) => c.peer));
   // Marks the page as caught up (tests and styles may wait for it).
   document.body.dataset.synced = 'true';
   render();
@@ -519,21 +524,25 @@ async function loadConversations() {
     c.readSeq = Math.max(c.readSeq, entry.read_seq || 0);
     if (c.kind === 'd') c.peerReadSeq = Math.max(c.peerReadSeq, entry.peer_read_seq || 0);
   }
-  if (state.features.groups) {
-    try {
-      const groups = await connection.request('group.list');
-      for (const g of groups.groups || []) {
-        rememberGroupName(conversation(`g:${g.group_id}`), g.name);
-      }
-    } catch (error) {
-      if (error.code === 'unsupported') state.features.groups = false;
-      else throw error;
+  render();
+}
+
+async function loadGroups() {
+  if (!state.features.groups) return;
+  try {
+    const groups = await connection.request('group.list');
+    for (const g of groups.groups || []) {
+      rememberGroupName(conversation(`g:${g.group_id}`), g.name);
     }
+  } catch (error) {
+    if (error.code === 'unsupported') state.features.groups = false;
+    else throw error;
   }
   render();
 }
 
-// The latest page (or the page before `beforeSeq`), merged into what we hold.
+// The latest page (or the page before `beforeSeq`), merged into what we hold;
+// the lowest seq of the page (0 for an empty one).
 async function loadHistory(c, beforeSeq) {
   const fields = { conversation: c.id, limit: HISTORY_PAGE };
   if (beforeSeq) fields.before_seq = beforeSeq;
@@ -541,9 +550,23 @@ async function loadHistory(c, beforeSeq) {
   const messages = reply.messages || [];
   for (const m of messages) merge(c, m);
   if (!beforeSeq) c.loaded = true;
-  // seq has no gaps: a short page, or one holding seq 1, reached the start.
-  if (messages.length < HISTORY_PAGE || messages.some((m) => m.seq === 1)) c.atStart = true;
+  // seq has no gaps, but a page can be short without being the first: one cut
+  // by the server's byte budget says `more`. Only seq 1 or an empty page is
+  // the start.
+  if (messages.length === 0 || messages.some((m) => m.seq === 1)) c.atStart = true;
   render();
+  return messages.length > 0 ? Math.min(...messages.map((m) => m.seq)) : 0;
+}
+
+// The latest page, then earlier pages until they meet what we held before:
+// more than one page may have been missed (offline, or sent from another
+// device of ours), and a hole below the latest page would never be filled.
+async function fillHistory(c) {
+  const held = new Set([...c.messages.values()].map((m) => m.seq));
+  let lowest = await loadHistory(c);
+  while (lowest > 1 && !held.has(lowest - 1) && [...held].some((seq) => seq < lowest)) {
+    lowest = await loadHistory(c, lowest);
+  }
 }
 
 function subscribePresence(userIds) {
@@ -677,7 +700,7 @@ function openConversation(id) {
   $('manage-group').setAttribute('aria-expanded', 'false');
   render({ scrollToEnd: true });
   $('chat-title').focus();
-  const ready = c.loaded ? Promise.resolve() : loadHistory(c);
+  const ready = c.loaded ? Promise.resolve() : fillHistory(c);
   ready
     .then(() => {
       markReadIfVisible(c);

@@ -87,6 +87,9 @@ TEST(WebClient, RetryOrder) {
 TEST(WebClient, CatchUpMark) {
   run_scenario("catch_up_mark");
 }
+TEST(WebClient, Resume) {
+  run_scenario("resume");
+}
 
 }  // namespace
 }  // namespace parley::test
