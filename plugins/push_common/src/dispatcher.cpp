@@ -103,7 +103,9 @@ void Dispatcher::on_offer(const Event& event) {
   const auto* offer = event.payload.if_object();
   const auto* tokens = offer ? offer->if_contains("tokens") : nullptr;
   if (tokens == nullptr || !tokens->is_array()) {
-    host_.log().warn("ignored a malformed {}: {}", event.name, json::serialize(event.payload));
+    // Not the payload: it holds message text and device tokens.
+    host_.log().warn("ignored a malformed {} ({} bytes): no \"tokens\" array", event.name,
+                     json::serialize(event.payload).size());
     return;
   }
   offers_.add();

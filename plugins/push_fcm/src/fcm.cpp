@@ -90,6 +90,28 @@ bool names_token_field(const json::object& error) {
              std::string_view::npos;
 }
 
+// Why a token request failed, for the log: the transport error, or the
+// status with the OAuth2 "error" and "error_description" of an error
+// answer, and never the rest of the body (which may hold a token).
+std::string token_failure(const HttpResponse& response) {
+  if (response.status == 0) return "no response (" + response.error + ")";
+  std::string why = "HTTP " + std::to_string(response.status);
+  if (response.status == 200) {
+    return why + " without a usable access_token and positive expires_in (" +
+           std::to_string(response.body.size()) + " bytes, not logged)";
+  }
+  try {
+    const auto body = json::parse(response.body);
+    for (const std::string_view key : {"error", "error_description"}) {
+      const auto* value = body.as_object().if_contains(key);
+      if (value && value->is_string()) why += " " + std::string(value->get_string()).substr(0, 200);
+    }
+  } catch (const std::exception&) {
+    why += " (" + std::to_string(response.body.size()) + " bytes of body, not JSON)";
+  }
+  return why;
+}
+
 }  // namespace
 
 ServiceAccount load_service_account(const std::string& path) {
@@ -186,9 +208,11 @@ void FcmPlatform::fetch_access_token() {
     waiting_.clear();
     if (token.empty() || expires_in <= 0) {
       token_failures_.add();
-      host_.log().warn("FCM access token request failed: {} {} {}", response.status, response.error,
-                       response.body.substr(0, 512));
-      for (auto& w : waiting) w.done(Outcome::retry("access_token", {}, response.body));
+      // Never the body: a 200 holds a live bearer token even when its
+      // expires_in is missing or wrong.
+      const std::string why = token_failure(response);
+      host_.log().warn("FCM access token request failed: {}", why);
+      for (auto& w : waiting) w.done(Outcome::retry("access_token", {}, why));
       return;
     }
     access_token_ = std::move(token);

@@ -143,7 +143,15 @@ class Handler(BaseHTTPRequestHandler):
             return self.reply(400, {"error": "invalid_grant", "error_description": problem})
         token = "ya29.fake-" + secrets.token_urlsafe(16)
         with lock:
-            access_tokens[token] = time.time() + self.server.args.token_ttl
+            unusable = self.server.unusable_tokens_left > 0
+            if unusable:
+                self.server.unusable_tokens_left -= 1
+            else:
+                access_tokens[token] = time.time() + self.server.args.token_ttl
+        if unusable:
+            # A 200 that a client cannot use: a live token, but no expires_in.
+            emit({"event": "token", "ok": False, "problem": "no expires_in", "access_token": token})
+            return self.reply(200, {"access_token": token, "token_type": "Bearer"})
         emit({"event": "token", "ok": True, "access_token": token})
         self.reply(200, {"access_token": token, "expires_in": self.server.args.token_ttl,
                          "token_type": "Bearer"})
@@ -253,11 +261,14 @@ def main():
     parser.add_argument("--project", required=True)
     parser.add_argument("--client-email", required=True)
     parser.add_argument("--token-ttl", type=int, default=3600)
+    parser.add_argument("--tokens-without-expiry", type=int, default=0,
+                        help="answer this many token requests 200 with an access_token but no expires_in")
     args = parser.parse_args()
 
     server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
     server.daemon_threads = True
     server.args = args
+    server.unusable_tokens_left = args.tokens_without_expiry
     with open(args.public_key, "rb") as f:
         server.public_key = serialization.load_pem_public_key(f.read())
     context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)

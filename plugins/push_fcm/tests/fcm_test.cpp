@@ -18,14 +18,17 @@ class FcmTest : public PushTest {
  protected:
   virtual int token_ttl_seconds() const { return 3600; }
   virtual std::string fcm_extra_config() const { return ""; }
+  virtual std::vector<std::string> fake_extra_args() const { return {}; }
 
   void start_fakes() override {
-    fcm_ = std::make_unique<FakeService>(
-        FAKE_FCM_SCRIPT,
-        std::vector<std::string>{"--cert", keys_.cert.string(), "--key", keys_.cert_key.string(),
-                                 "--public-key", keys_.rsa_public.string(), "--project", kProject,
-                                 "--client-email", kClientEmail, "--token-ttl",
-                                 std::to_string(token_ttl_seconds())});
+    std::vector<std::string> args{"--cert",         keys_.cert.string(),
+                                  "--key",          keys_.cert_key.string(),
+                                  "--public-key",   keys_.rsa_public.string(),
+                                  "--project",      kProject,
+                                  "--client-email", kClientEmail,
+                                  "--token-ttl",    std::to_string(token_ttl_seconds())};
+    for (auto& arg : fake_extra_args()) args.push_back(std::move(arg));
+    fcm_ = std::make_unique<FakeService>(FAKE_FCM_SCRIPT, args);
     json::object account{{"type", "service_account"},
                          {"project_id", kProject},
                          {"private_key_id", "0123456789abcdef"},
@@ -248,6 +251,36 @@ TEST_F(FcmShortTokenTest, AnAccessTokenIsRenewedBeforeItExpires) {
   EXPECT_EQ(pushes[1].at("status").as_int64(), 200);
   EXPECT_NE(pushes[0].at("access_token"), pushes[1].at("access_token"));
   EXPECT_EQ(fcm_->wait_for(event_for("token"), 2).size(), 2u);
+}
+
+class FcmUnusableTokenAnswerTest : public FcmTest {
+ protected:
+  std::vector<std::string> fake_extra_args() const override {
+    return {"--tokens-without-expiry", "1"};
+  }
+};
+
+TEST_F(FcmUnusableTokenAnswerTest, AnAccessTokenNeverReachesTheLog) {
+  User bob = offline_user_with_devices("Bob", {{"fcm", "phone-1"}});
+  auto [alice, alice_client] = online_user("Alice");
+  expect_ok(send(*alice_client, bob, "one", "c1"));
+  // The first answer holds a token but no expires_in: refused, retried.
+  const auto pushes = fcm_->wait_for(event_for("send", "phone-1"), 1);
+  ASSERT_EQ(pushes.size(), 1u);
+  EXPECT_EQ(pushes[0].at("status").as_int64(), 200);
+  const auto tokens = fcm_->wait_for(event_for("token"), 2);
+  ASSERT_EQ(tokens.size(), 2u);
+  EXPECT_FALSE(tokens[0].at("ok").as_bool());
+  EXPECT_EQ(await_metric("parley_push_fcm_access_token_failures_total", 1), 1);
+  const std::string log = server_->log();
+  EXPECT_NE(log.find("FCM access token request failed: HTTP 200 without a usable access_token"),
+            std::string::npos)
+      << log;
+  for (const auto& t : tokens) {
+    const std::string secret(t.at("access_token").as_string());
+    EXPECT_EQ(log.find(secret), std::string::npos) << "the log shows " << secret;
+  }
+  EXPECT_EQ(log.find("ya29."), std::string::npos) << log;
 }
 
 class FcmDevicesTest : public FcmTest {
