@@ -144,6 +144,7 @@ void Dispatcher::admit(std::shared_ptr<Push> push) {
   } while (!pending_.compare_exchange_weak(pending, pending + 1));
   if (overflowing_.exchange(false)) host_.log().info("push queue accepts pushes again");
   pending_gauge_.add(1);
+  push->queued_at = std::chrono::steady_clock::now();
   loop_.post([this, push = std::move(push)] { attempt(push); });
 }
 
@@ -178,7 +179,11 @@ void Dispatcher::handle(const std::shared_ptr<Push>& push, Outcome outcome) {
       break;
   }
   reason_counter("retryable_errors_", outcome.reason).add();
-  if (push->attempts >= options_.max_attempts) {
+  const auto delay = retry_delay(push->attempts, options_.backoff_base, options_.backoff_max,
+                                 outcome.retry_after, random_);
+  const bool past_window =
+      std::chrono::steady_clock::now() + delay - push->queued_at > options_.retry_window;
+  if (push->attempts >= options_.max_attempts || past_window) {
     reason_counter("failures_", "retries_exhausted").add();
     if (const auto held = failure_log_.admit("given up " + outcome.reason)) {
       host_.log().warn(
@@ -189,8 +194,6 @@ void Dispatcher::handle(const std::shared_ptr<Push>& push, Outcome outcome) {
     return finished();
   }
   retries_.add();
-  const auto delay = retry_delay(push->attempts, options_.backoff_base, options_.backoff_max,
-                                 outcome.retry_after, random_);
   host_.log().debug("push for user {} retried in {} ms: {}", push->user_id, delay.count(),
                     outcome.reason);
   loop_.after(delay, [this, push] { attempt(push); });
@@ -219,6 +222,8 @@ DispatcherOptions DispatcherOptions::from_config(Config& config, std::string pla
   o.max_pending = static_cast<std::size_t>(
       config.int_in("queue_size", static_cast<std::int64_t>(o.max_pending), 1, 10000000));
   o.max_attempts = static_cast<int>(config.int_in("max_attempts", o.max_attempts, 1, 100));
+  o.retry_window = std::chrono::milliseconds(
+      config.int_in("retry_window_ms", o.retry_window.count(), 1, 86400000));
   o.backoff_base = std::chrono::milliseconds(
       config.int_in("backoff_base_ms", o.backoff_base.count(), 1, 3600000));
   o.backoff_max =

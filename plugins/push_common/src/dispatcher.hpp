@@ -32,6 +32,8 @@ struct Push {
   std::string message_id;
   std::string group_id;  // empty for 1:1 messages
   int attempts = 0;      // sends made so far
+  // When it was queued: retries end retry_window after it.
+  std::chrono::steady_clock::time_point queued_at;
   // The platform renewed its credentials for this push once already.
   bool renewed_credentials = false;
 };
@@ -91,12 +93,15 @@ class LogThrottle {
 struct DispatcherOptions {
   std::string platform;             // "fcm", "apns"
   std::size_t max_pending = 10000;  // pushes queued, in flight or waiting to retry
-  int max_attempts = 5;
+  // A push is given up when either runs out. The window is what bounds an
+  // outage: with 1 s doubling to 60 s, five minutes are about ten sends.
+  int max_attempts = 20;
+  std::chrono::milliseconds retry_window{300000};
   std::chrono::milliseconds backoff_base{1000};
   std::chrono::milliseconds backoff_max{60000};
 
-  // Reads queue_size, max_attempts, backoff_base_ms and backoff_max_ms from
-  // the config block of the push plugin of `platform`.
+  // Reads queue_size, max_attempts, retry_window_ms, backoff_base_ms and
+  // backoff_max_ms from the config block of the push plugin of `platform`.
   static DispatcherOptions from_config(Config& config, std::string platform);
 };
 

@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <cctype>
 #include <charconv>
+#include <ctime>
 #include <stdexcept>
 
 #include <curl/curl.h>
@@ -48,11 +49,17 @@ void global_init() {
 std::optional<std::chrono::seconds> HttpResponse::retry_after() const {
   const auto it = headers.find("retry-after");
   if (it == headers.end()) return std::nullopt;
-  long long seconds = 0;
   const auto& text = it->second;
+  long long seconds = 0;
   const auto [end, ec] = std::from_chars(text.data(), text.data() + text.size(), seconds);
-  if (ec != std::errc() || end != text.data() + text.size() || seconds < 0) return std::nullopt;
-  return std::chrono::seconds(seconds);
+  if (ec == std::errc::result_out_of_range) return kMaxRetryAfter;
+  if (ec != std::errc() || end != text.data() + text.size()) {
+    const time_t date = curl_getdate(text.c_str(), nullptr);
+    if (date < 0) return std::nullopt;
+    seconds = std::max<long long>(0, static_cast<long long>(date) - std::time(nullptr));
+  }
+  if (seconds < 0) return std::nullopt;
+  return std::min(std::chrono::seconds(seconds), kMaxRetryAfter);
 }
 
 struct HttpLoop::Transfer {

@@ -31,8 +31,12 @@ struct HttpResponse {
   std::string body;
   std::map<std::string, std::string> headers;  // names in lower case
   std::string error;                           // transport failure, empty otherwise
-  // Retry-After in seconds (the only form the push services send).
+  // Retry-After as delta-seconds or an HTTP-date (RFC 9110 allows both;
+  // neither provider says which it sends), at most kMaxRetryAfter.
   std::optional<std::chrono::seconds> retry_after() const;
+  // A longer Retry-After is taken as this: no push is worth keeping longer,
+  // and a huge value must not overflow the timer arithmetic.
+  static constexpr std::chrono::seconds kMaxRetryAfter{3600};
 };
 
 struct HttpLoopOptions {

@@ -48,6 +48,26 @@ TEST(TruncateUtf8, CutsOnACharacterBoundaryAndMarksTheCut) {
   EXPECT_EQ(truncate_utf8("abcdefgh", 2), "");
 }
 
+TEST(PushRetryAfter, ReadsSecondsOrAnHttpDateAndCapsIt) {
+  HttpResponse response;
+  EXPECT_EQ(response.retry_after(), std::nullopt);
+  response.headers["retry-after"] = "120";
+  EXPECT_EQ(response.retry_after(), std::chrono::seconds(120));
+  response.headers["retry-after"] = "99999999999999999999999";
+  EXPECT_EQ(response.retry_after(), HttpResponse::kMaxRetryAfter);
+  response.headers["retry-after"] = "86400";
+  EXPECT_EQ(response.retry_after(), HttpResponse::kMaxRetryAfter);
+  response.headers["retry-after"] = "-5";
+  EXPECT_EQ(response.retry_after(), std::nullopt);
+  response.headers["retry-after"] = "soon";
+  EXPECT_EQ(response.retry_after(), std::nullopt);
+  // A date in the past: retry at once; one far ahead: the cap.
+  response.headers["retry-after"] = "Wed, 21 Oct 2015 07:28:00 GMT";
+  EXPECT_EQ(response.retry_after(), std::chrono::seconds(0));
+  response.headers["retry-after"] = "Fri, 01 Jan 2100 00:00:00 GMT";
+  EXPECT_EQ(response.retry_after(), HttpResponse::kMaxRetryAfter);
+}
+
 TEST(DispatcherLogThrottle, LetsOneLinePerKindThroughPerIntervalAndCountsTheRest) {
   LogThrottle throttle(std::chrono::hours(1));
   EXPECT_EQ(throttle.admit("failed quota"), std::optional<std::size_t>(0));

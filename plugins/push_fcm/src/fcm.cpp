@@ -310,7 +310,13 @@ void FcmPlatform::send(const std::shared_ptr<push::Push>& push, std::function<vo
             account_.project_id);
       }
     }
-    done(classify(response));
+    auto outcome = classify(response);
+    if (outcome.kind == Outcome::Kind::retry && outcome.reason == "quota_exceeded") {
+      // Sooner than that, the retry only spends quota of the same minute.
+      outcome.retry_after = std::max(outcome.retry_after.value_or(std::chrono::milliseconds(0)),
+                                     settings_.quota_backoff_min);
+    }
+    done(std::move(outcome));
   });
 }
 

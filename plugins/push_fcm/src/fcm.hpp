@@ -30,6 +30,9 @@ struct FcmSettings {
   std::string endpoint = "https://fcm.googleapis.com";
   std::string android_priority = "high";  // "high" or "normal"
   std::chrono::seconds ttl{86400};
+  // FCM's ErrorCode reference for QUOTA_EXCEEDED: "exponential backoff with
+  // a minimum initial delay of 1 minute"; the quota refills per minute.
+  std::chrono::milliseconds quota_backoff_min{60000};
 };
 
 class FcmPlatform : public push::Platform {

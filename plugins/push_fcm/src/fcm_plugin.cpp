@@ -33,6 +33,8 @@ class FcmPlugin : public Plugin {
     }
     settings_.ttl = std::chrono::seconds(
         config.int_in("ttl_seconds", settings_.ttl.count(), 0, 28 * 24 * 3600));
+    settings_.quota_backoff_min = std::chrono::milliseconds(
+        config.int_in("quota_backoff_min_ms", settings_.quota_backoff_min.count(), 1, 3600000));
     loop_options_ = push::HttpLoopOptions::from_config(config);
     dispatch_ = push::DispatcherOptions::from_config(config, "fcm");
   }

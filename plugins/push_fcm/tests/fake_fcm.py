@@ -18,7 +18,12 @@ Outcomes are scripted by the device token's prefix:
   quota*         429 QUOTA_EXCEEDED with Retry-After: 1 the first time, then ok;
                  a retry that comes before Retry-After is answered 429 again
                  and recorded with "early": true
+  quotabare*     429 QUOTA_EXCEEDED without Retry-After during the first second after
+                 the first send to the token, then ok; a retry within that second is
+                 recorded with "early": true
   unavailable*   503 UNAVAILABLE the first time, then ok
+  outage<N>*     503 UNAVAILABLE for the first N sends to the token (outage8-1:
+                 eight), then ok: a provider outage
   thirdparty*    401 UNAUTHENTICATED with FcmError THIRD_PARTY_AUTH_ERROR (the project's
                  APNs or web push credentials are invalid; the access token is fine)
   revoke*        the first time: revokes every access token issued so far and
@@ -46,6 +51,7 @@ SCOPE = "https://www.googleapis.com/auth/firebase.messaging"
 lock = threading.Lock()
 access_tokens = {}  # token -> expiry (time.time())
 first_seen = {}  # device token -> time of the first send
+sends_to = {}  # device token -> sends so far
 message_counter = [0]
 
 
@@ -212,6 +218,10 @@ class Handler(BaseHTTPRequestHandler):
         status, reply, headers = 200, None, {}
         if token.startswith("quota"):
             record["early"] = first is not None and now < first + 1.0
+        with lock:
+            sends_to[token] = sends_to.get(token, 0) + 1
+            sends_so_far = sends_to[token]
+        outage = re.match(r"outage(\d+)", token)
         if token.startswith("unregistered"):
             status, reply = 404, error_body(404, "NOT_FOUND", "Requested entity was not found.",
                                             fcm_error("UNREGISTERED"))
@@ -228,6 +238,12 @@ class Handler(BaseHTTPRequestHandler):
         elif token.startswith("badarg"):
             status, reply = 400, error_body(400, "INVALID_ARGUMENT", "Invalid value at 'message.android.ttl'",
                                             bad_request("message.android.ttl", "Invalid value"))
+        elif token.startswith("quotabare") and (first is None or now < first + 1.0):
+            status, reply = 429, error_body(429, "RESOURCE_EXHAUSTED", "Quota exceeded",
+                                            fcm_error("QUOTA_EXCEEDED"))
+        elif outage and sends_so_far <= int(outage.group(1)):
+            status, reply = 503, error_body(503, "UNAVAILABLE", "The service is unavailable",
+                                            fcm_error("UNAVAILABLE"))
         elif token.startswith("quota") and (first is None or now < first + 1.0):
             status, reply = 429, error_body(429, "RESOURCE_EXHAUSTED", "Quota exceeded",
                                             fcm_error("QUOTA_EXCEEDED"))

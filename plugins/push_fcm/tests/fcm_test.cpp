@@ -42,7 +42,9 @@ class FcmTest : public PushTest {
     return "  - name: push_fcm\n    config:\n      service_account_file: " +
            account_file_.string() + "\n      endpoint: " + fcm_->base_url() +
            "\n      ca_file: " + keys_.cert.string() +
-           "\n      backoff_base_ms: 10\n      backoff_max_ms: 50\n" + fcm_extra_config();
+           "\n      backoff_base_ms: 10\n      backoff_max_ms: 50\n      quota_backoff_min_ms: "
+           "1000\n" +
+           fcm_extra_config();
   }
 
   // The send events the fake recorded for message `message_id`, waiting for
@@ -181,6 +183,36 @@ TEST_F(FcmTest, QuotaExceededIsRetriedNoSoonerThanRetryAfter) {
             1);
 }
 
+TEST_F(FcmTest, QuotaExceededWithoutRetryAfterWaitsTheDocumentedMinimum) {
+  // quota_backoff_min_ms is 1000 here (60000 by default); the backoff alone
+  // (10 ms, at most 50) would retry inside the same quota period.
+  User bob = offline_user_with_devices("Bob", {{"fcm", "quotabare-1"}});
+  auto [alice, alice_client] = online_user("Alice");
+  expect_ok(send(*alice_client, bob, "later", "c1"));
+  const auto pushes = fcm_->wait_for(event_for("send", "quotabare-1"), 2);
+  ASSERT_EQ(pushes.size(), 2u);
+  EXPECT_EQ(pushes[0].at("status").as_int64(), 429);
+  EXPECT_EQ(pushes[1].at("status").as_int64(), 200) << json::serialize(pushes[1]);
+  EXPECT_FALSE(pushes[1].at("early").as_bool());
+  EXPECT_EQ(await_metric("parley_push_fcm_sent_total", 1), 1);
+  EXPECT_EQ(metric("parley_push_fcm_retries_total"), 1);
+}
+
+TEST_F(FcmTest, AnOutageLongerThanFiveAttemptsIsRiddenOut) {
+  // Eight 503s in a row: more than the five attempts that used to end a
+  // push; the retry window (five minutes by default) decides instead.
+  User bob = offline_user_with_devices("Bob", {{"fcm", "outage8-1"}});
+  auto [alice, alice_client] = online_user("Alice");
+  expect_ok(send(*alice_client, bob, "through the outage", "c1"));
+  const auto pushes = fcm_->wait_for(event_for("send", "outage8-1"), 9);
+  ASSERT_EQ(pushes.size(), 9u);
+  for (std::size_t i = 0; i < 8; ++i) EXPECT_EQ(pushes[i].at("status").as_int64(), 503);
+  EXPECT_EQ(pushes[8].at("status").as_int64(), 200);
+  EXPECT_EQ(await_metric("parley_push_fcm_sent_total", 1), 1);
+  EXPECT_EQ(metric("parley_push_fcm_retries_total"), 8);
+  EXPECT_EQ(metric("parley_push_fcm_failures_total{reason=\"retries_exhausted\"}"), 0);
+}
+
 TEST_F(FcmTest, UnavailableIsRetriedWithBackoffThenSent) {
   User bob = offline_user_with_devices("Bob", {{"fcm", "unavailable-1"}});
   auto [alice, alice_client] = online_user("Alice");
@@ -251,6 +283,21 @@ TEST_F(FcmShortTokenTest, AnAccessTokenIsRenewedBeforeItExpires) {
   EXPECT_EQ(pushes[1].at("status").as_int64(), 200);
   EXPECT_NE(pushes[0].at("access_token"), pushes[1].at("access_token"));
   EXPECT_EQ(fcm_->wait_for(event_for("token"), 2).size(), 2u);
+}
+
+class FcmShortRetryWindowTest : public FcmTest {
+ protected:
+  std::string fcm_extra_config() const override { return "      retry_window_ms: 300\n"; }
+};
+
+TEST_F(FcmShortRetryWindowTest, APushIsGivenUpWhenItsRetryWindowEnds) {
+  User bob = offline_user_with_devices("Bob", {{"fcm", "outage100000-1"}});
+  auto [alice, alice_client] = online_user("Alice");
+  expect_ok(send(*alice_client, bob, "never", "c1"));
+  EXPECT_EQ(await_metric("parley_push_fcm_failures_total{reason=\"retries_exhausted\"}", 1), 1);
+  EXPECT_GE(fcm_->wait_for(event_for("send", "outage100000-1"), 2).size(), 2u);
+  EXPECT_EQ(metric("parley_push_fcm_sent_total"), 0);
+  EXPECT_EQ(await_metric("parley_push_fcm_queue_pending", 0), 0);
 }
 
 class FcmUnusableTokenAnswerTest : public FcmTest {
