@@ -482,7 +482,6 @@ function onSessionEnded(reason) {
 
 async function onSynced() {
   state.syncing = false;
-  connection.succeeded();
   state.presenceSubscribed.clear();
   for (const [id, seq] of state.syncedSeq) {
     const c = state.conversations.get(id);

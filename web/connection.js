@@ -10,8 +10,13 @@ export class RequestError extends Error {
   }
 }
 
-const BASE_DELAY_MS = 500;
-const MAX_DELAY_MS = 15000;
+// The protocol's suggestion for reconnects (section 7, Backing off).
+const BASE_DELAY_MS = 1000;
+const MAX_DELAY_MS = 60000;
+// Only a connection that stayed up this long starts the backoff again: a
+// server that closes right after the login would otherwise be hit in a tight
+// loop.
+const STABLE_MS = 10000;
 // server.max_frame_bytes' default: a bigger frame makes the server close the
 // connection (1009) without a reply, and a re-send would close it again.
 const MAX_FRAME_BYTES = 65536;
@@ -32,6 +37,7 @@ export class Connection {
     this.attempt = 0;
     this.socket = null;
     this.timer = null;
+    this.stableTimer = null;
     this.stopped = true;
   }
 
@@ -43,6 +49,7 @@ export class Connection {
   stop() {
     this.stopped = true;
     clearTimeout(this.timer);
+    clearTimeout(this.stableTimer);
     if (this.socket) this.socket.close(1000);
     this.socket = null;
   }
@@ -51,16 +58,14 @@ export class Connection {
     return this.socket !== null && this.socket.readyState === WebSocket.OPEN;
   }
 
-  // The first (re)connection after a success starts the backoff again.
-  succeeded() {
-    this.attempt = 0;
-  }
-
   open() {
     this.onState('connecting');
     const socket = new WebSocket(this.url);
     this.socket = socket;
     socket.onopen = () => {
+      this.stableTimer = setTimeout(() => {
+        this.attempt = 0;
+      }, STABLE_MS);
       this.onState('open');
       this.onOpen();
     };
@@ -83,6 +88,7 @@ export class Connection {
     };
     socket.onclose = () => {
       if (this.socket !== socket) return;
+      clearTimeout(this.stableTimer);
       this.socket = null;
       for (const { reject } of this.waiting.values()) reject(new RequestError('disconnected'));
       this.waiting.clear();
@@ -95,7 +101,7 @@ export class Connection {
   scheduleReconnect() {
     // Full jitter keeps a crowd of clients from coming back in step after an outage.
     const ceiling = Math.min(MAX_DELAY_MS, BASE_DELAY_MS * 2 ** this.attempt);
-    const delay = ceiling / 2 + Math.random() * (ceiling / 2);
+    const delay = Math.random() * ceiling;
     this.attempt += 1;
     clearTimeout(this.timer);
     this.timer = setTimeout(() => {

@@ -90,6 +90,9 @@ TEST(WebClient, CatchUpMark) {
 TEST(WebClient, Resume) {
   run_scenario("resume");
 }
+TEST(WebClient, Reconnect) {
+  run_scenario("reconnect");
+}
 
 }  // namespace
 }  // namespace parley::test
