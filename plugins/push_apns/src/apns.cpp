@@ -113,15 +113,18 @@ Outcome ApnsPlatform::unconfirmed_bad_device_token() {
 }
 
 std::string ApnsPlatform::payload(const push::Push& push, const std::string& sound) {
-  json::object aps{{"alert", json::object{{"title", push.title}, {"body", push.body}}},
-                   {"badge", push.badge},
-                   {"thread-id", push.conversation}};
-  if (!sound.empty()) aps["sound"] = sound;
-  json::object root{{"aps", std::move(aps)},
-                    {"conversation", push.conversation},
-                    {"message_id", push.message_id}};
-  if (!push.group_id.empty()) root["group_id"] = push.group_id;
-  return json::serialize(root);
+  // APNs refuses a payload over 4096 bytes (413 PayloadTooLarge).
+  return push::fit_payload(push.body, push::kMaxPayloadBytes, [&](const std::string& body) {
+    json::object aps{{"alert", json::object{{"title", push.title}, {"body", body}}},
+                     {"badge", push.badge},
+                     {"thread-id", push.conversation}};
+    if (!sound.empty()) aps["sound"] = sound;
+    json::object root{{"aps", std::move(aps)},
+                      {"conversation", push.conversation},
+                      {"message_id", push.message_id}};
+    if (!push.group_id.empty()) root["group_id"] = push.group_id;
+    return json::serialize(root);
+  });
 }
 
 Outcome ApnsPlatform::classify(const HttpResponse& response) {

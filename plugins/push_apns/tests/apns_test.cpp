@@ -75,6 +75,23 @@ TEST_F(ApnsTest, AnOfflineRecipientGetsAnAlertWithBadgeThreadAndCollapseId) {
   EXPECT_EQ(tokens, (std::set<std::string>{"a1b2c3", "d4e5f6"}));
 }
 
+TEST_F(ApnsTest, ABodyOfControlCharactersIsShortenedToFitTheFourKilobyteLimit) {
+  // Each becomes \u0001 in JSON: 1000 of them would make a 6 KB payload.
+  User bob = offline_user_with_devices("Bob", {{"apns", "a1b2c3"}});
+  auto [alice, alice_client] = online_user("Alice");
+  auto sent = send(*alice_client, bob, std::string(1000, '\x01'), "c1");
+  expect_ok(sent);
+  const auto requests = requests_of(std::string(sent.at("message_id").as_string()), 1);
+  ASSERT_EQ(requests.size(), 1u);
+  EXPECT_EQ(requests[0].at("status").as_int64(), 200) << json::serialize(requests[0]);
+  const std::string body(requests[0].at("payload").at("aps").at("alert").at("body").as_string());
+  ASSERT_GT(body.size(), 3u);
+  EXPECT_LT(body.size(), 1000u);
+  EXPECT_EQ(body.substr(body.size() - 3), "\xE2\x80\xA6");
+  EXPECT_EQ(body.substr(0, body.size() - 3), std::string(body.size() - 3, '\x01'));
+  EXPECT_EQ(await_metric("parley_push_apns_sent_total", 1), 1);
+}
+
 // "bad-1" is no hex device token at all: it goes even before any push was
 // accepted (ok-1 may be answered after it).
 TEST_F(ApnsTest, BadAndUnregisteredTokensAreRemovedAndNeverUsedAgain) {

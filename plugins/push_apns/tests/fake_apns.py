@@ -6,7 +6,7 @@ It checks what APNs checks: the provider JWT (ES256 signature against the
 key's public half, kid, iss, iat not older than an hour), the headers
 (apns-topic, apns-push-type, apns-priority, apns-expiration,
 apns-collapse-id of 64 bytes at most), the path /3/device/<token> and a JSON
-payload with "aps". It prints one JSON line per event on stdout: first
+payload with "aps" of 4096 bytes at most (413 PayloadTooLarge). It prints one JSON line per event on stdout: first
 {"event": "listening", "port": N}, then {"event": "connection", "connection": C}
 per TLS connection and {"event": "request", ...} per request, with the
 connection it came on.
@@ -116,6 +116,8 @@ class Fake:
             return 400, "BadExpirationDate"
         if len(headers.get("apns-collapse-id", "").encode()) > 64:
             return 400, "BadCollapseId"
+        if len(body) > 4096:
+            return 413, "PayloadTooLarge"
         try:
             payload = json.loads(body)
         except ValueError:

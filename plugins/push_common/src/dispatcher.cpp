@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <cctype>
 #include <utility>
+#include <vector>
 
 namespace parley::push {
 
@@ -41,6 +42,34 @@ std::string truncate_utf8(std::string_view text, std::size_t max_bytes) {
   std::size_t cut = max_bytes - kEllipsis.size();
   while (cut > 0 && (static_cast<unsigned char>(text[cut]) & 0xC0) == 0x80) --cut;
   return std::string(text.substr(0, cut)) + std::string(kEllipsis);
+}
+
+std::string fit_payload(std::string_view body, std::size_t max_bytes,
+                        const std::function<std::string(const std::string& body)>& build) {
+  static constexpr std::string_view kEllipsis = "\xE2\x80\xA6";
+  std::string payload = build(std::string(body));
+  if (payload.size() <= max_bytes) return payload;
+  std::vector<std::size_t> starts;  // where each code point starts
+  for (std::size_t i = 0; i < body.size(); ++i) {
+    if ((static_cast<unsigned char>(body[i]) & 0xC0) != 0x80) starts.push_back(i);
+  }
+  // Keeping `kept` code points (fewer than all) and the ellipsis; fewer
+  // never serialize longer, so the longest that fits is a binary search.
+  auto with = [&](std::size_t kept) {
+    return build(std::string(body.substr(0, starts[kept])) + std::string(kEllipsis));
+  };
+  if (starts.empty() || with(0).size() > max_bytes) return build(std::string());
+  std::size_t low = 0;
+  std::size_t high = starts.size() - 1;
+  while (low < high) {
+    const std::size_t mid = (low + high + 1) / 2;
+    if (with(mid).size() <= max_bytes) {
+      low = mid;
+    } else {
+      high = mid - 1;
+    }
+  }
+  return with(low);
 }
 
 std::string snake_case(std::string_view name) {

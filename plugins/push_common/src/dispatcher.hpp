@@ -151,6 +151,18 @@ std::chrono::milliseconds retry_delay(int attempt, std::chrono::milliseconds bas
 // "…" at the end when something was cut.
 std::string truncate_utf8(std::string_view text, std::size_t max_bytes);
 
+// Both services refuse larger payloads: APNs 4096 bytes for the JSON
+// payload, FCM 4096 bytes for a message's keys and values.
+constexpr std::size_t kMaxPayloadBytes = 4096;
+
+// `build(body)`, with `body` shortened by whole UTF-8 code points (and "…"
+// after the cut) until the result is at most `max_bytes` long. A body of
+// 1024 bytes can serialize six times as long (a control character becomes
+// \u00XX); the longest prefix that fits is kept. When not even an empty
+// body fits, the payload with an empty body is returned.
+std::string fit_payload(std::string_view body, std::size_t max_bytes,
+                        const std::function<std::string(const std::string& body)>& build);
+
 // "BadDeviceToken" -> "bad_device_token", "QUOTA_EXCEEDED" -> "quota_exceeded":
 // a service's error name as a metric name part.
 std::string snake_case(std::string_view name);

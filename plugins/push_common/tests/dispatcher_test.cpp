@@ -5,6 +5,8 @@
 
 #include <set>
 
+#include <boost/json.hpp>
+
 namespace parley::push {
 namespace {
 
@@ -46,6 +48,35 @@ TEST(TruncateUtf8, CutsOnACharacterBoundaryAndMarksTheCut) {
   EXPECT_EQ(truncate_utf8("abcde\xC3\xA9ghij", 9), "abcde\xE2\x80\xA6");
   EXPECT_EQ(truncate_utf8("abcde\xC3\xA9ghij", 10), "abcde\xC3\xA9\xE2\x80\xA6");
   EXPECT_EQ(truncate_utf8("abcdefgh", 2), "");
+}
+
+TEST(PushPayload, ShortensAControlCharacterBodyByWholeCodePointsUntilItFits) {
+  auto build = [](const std::string& body) {
+    return boost::json::serialize(boost::json::object{{"body", body}});
+  };
+  // 1000 control characters: 6 bytes each once escaped, about 6 KB.
+  const std::string controls(1000, '\x01');
+  const std::string fitted = fit_payload(controls, kMaxPayloadBytes, build);
+  EXPECT_LE(fitted.size(), kMaxPayloadBytes);
+  EXPECT_GT(fitted.size(), kMaxPayloadBytes - 6 - 3);  // the longest prefix that fits
+  const std::string body(boost::json::parse(fitted).at("body").as_string());
+  ASSERT_GT(body.size(), 3u);
+  EXPECT_EQ(body.substr(body.size() - 3), "\xE2\x80\xA6");
+  EXPECT_EQ(body.substr(0, body.size() - 3), std::string(body.size() - 3, '\x01'));
+
+  // Mixed with two-byte characters, the cut never splits one.
+  std::string mixed;
+  for (int i = 0; i < 500; ++i) mixed += "\x02\xC3\xA9";
+  const std::string mixed_fit = fit_payload(mixed, 1000, build);
+  EXPECT_LE(mixed_fit.size(), 1000u);
+  const std::string mixed_body(boost::json::parse(mixed_fit).at("body").as_string());
+  EXPECT_EQ(mixed_body.substr(mixed_body.size() - 3), "\xE2\x80\xA6");
+  EXPECT_EQ(mixed.rfind(mixed_body.substr(0, mixed_body.size() - 3), 0), 0u);
+  EXPECT_EQ((mixed_body.size() - 3) % 3, 0u);
+
+  // What fits already is left alone; when nothing fits the body goes.
+  EXPECT_EQ(fit_payload("hi", 100, build), R"({"body":"hi"})");
+  EXPECT_EQ(fit_payload("hi", 5, build), R"({"body":""})");
 }
 
 TEST(PushRetryAfter, ReadsSecondsOrAnHttpDateAndCapsIt) {

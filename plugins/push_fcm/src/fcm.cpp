@@ -239,12 +239,16 @@ std::string FcmPlatform::message_body(const push::Push& push, const FcmSettings&
                        {"ttl", std::to_string(settings.ttl.count()) + "s"},
                        {"notification", json::object{{"tag", push.conversation},
                                                      {"notification_count", push.badge}}}};
-  return json::serialize(json::object{
-      {"message",
-       json::object{{"token", push.token},
-                    {"notification", json::object{{"title", push.title}, {"body", push.body}}},
-                    {"data", std::move(data)},
-                    {"android", std::move(android)}}}});
+  // FCM refuses messages whose keys and values pass 4096 bytes; measuring
+  // the whole request keeps well inside that.
+  return push::fit_payload(push.body, push::kMaxPayloadBytes, [&](const std::string& body) {
+    return json::serialize(json::object{
+        {"message",
+         json::object{{"token", push.token},
+                      {"notification", json::object{{"title", push.title}, {"body", body}}},
+                      {"data", data},
+                      {"android", android}}}});
+  });
 }
 
 Outcome FcmPlatform::classify(const HttpResponse& response) {

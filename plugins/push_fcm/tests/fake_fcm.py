@@ -193,6 +193,11 @@ class Handler(BaseHTTPRequestHandler):
             emit(record)
             return self.reply(401, error_body(401, "UNAUTHENTICATED",
                                               "Request had invalid authentication credentials."))
+        if len(body) > 4096:
+            record.update(status=400, problem="message too big", size=len(body))
+            emit(record)
+            return self.reply(400, error_body(400, "INVALID_ARGUMENT", "Message too big",
+                                              fcm_error("INVALID_ARGUMENT")))
         try:
             message = json.loads(body)["message"]
         except (ValueError, KeyError, TypeError):

@@ -105,6 +105,22 @@ TEST_F(FcmTest, AnOfflineRecipientGetsOnePushPerDeviceWithTitleBodyBadgeAndTagBu
   EXPECT_EQ(await_metric("parley_push_fcm_sent_total", 4), 4);
 }
 
+TEST_F(FcmTest, ABodyOfControlCharactersIsShortenedToFitTheFourKilobyteLimit) {
+  // Each becomes \u0001 in JSON: 1000 of them would make a 6 KB message.
+  User bob = offline_user_with_devices("Bob", {{"fcm", "phone-1"}});
+  auto [alice, alice_client] = online_user("Alice");
+  auto sent = send(*alice_client, bob, std::string(1000, '\x01'), "c1");
+  expect_ok(sent);
+  const auto pushes = sends_of(std::string(sent.at("message_id").as_string()), 1);
+  ASSERT_EQ(pushes.size(), 1u);
+  EXPECT_EQ(pushes[0].at("status").as_int64(), 200) << json::serialize(pushes[0]);
+  const std::string body(pushes[0].at("message").at("notification").at("body").as_string());
+  ASSERT_GT(body.size(), 3u);
+  EXPECT_LT(body.size(), 1000u);
+  EXPECT_EQ(body.substr(body.size() - 3), "\xE2\x80\xA6");
+  EXPECT_EQ(body.substr(0, body.size() - 3), std::string(body.size() - 3, '\x01'));
+}
+
 TEST_F(FcmTest, AnOnlineRecipientGetsNoPush) {
   auto [alice, alice_client] = online_user("Alice");
   auto bob_client = connect();
