@@ -61,7 +61,7 @@ class ApnsPlugin : public Plugin {
   }
 
   void stop() override {
-    if (loop_) loop_->stop();
+    if (dispatcher_) dispatcher_->stop();
   }
 
  private:

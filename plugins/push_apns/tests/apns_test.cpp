@@ -295,8 +295,14 @@ TEST_F(ApnsSmallQueueTest, AHangingServiceFillsTheQueueButNeverHoldsChatUp) {
   ASSERT_EQ(apns_->wait_for(event_for("request", "hang-1"), 2).size(), 2u);
   EXPECT_EQ(await_metric("parley_push_apns_dropped_queue_full_total", 3), 3);
   EXPECT_EQ(await_metric("parley_push_apns_queue_pending", 2), 2);
-  // Requests still hanging do not hold shutdown up.
+  // Requests still hanging do not hold shutdown up, and are not lost
+  // silently: one line says how many went.
   EXPECT_EQ(server_->stop(), 0);
+  const std::string log = server_->log();
+  EXPECT_NE(log.find("stopping: dropped 2 apns pushes still queued, in flight or waiting for a "
+                     "retry"),
+            std::string::npos)
+      << log;
 }
 
 }  // namespace

@@ -111,6 +111,9 @@ Dispatcher::Dispatcher(Host& host, HttpLoop& loop, Platform& platform, Dispatche
       sent_(host.metrics().counter("sent_total", "Pushes the service accepted")),
       dropped_(host.metrics().counter("dropped_queue_full_total",
                                       "Pushes dropped because the queue was full")),
+      dropped_at_stop_(host.metrics().counter(
+          "dropped_at_stop_total",
+          "Pushes queued, in flight or waiting for a retry when the plugin stopped")),
       retries_(host.metrics().counter("retries_total", "Pushes sent again after a failure")),
       pending_gauge_(host.metrics().gauge("queue_pending",
                                           "Pushes queued, in flight or waiting for a retry")) {}
@@ -126,6 +129,19 @@ void Dispatcher::start(Bus& bus) {
     loop_.stop();
     throw;
   }
+}
+
+void Dispatcher::stop() {
+  loop_.stop();
+  // The loop thread is gone: nothing finishes a push any more.
+  const std::size_t dropped = pending_.exchange(0);
+  if (dropped == 0) return;
+  dropped_at_stop_.add(static_cast<double>(dropped));
+  pending_gauge_.add(-static_cast<double>(dropped));
+  host_.log().warn(
+      "stopping: dropped {} {} pushes still queued, in flight or waiting for a retry "
+      "(dropped_at_stop_total)",
+      dropped, options_.platform);
 }
 
 void Dispatcher::on_offer(const Event& event) {

@@ -113,6 +113,11 @@ class Dispatcher {
   // push.offer.<p>. Call from the plugin's start(); if it throws, the loop
   // is stopped again (the kernel does not stop a plugin whose start() threw).
   void start(Bus& bus);
+  // Stops the loop. Pushes still queued, in flight or waiting for a retry
+  // are dropped: counted in dropped_at_stop_total and logged in one line.
+  // Call from the plugin's stop(), after the kernel removed the
+  // subscription.
+  void stop();
 
  private:
   void on_offer(const Event& event);
@@ -132,6 +137,7 @@ class Dispatcher {
   Counter& offers_;
   Counter& sent_;
   Counter& dropped_;
+  Counter& dropped_at_stop_;
   Counter& retries_;
   Gauge& pending_gauge_;
   std::map<std::string, Counter*> by_reason_;  // loop thread

@@ -147,6 +147,11 @@ void HttpLoop::send(HttpRequest request, ResponseHandler on_response) {
   // that is what puts concurrent requests on one HTTP/2 connection.
   curl_easy_setopt(easy, CURLOPT_PIPEWAIT, 1L);
   curl_easy_setopt(easy, CURLOPT_NOSIGNAL, 1L);
+  // stop() removes transfers still running; one still resolving a name
+  // would make libcurl join its resolver thread, and a hanging DNS lookup
+  // would hold the stop past the kernel's shutdown bound. QUICK_EXIT
+  // (libcurl 7.87; Debian 12 has 7.88) forgets the thread instead.
+  curl_easy_setopt(easy, CURLOPT_QUICK_EXIT, 1L);
   curl_easy_setopt(easy, CURLOPT_CONNECTTIMEOUT_MS,
                    static_cast<long>(options_.connect_timeout.count()));
   curl_easy_setopt(easy, CURLOPT_TIMEOUT_MS, static_cast<long>(options_.request_timeout.count()));

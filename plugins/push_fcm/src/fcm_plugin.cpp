@@ -50,7 +50,7 @@ class FcmPlugin : public Plugin {
   // The kernel removed the subscription first: nothing new arrives while the
   // loop stops.
   void stop() override {
-    if (loop_) loop_->stop();
+    if (dispatcher_) dispatcher_->stop();
   }
 
  private:
