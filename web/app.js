@@ -61,6 +61,43 @@ function storeToken(token) {
   }
 }
 
+// Unsent messages survive a reload or a closed tab: they are kept per user
+// and sent again, with their client_msg_id, after that user's next login (a
+// message the server had stored already is not stored twice).
+function outboxKey(userId) {
+  return `parley.outbox.${userId}`;
+}
+
+function saveOutbox() {
+  if (!state.owner) return;
+  try {
+    if (state.outbox.size === 0) localStorage.removeItem(outboxKey(state.owner));
+    else localStorage.setItem(outboxKey(state.owner), JSON.stringify([...state.outbox]));
+  } catch {
+    // Storage refused or full: the outbox lasts as long as the page.
+  }
+}
+
+function restoreOutbox(userId) {
+  let saved = [];
+  try {
+    saved = JSON.parse(localStorage.getItem(outboxKey(userId)) || '[]');
+  } catch {
+    return;
+  }
+  for (const [clientMsgId, entry] of saved) {
+    if (!state.outbox.has(clientMsgId)) state.outbox.set(clientMsgId, entry);
+  }
+}
+
+function forgetOutbox(userId) {
+  try {
+    localStorage.removeItem(outboxKey(userId));
+  } catch {
+    // Nothing was stored.
+  }
+}
+
 function newClientMessageId() {
   if (crypto.randomUUID) return crypto.randomUUID();
   return `${Date.now().toString(36)}-${Math.random().toString(36).slice(2)}`;
@@ -441,6 +478,7 @@ async function login(credentials) {
   }
   if (state.owner !== reply.user_id) resetModel();
   state.owner = reply.user_id;
+  restoreOutbox(reply.user_id);
   state.me = { user_id: reply.user_id, name: reply.name };
   state.names.set(reply.user_id, reply.name);
   storeToken(reply.token);
@@ -613,6 +651,7 @@ function sendMessage(c, text) {
       ? { to: c.peer, message: text, client_msg_id: clientMsgId }
       : { group_id: c.groupId, message: text, client_msg_id: clientMsgId };
   state.outbox.set(clientMsgId, { conversation: c.id, fields, text });
+  saveOutbox();
   render();
   flushOutbox();
 }
@@ -634,6 +673,7 @@ function flushOutbox() {
       state.sendAttempt = 0;
       // Logged out meanwhile: the outbox was emptied with the model.
       if (!state.outbox.delete(clientMsgId)) return;
+      saveOutbox();
       const c = conversation(reply.conversation);
       merge(c, {
         type: 'message',
@@ -669,6 +709,7 @@ function flushOutbox() {
         return;
       }
       entry.failed = sentenceFor(error, { not_found: 'That person no longer exists.' });
+      saveOutbox();
       showAlert(entry.failed);
       render();
       flushOutbox();
@@ -831,6 +872,7 @@ function editFailed(clientMsgId) {
   const entry = state.outbox.get(clientMsgId);
   if (!entry) return;
   state.outbox.delete(clientMsgId);
+  saveOutbox();
   const input = $('composer-input');
   input.value = input.value.trim() ? `${entry.text}\n${input.value}` : entry.text;
   render();
@@ -1020,7 +1062,11 @@ $('logout').addEventListener('click', async () => {
   }
   storeToken(null);
   state.me = null;
+  // Logging out on purpose takes the unsent messages along: the next person
+  // at this browser must not find them.
+  if (state.owner) forgetOutbox(state.owner);
   resetModel();
+  state.owner = null;
   state.names.clear();
   delete document.body.dataset.synced;
   document.body.classList.remove('chat-open');

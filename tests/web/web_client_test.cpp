@@ -93,6 +93,9 @@ TEST(WebClient, Resume) {
 TEST(WebClient, Reconnect) {
   run_scenario("reconnect");
 }
+TEST(WebClient, OutboxReload) {
+  run_scenario("outbox_reload");
+}
 
 }  // namespace
 }  // namespace parley::test
