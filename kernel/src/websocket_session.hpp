@@ -28,7 +28,11 @@ namespace websocket = beast::websocket;
 using tcp = asio::ip::tcp;
 
 // The client's address: the peer's, or the last X-Forwarded-For hop when the
-// peer is a trusted proxy.
+// peer is a trusted proxy. The hop the proxy appended is the last of all the
+// header's lines (RFC 7230 3.2.2: repeated lines are one comma-separated
+// list; a proxy may add a line instead of extending one), and it must be an
+// IP address: anything else, which the proxy did not write, is ignored and
+// the peer's address stands.
 template <class Stream>
 std::string client_address(Stream& stream, const http::request<http::string_body>& request,
                            const ServerConfig& config) {
@@ -37,15 +41,18 @@ std::string client_address(Stream& stream, const http::request<http::string_body
   std::string address = ec ? std::string() : unmapped(peer.address()).to_string();
   const auto& trusted = config.trusted_proxies;
   if (std::find(trusted.begin(), trusted.end(), address) == trusted.end()) return address;
-  const auto forwarded = request["X-Forwarded-For"];
-  if (forwarded.empty()) return address;
-  std::string_view last(forwarded.data(), forwarded.size());
+  std::string_view last;
+  const auto [lines, end] = request.equal_range("X-Forwarded-For");
+  for (auto line = lines; line != end; ++line) {
+    if (!line->value().empty()) last = std::string_view(line->value().data(), line->value().size());
+  }
   if (const auto comma = last.rfind(','); comma != std::string_view::npos) {
     last.remove_prefix(comma + 1);
   }
-  while (!last.empty() && last.front() == ' ') last.remove_prefix(1);
-  while (!last.empty() && last.back() == ' ') last.remove_suffix(1);
-  return last.empty() ? address : std::string(last);
+  while (!last.empty() && (last.front() == ' ' || last.front() == '\t')) last.remove_prefix(1);
+  while (!last.empty() && (last.back() == ' ' || last.back() == '\t')) last.remove_suffix(1);
+  const auto hop = asio::ip::make_address(last, ec);
+  return ec ? address : unmapped(hop).to_string();
 }
 
 template <class Stream>
@@ -94,6 +101,7 @@ class WebSocketSession : public Connection,
     activity_ = std::move(activity);
     holding_ = hold && !user_id_.empty();
     held_.clear();
+    held_bytes_ = 0;
     sent_while_holding_.clear();
   }
 
@@ -143,7 +151,12 @@ class WebSocketSession : public Connection,
       std::lock_guard lock(mutex_);
       if (user_id_.empty()) return;  // logged out since the frame was addressed
       if (holding_) {
-        if (held_.size() < kMaxHeldFrames) {
+        // Held frames join the write queue at release, so they are held
+        // within its limits: a client that stops reading during its
+        // catch-up is cut off as a slow reader, not fed memory.
+        if (held_.size() < shared_.config.max_queued_frames &&
+            held_bytes_ + frame.text->size() <= shared_.config.max_queued_bytes) {
+          held_bytes_ += frame.text->size();
           held_.push_back(frame);
           return;
         }
@@ -175,6 +188,7 @@ class WebSocketSession : public Connection,
         overflowed = !enqueue(frame.text);
       }
       held_.clear();
+      held_bytes_ = 0;
       holding_ = false;
     }
     if (overflowed) report_overflow();
@@ -204,11 +218,12 @@ class WebSocketSession : public Connection,
   }
 
  private:
-  // A connection holds at most this many frames during a login catch-up.
-  static constexpr std::size_t kMaxHeldFrames = 65536;
   // At most this much is gathered into one socket write (one frame larger
   // than this goes alone).
   static constexpr std::size_t kWriteBatchBytes = 64 * 1024;
+  // A client that sent nothing over its budget for this long backed off:
+  // its count of frames over the budget starts again.
+  static constexpr std::chrono::seconds kAbuseQuiet{1};
   static constexpr std::size_t kMaxBatchReserve = 256;
   // An idle connection keeps this much room in its write queue and batch
   // (a few hundred bytes) and frees more: freeing it all on every idle
@@ -243,6 +258,7 @@ class WebSocketSession : public Connection,
     queue_.clear();
     queued_bytes_ = 0;
     held_.clear();
+    held_bytes_ = 0;
     holding_ = false;
     written_callbacks_.clear();
     close_socket();
@@ -355,12 +371,17 @@ class WebSocketSession : public Connection,
         re.emplace(id->get_string());
       }
     }
+    const auto now = std::chrono::steady_clock::now();
     if (!within_budget) {
-      // Repeated abuse: a client that keeps sending far past its budget is cut off.
-      if (++over_budget_in_a_row_ > 2 * shared_.config.request_burst) return close_for_abuse();
+      // Repeated abuse: a client that keeps sending far past its budget is
+      // cut off. A flood still gets a token now and then as the bucket
+      // refills, so only a pause of kAbuseQuiet without a frame over the
+      // budget (a client that backed off) forgives the count.
+      last_over_budget_ = now;
+      if (++over_budget_ > 2 * shared_.config.request_burst) return close_for_abuse();
       return reject(re ? &*re : nullptr, ErrorCode::rate_limited, "too many requests; retry later");
     }
-    over_budget_in_a_row_ = 0;
+    if (now - last_over_budget_ >= kAbuseQuiet) over_budget_ = 0;
     if (problem) return reject(re ? &*re : nullptr, problem->first, problem->second);
 
     json::object& fields = parsed.get_object();
@@ -551,8 +572,9 @@ class WebSocketSession : public Connection,
   asio::steady_timer login_deadline_;
   const ConnectionId id_;
   beast::flat_buffer buffer_;
-  TokenBucket bucket_;  // only touched on the connection's strand
-  double over_budget_in_a_row_ = 0;
+  TokenBucket bucket_;      // only touched on the connection's strand
+  double over_budget_ = 0;  // frames over the budget since the last quiet kAbuseQuiet
+  std::chrono::steady_clock::time_point last_over_budget_;
   bool registered_ = false;
   const std::shared_ptr<RequestSequencer> sequencer_;
   // Blocking handlers of this connection run here, one at a time, in order.
@@ -564,6 +586,7 @@ class WebSocketSession : public Connection,
   std::shared_ptr<UserActivity> activity_;
   bool holding_ = false;
   std::vector<Frame> held_;
+  std::size_t held_bytes_ = 0;
   std::unordered_set<std::string> sent_while_holding_;  // dedupe keys of the catch-up
   std::vector<std::function<void()>> written_callbacks_;
   // While the connection is idle, room for at most kIdleFrameRoom frames

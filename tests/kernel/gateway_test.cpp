@@ -200,6 +200,70 @@ TEST_F(GatewayTest, RepeatedAbuseClosesTheConnectionWith1008) {
   expect_usable(other);
 }
 
+TEST_F(GatewayTest, AFloodIsClosedEvenThoughTheRefillingBucketLetsSomeFramesThrough) {
+  // 100 tokens a second, burst 10: a client sending about 1000 frames a
+  // second gets a token every tenth frame or so. Those tokens must not
+  // forgive the frames over the budget between them; only a quiet second
+  // does.
+  ParleydProcess server(options("  rate_limit:\n    requests_per_second: 100\n    burst: 10\n"));
+  WsClient client(server.port());
+  bool closed = false;
+  for (int i = 0; i < 5000 && !closed; ++i) {
+    try {
+      client.send_text(R"({"type":"ping","id":"p)" + std::to_string(i) + "\"}");
+    } catch (const std::exception&) {
+      closed = true;  // the server closed on us mid-flood: what this test expects
+    }
+    std::this_thread::sleep_for(1ms);  // a steady flood, not one burst
+  }
+  ASSERT_TRUE(client.wait_closed());
+  EXPECT_EQ(client.close_code(), 1008);
+}
+
+TEST_F(GatewayTest, AClientThatBacksOffAfterRateLimitedIsNeverClosed) {
+  ParleydProcess server(options("  rate_limit:\n    requests_per_second: 100\n    burst: 10\n"));
+  WsClient client(server.port());
+  int limited = 0;
+  for (int round = 0; round < 3; ++round) {
+    // Twice the burst at once: half refused, each round; three rounds pass
+    // 2 x burst refusals in all, a quiet second apart.
+    for (int i = 0; i < 20; ++i) {
+      client.send_text(R"({"type":"ping","id":"r)" + std::to_string(round * 100 + i) + "\"}");
+    }
+    for (int i = 0; i < 20; ++i) {
+      auto frame = client.receive();
+      ASSERT_TRUE(frame) << "closed in round " << round;
+      if (frame->contains("code")) ++limited;
+    }
+    std::this_thread::sleep_for(1100ms);  // backing off, as a client should
+  }
+  EXPECT_GT(limited, 20);
+  expect_usable(client);
+}
+
+// Behind a trusted proxy, the client is the hop the proxy appended: the
+// last of all X-Forwarded-For lines, and only if it is an IP address.
+TEST_F(GatewayTest, TheClientBehindATrustedProxyIsTheLastHopNotWhatItClaims) {
+  ParleydProcess server(
+      options("  trusted_proxies: [\"127.0.0.1\"]\n  max_connections_per_address: 1\n"));
+  const auto from = [&](std::vector<std::pair<std::string, std::string>> headers) {
+    return std::make_unique<WsClient>(server.port(),
+                                      WsClient::Options{.headers = std::move(headers)});
+  };
+  auto first = from({{"X-Forwarded-For", "192.0.2.7"}});
+  expect_usable(*first);
+  // The client wrote a line of its own; the proxy added the real address.
+  EXPECT_ANY_THROW(from({{"X-Forwarded-For", "198.51.100.1"}, {"X-Forwarded-For", "192.0.2.7"}}))
+      << "the cap of 192.0.2.7 was bypassed";
+  auto other = from({{"X-Forwarded-For", "198.51.100.1, 192.0.2.8"}});
+  expect_usable(*other);
+  // Not an address: the proxy did not write it; the peer (127.0.0.1) counts.
+  auto named = from({{"X-Forwarded-For", "not-an-address"}});
+  expect_usable(*named);
+  EXPECT_ANY_THROW(from({{"X-Forwarded-For", "another-name"}}))
+      << "any string was taken as a new address";
+}
+
 TEST_F(GatewayTest, EveryFrameBeforeTheAbuseCloseIsAnswered) {
   // burst 2: the 2 first pings are served, the next 4 (2 x burst) refused,
   // and the one after them closes the connection, after those answers. (A

@@ -104,13 +104,18 @@ WsClient::WsClient(int port, Options options) : impl_(std::make_unique<Impl>()) 
     stream.socket().set_option(asio::socket_base::receive_buffer_size(options.receive_buffer));
   }
   stream.connect(endpoints);
+  const auto decorate = [headers = options.headers](websocket::request_type& request) {
+    for (const auto& [name, value] : headers) request.insert(name, value);
+  };
   if (options.tls) {
     impl_->ssl_ctx.set_verify_mode(asio::ssl::verify_none);
     impl_->secure.emplace(beast::ssl_stream<beast::tcp_stream>(std::move(stream), impl_->ssl_ctx));
+    impl_->secure->set_option(websocket::stream_base::decorator(decorate));
     impl_->secure->next_layer().handshake(asio::ssl::stream_base::client);
     impl_->secure->handshake("127.0.0.1", options.target);
   } else {
     impl_->plain.emplace(std::move(stream));
+    impl_->plain->set_option(websocket::stream_base::decorator(decorate));
     impl_->plain->handshake("127.0.0.1", options.target);
   }
   impl_->reading = true;

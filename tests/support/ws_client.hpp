@@ -23,6 +23,8 @@ class WsClient {
     // let a test fill the server's queue quickly.
     int receive_buffer = 0;
     std::string target = "/ws";  // the upgrade request's path and query
+    // Extra header lines of the upgrade request, in order (a name may repeat).
+    std::vector<std::pair<std::string, std::string>> headers = {};
   };
 
   WsClient(int port, Options options);

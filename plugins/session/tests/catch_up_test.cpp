@@ -1,6 +1,8 @@
 // The login catch-up delivers any backlog the server accepted to a client
 // that reads, in storage order, however large: it is sent page by page as
 // the client reads, so it never trips the slow-reader limit.
+#include <gmock/gmock.h>
+
 #include "session_fixture.hpp"
 
 namespace parley::test {
@@ -104,6 +106,39 @@ TEST_F(CatchUpTest, MessagesSentDuringTheCatchUpArriveOnceAfterIt) {
   for (std::size_t i = 0; i < seqs.size(); ++i)
     EXPECT_EQ(seqs[i], static_cast<std::int64_t>(i + 1));
   EXPECT_TRUE(client->no_event("message")) << "a message arrived twice";
+}
+
+// A client that logs in and stops reading stalls its catch-up; the live
+// messages held for it meanwhile count against the send queue's limit, so
+// it is cut off as a slow reader instead of pinning the server's memory.
+TEST_F(CatchUpTest, LiveMessagesHeldForAClientThatStopsReadingAreBounded) {
+  auto sender_client = connect();
+  User sender = register_user(*sender_client, "sender");
+  login(*sender_client, sender);
+  auto first = connect();
+  User reader = register_user(*first, "reader");
+  first.reset();
+  // A backlog larger than what the sockets buffer on loopback (about 4 MB):
+  // the catch-up stalls once the reader stops reading.
+  send_many(*sender_client, reader, 1300, std::string(3900, 'b'));
+  WsClient stalled(server_->port(), {.receive_buffer = 4096});
+  expect_ok(
+      stalled.request({{"type", "login"}, {"email", reader.email}, {"password", reader.password}}));
+  stalled.pause_reading();
+  // 16 MB of live messages, four times the default max_queued_bytes, held
+  // for the stalled catch-up.
+  const std::size_t before = server_->rss_bytes();
+  send_many(*sender_client, reader, 4000, std::string(3900, 'l'));
+  const auto deadline = std::chrono::steady_clock::now() + 20s;
+  while (server_->log().find("send queue over its limit") == std::string::npos &&
+         std::chrono::steady_clock::now() < deadline) {
+    std::this_thread::sleep_for(50ms);
+  }
+  EXPECT_THAT(server_->log(), ::testing::HasSubstr("send queue over its limit"))
+      << "the stalled reader was never cut off";
+  const std::size_t after = server_->rss_bytes();
+  EXPECT_LT(after, before + 64u * 1024 * 1024)
+      << "server memory grew by " << (after - before) / 1024 << " KiB";
 }
 
 }  // namespace
