@@ -128,6 +128,7 @@ Chat::Chat(Host& host, const Settings& settings, const OnlineView& online)
       db_(*host.database()),
       settings_(settings),
       writer_(*host.database(), host.clock(), host.metrics(), settings.write_batch_max,
+              settings.write_queue_max_bytes,
               [this](const SendRequest& r, const StoredMessage& m, bool created,
                      const MessageWriter::Members& members) { on_stored(r, m, created, members); }),
       push_offers_(host, settings),
@@ -473,7 +474,15 @@ void Chat::on_conversations(Request request, Reply reply) {
   std::optional<std::string> after_conversation;
   if (const auto cursor = optional_string(request.fields, "cursor")) {
     const auto bar = cursor->find('|');
-    if (bar == std::string_view::npos || bar == 0 || bar + 1 == cursor->size()) {
+    // The activity part is PostgreSQL's text of a timestamptz
+    // ("2024-09-13 18:56:02.41+00"): checked here, so that a forged one is
+    // a bad_request, not a failed statement in both servers' logs.
+    const auto activity = cursor->substr(0, std::min(bar, cursor->size()));
+    const bool timestamp_like =
+        activity.size() >= 19 && activity.size() <= 40 &&
+        activity.find_first_not_of("0123456789-:. +") == std::string_view::npos &&
+        activity.find_first_not_of("0123456789") == 4 && activity[4] == '-';
+    if (bar == std::string_view::npos || !timestamp_like || bar + 1 == cursor->size()) {
       throw Failure(ErrorCode::bad_request, "'cursor' is not a cursor this server gave");
     }
     after_activity = std::string(cursor->substr(0, bar));
@@ -482,6 +491,7 @@ void Chat::on_conversations(Request request, Reply reply) {
   struct Page {
     json::array list;
     std::string next_cursor;  // empty: no more
+    bool bad_cursor = false;  // shaped like a timestamp, but none (a 13th month)
   };
   auto page = std::make_shared<Page>();
   db_.run(
@@ -491,35 +501,44 @@ void Chat::on_conversations(Request request, Reply reply) {
         pqxx::read_transaction tx(conn);
         // A group's peers are its other current members; a former member
         // sees the group as it was up to their removal.
-        auto rows = tx.exec_params(
-            "SELECT p.conversation, p.delivered_seq, p.read_seq,"
-            // least() skips a NULL left_seq: only a former member's is capped.
-            " least((SELECT min(q.read_seq) FROM participants q"
-            "   WHERE q.conversation = p.conversation AND q.user_id <> $1 AND q.left_seq IS NULL),"
-            "   p.left_seq),"
-            " least((SELECT min(q.delivered_seq) FROM participants q"
-            "   WHERE q.conversation = p.conversation AND q.user_id <> $1 AND q.left_seq IS NULL),"
-            "   p.left_seq),"
-            " (SELECT count(*) FROM messages u WHERE u.conversation = p.conversation"
-            "   AND u.seq > p.read_seq AND (p.left_seq IS NULL OR u.seq <= p.left_seq)"
-            "   AND u.sender_id <> $1), " +
-                message_columns("m") +
-                ", r.others, r.delivered_by, r.read_by, c.last_activity::text"
-                " FROM participants p JOIN conversations c ON c.id = p.conversation"
-                " LEFT JOIN LATERAL (SELECT * FROM messages x WHERE x.conversation = p.conversation"
-                "   AND (p.left_seq IS NULL OR x.seq <= p.left_seq)"
-                "   ORDER BY x.seq DESC LIMIT 1) m ON true"
-                // For a group message, as history counts them (group_status).
-                " LEFT JOIN LATERAL (SELECT count(*) AS others,"
-                "   count(*) FILTER (WHERE q.delivered_seq >= m.seq) AS delivered_by,"
-                "   count(*) FILTER (WHERE q.read_seq >= m.seq) AS read_by"
-                "   FROM participants q WHERE q.conversation = p.conversation"
-                "   AND q.user_id <> m.sender_id AND q.left_seq IS NULL"
-                "   AND q.joined_seq <= m.seq) r ON m.group_id IS NOT NULL"
-                " WHERE p.user_id = $1 AND ($2::timestamptz IS NULL OR c.last_activity < $2"
-                "   OR (c.last_activity = $2 AND p.conversation < $3))"
-                " ORDER BY c.last_activity DESC, p.conversation DESC LIMIT $4",
-            me, after_activity, after_conversation, limit + 1);
+        pqxx::result rows;
+        try {
+          rows = tx.exec_params(
+              "SELECT p.conversation, p.delivered_seq, p.read_seq,"
+              // least() skips a NULL left_seq: only a former member's is capped.
+              " least((SELECT min(q.read_seq) FROM participants q"
+              "   WHERE q.conversation = p.conversation AND q.user_id <> $1 AND q.left_seq IS "
+              "NULL),"
+              "   p.left_seq),"
+              " least((SELECT min(q.delivered_seq) FROM participants q"
+              "   WHERE q.conversation = p.conversation AND q.user_id <> $1 AND q.left_seq IS "
+              "NULL),"
+              "   p.left_seq),"
+              " (SELECT count(*) FROM messages u WHERE u.conversation = p.conversation"
+              "   AND u.seq > p.read_seq AND (p.left_seq IS NULL OR u.seq <= p.left_seq)"
+              "   AND u.sender_id <> $1), " +
+                  message_columns("m") +
+                  ", r.others, r.delivered_by, r.read_by, c.last_activity::text"
+                  " FROM participants p JOIN conversations c ON c.id = p.conversation"
+                  " LEFT JOIN LATERAL (SELECT * FROM messages x WHERE x.conversation = "
+                  "p.conversation"
+                  "   AND (p.left_seq IS NULL OR x.seq <= p.left_seq)"
+                  "   ORDER BY x.seq DESC LIMIT 1) m ON true"
+                  // For a group message, as history counts them (group_status).
+                  " LEFT JOIN LATERAL (SELECT count(*) AS others,"
+                  "   count(*) FILTER (WHERE q.delivered_seq >= m.seq) AS delivered_by,"
+                  "   count(*) FILTER (WHERE q.read_seq >= m.seq) AS read_by"
+                  "   FROM participants q WHERE q.conversation = p.conversation"
+                  "   AND q.user_id <> m.sender_id AND q.left_seq IS NULL"
+                  "   AND q.joined_seq <= m.seq) r ON m.group_id IS NOT NULL"
+                  " WHERE p.user_id = $1 AND ($2::timestamptz IS NULL OR c.last_activity < $2"
+                  "   OR (c.last_activity = $2 AND p.conversation < $3))"
+                  " ORDER BY c.last_activity DESC, p.conversation DESC LIMIT $4",
+              me, after_activity, after_conversation, limit + 1);
+        } catch (const pqxx::data_exception&) {
+          page->bad_cursor = true;
+          return;
+        }
         std::size_t bytes = 0;
         std::string last_cursor;  // of the last entry in the page
         for (const auto& row : rows) {
@@ -561,6 +580,9 @@ void Chat::on_conversations(Request request, Reply reply) {
       },
       [=](const Status& status) {
         if (!status.ok()) return reply.fail(status);
+        if (page->bad_cursor) {
+          return reply.error(ErrorCode::bad_request, "'cursor' is not a cursor this server gave");
+        }
         json::object result{{"conversations", std::move(page->list)}};
         if (!page->next_cursor.empty()) result["next_cursor"] = page->next_cursor;
         reply.ok(std::move(result));

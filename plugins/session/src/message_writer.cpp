@@ -59,10 +59,11 @@ void answer_repeats(const std::vector<Pending>& batch, const std::vector<std::si
 }  // namespace
 
 MessageWriter::MessageWriter(Database& db, const Clock& clock, Metrics& metrics,
-                             std::size_t batch_max, OnStored on_stored)
+                             std::size_t batch_max, std::size_t queue_max_bytes, OnStored on_stored)
     : db_(db),
       clock_(clock),
       batch_max_(batch_max),
+      queue_max_bytes_(queue_max_bytes),
       on_stored_(std::move(on_stored)),
       batches_(
           metrics.counter("write_batches_total", "Message batches written (one transaction each)")),
@@ -80,22 +81,36 @@ MessageWriter::MessageWriter(Database& db, const Clock& clock, Metrics& metrics,
           "Batches undone and written again because a send repeated a stored client_msg_id")),
       stalls_(metrics.counter("write_stalls_total",
                               "Batches answered unavailable at database.query_timeout_ms while "
-                              "their statement still ran; sends were refused until it ended")) {}
+                              "their statement still ran; sends were refused until it ended")),
+      queue_full_(metrics.counter(
+          "write_queue_full_total",
+          "Sends refused unavailable because write_queue_max_bytes were waiting to be written")) {}
 
 void MessageWriter::submit(SendRequest request, Reply reply) {
+  const std::size_t bytes = sizeof(Pending) + request.conversation.size() + request.body.size() +
+                            request.client_msg_id.size();
   bool stalled = false;
+  bool full = false;
   bool start = false;
   {
     std::lock_guard lock(mutex_);
     stalled = stalled_;
-    if (!stalled) {
-      queue_.push_back({std::move(request), std::move(reply), std::chrono::steady_clock::now()});
+    full = !stalled && queued_bytes_ + bytes > queue_max_bytes_;
+    if (!stalled && !full) {
+      queued_bytes_ += bytes;
+      queue_.push_back(
+          {std::move(request), std::move(reply), std::chrono::steady_clock::now(), bytes});
       start = !writing_;
       writing_ = true;
     }
   }
   if (stalled) {
     return reply.fail(stalled_status());
+  }
+  if (full) {
+    queue_full_.add();
+    return reply.fail(
+        Status(ErrorCode::unavailable, "too many messages are waiting to be written; retry later"));
   }
   if (start) write_next_batch();
 }
@@ -111,6 +126,7 @@ void MessageWriter::write_next_batch() {
     const std::size_t n = std::min(queue_.size(), batch_max_);
     run->batch.reserve(n);
     for (std::size_t i = 0; i < n; ++i) {
+      queued_bytes_ -= queue_.front().bytes;
       run->batch.push_back(std::move(queue_.front()));
       queue_.pop_front();
     }
@@ -180,6 +196,7 @@ void MessageWriter::on_batch_done(const std::shared_ptr<Run>& run, const Status&
       std::lock_guard queue_lock(mutex_);
       stalled_ = true;
       refused.swap(queue_);
+      queued_bytes_ = 0;
     }
     std::lock_guard delivery_lock(delivery_mutex_);
     deliveries_.push_back({run, status});

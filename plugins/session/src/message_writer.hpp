@@ -48,11 +48,14 @@ class MessageWriter {
                                       bool created, const Members& members)>;
 
   MessageWriter(Database& db, const Clock& clock, Metrics& metrics, std::size_t batch_max,
-                OnStored on_stored);
+                std::size_t queue_max_bytes, OnStored on_stored);
 
   // Queues `request`; `reply` gets the ok (or not_found for an unknown
   // recipient or group, forbidden for a sender who is not a current member
-  // of the group, or unavailable) once its batch is committed.
+  // of the group, or unavailable) once its batch is committed. A send that
+  // would take the queue past queue_max_bytes is answered unavailable at
+  // once: senders on many connections must not grow it without end while
+  // the database falls behind.
   void submit(SendRequest request, Reply reply);
 
  private:
@@ -60,6 +63,7 @@ class MessageWriter {
     SendRequest request;
     Reply reply;
     std::chrono::steady_clock::time_point queued_at;
+    std::size_t bytes = 0;  // what it holds, counted against queue_max_bytes
   };
   struct Outcome {
     Status status;
@@ -140,6 +144,7 @@ class MessageWriter {
   Database& db_;
   const Clock& clock_;
   const std::size_t batch_max_;
+  const std::size_t queue_max_bytes_;
   OnStored on_stored_;
   // Average batch size and time are these over the batch count.
   Counter& batches_;
@@ -149,9 +154,11 @@ class MessageWriter {
   Counter& single_statement_batches_;
   Counter& rewritten_batches_;
   Counter& stalls_;
+  Counter& queue_full_;
 
   std::mutex mutex_;
   std::deque<Pending> queue_;
+  std::size_t queued_bytes_ = 0;
   bool writing_ = false;
   // A batch outlived query_timeout_ms and its job still runs: its sends
   // were answered `unavailable`, and so are new ones at once, until it

@@ -27,6 +27,9 @@ class SessionPlugin : public Plugin {
         "max_message_length", static_cast<std::int64_t>(settings_.max_message_length), 1, 1 << 20));
     settings_.write_batch_max = static_cast<std::size_t>(config.int_in(
         "write_batch_max", static_cast<std::int64_t>(settings_.write_batch_max), 1, 100000));
+    settings_.write_queue_max_bytes = static_cast<std::size_t>(config.int_in(
+        "write_queue_max_bytes", static_cast<std::int64_t>(settings_.write_queue_max_bytes),
+        1 << 20, 1LL << 36));
     if (auto* hashing = config.section("password_hashing")) {
       settings_.password_ops_limit = static_cast<std::uint64_t>(
           hashing->int_in("ops_limit", static_cast<std::int64_t>(settings_.password_ops_limit),

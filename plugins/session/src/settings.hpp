@@ -18,6 +18,9 @@ struct Settings {
   std::size_t max_message_length = 4000;
   // Messages written per transaction at most.
   std::size_t write_batch_max = 1000;
+  // Bytes of sends waiting for the writer, for the whole server, at most;
+  // past it a send is refused at once instead of growing the queue.
+  std::size_t write_queue_max_bytes = 64u << 20;
   // Push notifications: show the text, or only `push_generic_text`.
   bool push_show_content = true;
   std::string push_generic_text = "New message";

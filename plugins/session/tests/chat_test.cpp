@@ -439,6 +439,17 @@ TEST_F(ChatTest, HistoryShowsStatusFromEachSidesPointOfView) {
   EXPECT_EQ(theirs[2].at("status").as_string(), "sent");
 }
 
+// A cursor the server did not give is the client's mistake, whatever it
+// looks like: never a failed statement (internal) in the server's logs.
+TEST_F(ChatTest, AForgedConversationsCursorIsABadRequest) {
+  auto [alice, a] = online_user("alice");
+  for (const std::string cursor :
+       {"xxx|yyy", "2024-13-45 99:99:99+00|d:1:2", "2024-01-01 00:00:00+00", "|d:1:2", "x|"}) {
+    expect_error(a->request({{"type", "conversations"}, {"cursor", cursor}}), "bad_request");
+  }
+  expect_ok(a->request({{"type", "conversations"}, {"cursor", "2024-01-01 00:00:00.5+00|d:1:2"}}));
+}
+
 TEST_F(ChatTest, ConversationsListNewestFirstWithUnreadCounts) {
   auto [alice, a] = online_user("alice");
   auto [bob, b] = online_user("bob");

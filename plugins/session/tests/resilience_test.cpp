@@ -3,6 +3,7 @@
 #include <gmock/gmock.h>
 
 #include <algorithm>
+#include <map>
 #include <string>
 #include <thread>
 #include <vector>
@@ -151,6 +152,74 @@ TEST_F(HungDatabaseTest, AStatementStuckBehindALockIsCancelledByTheServer) {
   EXPECT_EQ(still_waiting, 0) << "the stuck statement still waits for the lock";
   lock.abort();
   expect_ok(send_retrying(*a, bob, "after the lock", "l3"));
+}
+
+// Sends pipelined from many connections while the database is behind must
+// not grow the writer's queue without end: past write_queue_max_bytes they
+// are refused at once, and the ones taken are all written, in order.
+class WriterQueueTest : public SessionTest {
+ protected:
+  std::string session_config() const override { return "      write_queue_max_bytes: 1048576\n"; }
+};
+
+TEST_F(WriterQueueTest, SendsPastTheQueueBoundAreRefusedAtOnceAndTheRestWritten) {
+  auto [alice, a] = online_user("alice");
+  auto [bob, b] = online_user("bob");
+  expect_ok(send(*a, bob, "first", "q0"));
+  // The writer's next batch waits behind this lock; the sends queue.
+  pqxx::connection locker(database_url_);
+  pqxx::work lock(locker);
+  lock.exec("LOCK TABLE conversations IN ACCESS EXCLUSIVE MODE");
+  std::string euros;
+  for (int i = 0; i < 4000; ++i) euros += "\xe2\x82\xac";  // 12 KB: about 85 fit in 1 MiB
+  constexpr int kSends = 200;
+  for (int i = 1; i <= kSends; ++i) {
+    a->send({{"type", "send"},
+             {"id", "s" + std::to_string(i)},
+             {"to", bob.id},
+             {"message", euros},
+             {"client_msg_id", "q" + std::to_string(i)}});
+  }
+  // The refusals come while the lock is still held.
+  std::map<int, json::object> replies;
+  int refused = 0;
+  while (refused == 0) {
+    auto frame = a->receive(10s);
+    ASSERT_TRUE(frame) << "no refusal while the writer was stuck";
+    if (!frame->contains("re")) continue;
+    const int n = std::stoi(std::string(frame->at("re").as_string()).substr(1));
+    if (frame->at("type").as_string() == "error") {
+      EXPECT_EQ(frame->at("code").as_string(), "unavailable") << json::serialize(*frame);
+      ++refused;
+    }
+    replies[n] = std::move(*frame);
+  }
+  lock.abort();
+  while (static_cast<int>(replies.size()) < kSends) {
+    auto frame = a->receive(20s);
+    ASSERT_TRUE(frame) << replies.size() << " replies of " << kSends;
+    if (!frame->contains("re")) continue;
+    replies[std::stoi(std::string(frame->at("re").as_string()).substr(1))] = std::move(*frame);
+  }
+  int stored = 0;
+  std::int64_t last_seq = 1;
+  for (const auto& [n, reply] : replies) {
+    if (reply.at("type").as_string() != "ok") {
+      EXPECT_EQ(reply.at("code").as_string(), "unavailable");
+      continue;
+    }
+    ++stored;
+    EXPECT_GT(reply.at("seq").as_int64(), last_seq) << "send " << n;
+    last_seq = reply.at("seq").as_int64();
+  }
+  EXPECT_GT(stored, 0);
+  EXPECT_LT(stored, kSends) << "the queue was never full";
+  pqxx::connection observer(database_url_);
+  pqxx::nontransaction tx(observer);
+  EXPECT_EQ(tx.exec_params1("SELECT count(*) FROM messages WHERE conversation = $1",
+                            conversation_of(alice, bob))[0]
+                .as<int>(),
+            1 + stored);
 }
 
 TEST_F(ResilienceTest, DatabaseOutageGivesUnavailableThenRecoversInTheSameProcess) {
