@@ -455,9 +455,7 @@ function resume() {
   }
   login({ token }).catch((error) => {
     if (error.code === 'unauthenticated') {
-      storeToken(null);
-      state.me = null;
-      showAuth();
+      leaveSession();
       showAlert('Your session has ended. Please log in again.');
     } else if (error.code !== 'disconnected') {
       // unavailable and friends: the next connection retries with backoff.
@@ -494,6 +492,16 @@ function resetModel() {
   state.openId = null;
 }
 
+// Back to the login form without a session: the token is forgotten (the
+// model and outbox are the caller's to keep or drop).
+function leaveSession() {
+  storeToken(null);
+  state.me = null;
+  delete document.body.dataset.synced;
+  document.body.classList.remove('chat-open');
+  showAuth();
+}
+
 // The server logged this connection out. The model and the outbox stay for
 // the same user's next login: nothing written is lost.
 function onSessionEnded(reason) {
@@ -505,11 +513,7 @@ function onSessionEnded(reason) {
     connection.restart();
     return;
   }
-  storeToken(null);
-  state.me = null;
-  delete document.body.dataset.synced;
-  document.body.classList.remove('chat-open');
-  showAuth();
+  leaveSession();
   showAlert(
     reason === 'expired'
       ? 'Your session has expired. Please log in again.'
@@ -1060,17 +1064,13 @@ $('logout').addEventListener('click', async () => {
   } catch {
     // Logged out locally in any case; the token is forgotten below.
   }
-  storeToken(null);
-  state.me = null;
   // Logging out on purpose takes the unsent messages along: the next person
   // at this browser must not find them.
   if (state.owner) forgetOutbox(state.owner);
   resetModel();
   state.owner = null;
   state.names.clear();
-  delete document.body.dataset.synced;
-  document.body.classList.remove('chat-open');
-  showAuth();
+  leaveSession();
   $('login-email').focus();
 });
 

@@ -371,17 +371,19 @@ class WebSocketSession : public Connection,
         re.emplace(id->get_string());
       }
     }
-    const auto now = std::chrono::steady_clock::now();
     if (!within_budget) {
       // Repeated abuse: a client that keeps sending far past its budget is
       // cut off. A flood still gets a token now and then as the bucket
       // refills, so only a pause of kAbuseQuiet without a frame over the
       // budget (a client that backed off) forgives the count.
-      last_over_budget_ = now;
+      last_over_budget_ = std::chrono::steady_clock::now();
       if (++over_budget_ > 2 * shared_.config.request_burst) return close_for_abuse();
       return reject(re ? &*re : nullptr, ErrorCode::rate_limited, "too many requests; retry later");
     }
-    if (now - last_over_budget_ >= kAbuseQuiet) over_budget_ = 0;
+    // Only a connection that went over its budget reads the clock here.
+    if (over_budget_ > 0 && std::chrono::steady_clock::now() - last_over_budget_ >= kAbuseQuiet) {
+      over_budget_ = 0;
+    }
     if (problem) return reject(re ? &*re : nullptr, problem->first, problem->second);
 
     json::object& fields = parsed.get_object();

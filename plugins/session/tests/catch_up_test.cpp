@@ -54,12 +54,8 @@ class CatchUpTest : public SessionTest {
 };
 
 TEST_F(CatchUpTest, ThreeHundredLargePendingMessagesArriveInFull) {
-  auto sender_client = connect();
-  User sender = register_user(*sender_client, "sender");
-  login(*sender_client, sender);
-  auto first = connect();
-  User reader = register_user(*first, "reader");
-  first.reset();
+  auto [sender, sender_client] = online_user("sender");
+  User reader = offline_user("reader");
   // 4000 emoji: 16 KB per message, 4.8 MB in all, over the 4 MiB queue limit.
   std::string emoji;
   for (int i = 0; i < 3990; ++i) emoji += "\xF0\x9F\x98\x80";
@@ -68,23 +64,15 @@ TEST_F(CatchUpTest, ThreeHundredLargePendingMessagesArriveInFull) {
 }
 
 TEST_F(CatchUpTest, FiveThousandPendingMessagesArriveInFullAndInOrder) {
-  auto sender_client = connect();
-  User sender = register_user(*sender_client, "sender");
-  login(*sender_client, sender);
-  auto first = connect();
-  User reader = register_user(*first, "reader");
-  first.reset();
+  auto [sender, sender_client] = online_user("sender");
+  User reader = offline_user("reader");
   send_many(*sender_client, reader, 5000, std::string(600, 'x'));
   expect_catch_up(reader, 5000);
 }
 
 TEST_F(CatchUpTest, MessagesSentDuringTheCatchUpArriveOnceAfterIt) {
-  auto sender_client = connect();
-  User sender = register_user(*sender_client, "sender");
-  login(*sender_client, sender);
-  auto first = connect();
-  User reader = register_user(*first, "reader");
-  first.reset();
+  auto [sender, sender_client] = online_user("sender");
+  User reader = offline_user("reader");
   send_many(*sender_client, reader, 2000, std::string(500, 'y'));
   auto client = connect();
   client->send(
@@ -112,12 +100,8 @@ TEST_F(CatchUpTest, MessagesSentDuringTheCatchUpArriveOnceAfterIt) {
 // messages held for it meanwhile count against the send queue's limit, so
 // it is cut off as a slow reader instead of pinning the server's memory.
 TEST_F(CatchUpTest, LiveMessagesHeldForAClientThatStopsReadingAreBounded) {
-  auto sender_client = connect();
-  User sender = register_user(*sender_client, "sender");
-  login(*sender_client, sender);
-  auto first = connect();
-  User reader = register_user(*first, "reader");
-  first.reset();
+  auto [sender, sender_client] = online_user("sender");
+  User reader = offline_user("reader");
   // A backlog larger than what the sockets buffer on loopback (about 4 MB):
   // the catch-up stalls once the reader stops reading.
   send_many(*sender_client, reader, 1300, std::string(3900, 'b'));

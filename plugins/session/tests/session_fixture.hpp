@@ -128,6 +128,12 @@ class SessionTest : public ::testing::Test {
     ADD_FAILURE() << "user " << user.id << " was never recorded offline";
   }
 
+  // A registered user who never logged in: offline, messages to them pend.
+  User offline_user(const std::string& name) {
+    auto client = connect();
+    return register_user(*client, name);
+  }
+
   // A registered user logged in on a new connection.
   std::pair<User, std::unique_ptr<WsClient>> online_user(const std::string& name) {
     auto client = connect();
