@@ -1187,7 +1187,15 @@ $('composer-input').addEventListener('input', () => {
   connection.request('typing', { conversation: c.id }).catch(() => {});
 });
 
+// Back from a sleep or a network change, the socket may be dead without
+// knowing it: a ping finds out (the connection ends it if nothing answers).
+function probeConnection() {
+  if (state.me && connection.connected) connection.request('ping').catch(() => {});
+}
+window.addEventListener('online', probeConnection);
+
 document.addEventListener('visibilitychange', () => {
+  if (document.visibilityState === 'visible') probeConnection();
   const c = state.openId && state.conversations.get(state.openId);
   if (c && state.me) {
     markReadIfVisible(c);
@@ -1196,9 +1204,7 @@ document.addEventListener('visibilitychange', () => {
 });
 
 setInterval(() => {
-  if (state.me && connection.connected && document.visibilityState === 'visible') {
-    connection.request('ping').catch(() => {});
-  }
+  if (document.visibilityState === 'visible') probeConnection();
 }, PING_INTERVAL_MS);
 
 // Without a stored token the login form can show before the socket opens.

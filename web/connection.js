@@ -17,6 +17,15 @@ const MAX_DELAY_MS = 60000;
 // server that closes right after the login would otherwise be hit in a tight
 // loop.
 const STABLE_MS = 10000;
+// A socket whose peer is gone without a word (a laptop that slept, a network
+// that changed under it) stays OPEN until TCP gives up, many minutes later.
+// A request that hears nothing at all back from the server for this long
+// ends the connection here, and the reconnect (with the outbox) takes over.
+// A live server answers each request within its database timeout (10 s by
+// default), so while a request waits it is never this silent: some reply
+// comes out, even if it is `unavailable`. (The server's WebSocket pings are
+// answered by the browser and never reach this code.)
+const SILENCE_LIMIT_MS = 20000;
 // server.max_frame_bytes' default: a bigger frame makes the server close the
 // connection (1009) without a reply, and a re-send would close it again.
 const MAX_FRAME_BYTES = 65536;
@@ -36,6 +45,7 @@ export class Connection {
     this.waiting = new Map();  // request id -> {resolve, reject}
     this.attempt = 0;
     this.socket = null;
+    this.framesHeard = 0; // frames received on the current socket
     this.timer = null;
     this.stableTimer = null;
     this.stopped = true;
@@ -63,6 +73,7 @@ export class Connection {
     const socket = new WebSocket(this.url);
     this.socket = socket;
     socket.onopen = () => {
+      this.framesHeard = 0;
       this.stableTimer = setTimeout(() => {
         this.attempt = 0;
       }, STABLE_MS);
@@ -70,6 +81,7 @@ export class Connection {
       this.onOpen();
     };
     socket.onmessage = (event) => {
+      this.framesHeard += 1;
       let frame;
       try {
         frame = JSON.parse(event.data);
@@ -86,16 +98,27 @@ export class Connection {
       }
       if (frame.re === undefined) this.onEvent(frame);
     };
-    socket.onclose = () => {
-      if (this.socket !== socket) return;
-      clearTimeout(this.stableTimer);
-      this.socket = null;
-      for (const { reject } of this.waiting.values()) reject(new RequestError('disconnected'));
-      this.waiting.clear();
-      if (this.stopped) return;
-      this.onState('closed');
-      this.scheduleReconnect();
-    };
+    socket.onclose = () => this.lost(socket);
+  }
+
+  lost(socket) {
+    if (this.socket !== socket) return;
+    clearTimeout(this.stableTimer);
+    this.socket = null;
+    for (const { reject } of this.waiting.values()) reject(new RequestError('disconnected'));
+    this.waiting.clear();
+    if (this.stopped) return;
+    this.onState('closed');
+    this.scheduleReconnect();
+  }
+
+  // Called SILENCE_LIMIT_MS after a request went out on `socket`.
+  checkHeardSince(socket, framesBefore) {
+    if (this.socket !== socket || this.framesHeard > framesBefore || this.waiting.size === 0) return;
+    this.lost(socket);
+    // The close handshake cannot complete on a dead link; its onclose, if it
+    // ever comes, finds the socket already replaced.
+    socket.close(4001);
   }
 
   scheduleReconnect() {
@@ -117,9 +140,12 @@ export class Connection {
     if (new TextEncoder().encode(frame).length > MAX_FRAME_BYTES) {
       return Promise.reject(new RequestError('too_large'));
     }
+    const socket = this.socket;
     return new Promise((resolve, reject) => {
       this.waiting.set(id, { resolve, reject });
-      this.socket.send(frame);
+      socket.send(frame);
+      const framesBefore = this.framesHeard;
+      setTimeout(() => this.checkHeardSince(socket, framesBefore), SILENCE_LIMIT_MS);
     });
   }
 
