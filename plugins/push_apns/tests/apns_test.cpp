@@ -331,5 +331,23 @@ TEST(ApnsCheckConfig, NamesAMissingOrWrongKey) {
   EXPECT_EQ(status, 0) << output;
 }
 
+TEST(ApnsCheckConfig, NamesAMissingOrWrongCaFile) {
+  TestKeys keys;
+  auto [status, output] =
+      check_config(apns_yaml(keys.ec_key.string()) + "      ca_file: /nonexistent/ca.pem\n");
+  EXPECT_EQ(status, 1);
+  EXPECT_NE(output.find("plugins[0].config.ca_file: /nonexistent/ca.pem: cannot read"),
+            std::string::npos)
+      << output;
+  // A key is not a certificate.
+  std::tie(status, output) = check_config(apns_yaml(keys.ec_key.string()) +
+                                          "      ca_file: " + keys.ec_key.string() + "\n");
+  EXPECT_EQ(status, 1);
+  EXPECT_NE(output.find(": no PEM certificate in it"), std::string::npos) << output;
+  std::tie(status, output) =
+      check_config(apns_yaml(keys.ec_key.string()) + "      ca_file: " + keys.cert.string() + "\n");
+  EXPECT_EQ(status, 0) << output;
+}
+
 }  // namespace
 }  // namespace parley::test

@@ -8,6 +8,8 @@
 
 #include <curl/curl.h>
 
+#include "jwt.hpp"
+
 namespace parley::push {
 
 namespace {
@@ -220,6 +222,19 @@ void HttpLoop::run() {
 HttpLoopOptions HttpLoopOptions::from_config(Config& config) {
   HttpLoopOptions o;
   o.ca_file = config.string_or("ca_file", "");
+  // Read now, so that --check-config reports it: otherwise the first push,
+  // maybe days later, fails every TLS handshake.
+  if (!o.ca_file.empty()) {
+    std::string pem;
+    try {
+      pem = read_text_file(o.ca_file);
+    } catch (const std::exception& e) {
+      config.fail("ca_file", o.ca_file + ": " + e.what());
+    }
+    if (pem.find("-----BEGIN CERTIFICATE-----") == std::string::npos) {
+      config.fail("ca_file", o.ca_file + ": no PEM certificate in it");
+    }
+  }
   o.connect_timeout = std::chrono::milliseconds(
       config.int_in("connect_timeout_ms", o.connect_timeout.count(), 1, 600000));
   o.request_timeout = std::chrono::milliseconds(
