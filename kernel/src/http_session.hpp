@@ -64,8 +64,15 @@ class HttpSession : public std::enable_shared_from_this<HttpSession<Stream>> {
                      "text/plain", ready ? "ready\n" : "not ready\n");
     }
     if (target == "/metrics") {
-      if (const auto& token = shared_.config.metrics_token;
-          !token.empty() && request[http::field::authorization] != "Bearer " + token) {
+      if (const auto& token = shared_.config.metrics_token; token.empty()) {
+        // Without a token the metrics (connection counts, error rates, the
+        // database's state) are for this machine only: a scraper elsewhere
+        // needs the token. Behind a trusted proxy the forwarded client counts.
+        if (!is_loopback(client_address(stream_, request, shared_.config))) {
+          return respond(request, http::status::forbidden, "text/plain",
+                         "set server.metrics_token to read /metrics from another machine\n");
+        }
+      } else if (request[http::field::authorization] != "Bearer " + token) {
         return respond(request, http::status::unauthorized, "text/plain",
                        "a bearer token is required\n");
       }

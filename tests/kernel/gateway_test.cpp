@@ -473,6 +473,30 @@ TEST_F(GatewayLimitsTest, MetricsCanRequireABearerToken) {
   EXPECT_EQ(http_get(server.port(), "/healthz").status, 200) << "only /metrics is guarded";
 }
 
+// Without a token, /metrics is for this machine only. The peer counts as
+// the gateway computes it: behind a trusted proxy, the forwarded client.
+TEST_F(GatewayLimitsTest, WithoutATokenMetricsAreServedOnlyToLoopback) {
+  ParleydProcess server(options("  trusted_proxies: [\"127.0.0.1\"]\n"));
+  EXPECT_EQ(http_get(server.port(), "/metrics").status, 200);
+  EXPECT_EQ(http_get(server.port(), "/metrics", {{"X-Forwarded-For", "127.0.0.9"}}).status, 200);
+  EXPECT_EQ(http_get(server.port(), "/metrics", {{"X-Forwarded-For", "::1"}}).status, 200);
+  const auto remote = http_get(server.port(), "/metrics", {{"X-Forwarded-For", "192.0.2.7"}});
+  EXPECT_EQ(remote.status, 403);
+  EXPECT_THAT(remote.body, ::testing::Not(HasSubstr("parley_connections")));
+  EXPECT_EQ(http_get(server.port(), "/metrics", {{"X-Forwarded-For", "2001:db8::1"}}).status, 403);
+  EXPECT_EQ(http_get(server.port(), "/healthz", {{"X-Forwarded-For", "192.0.2.7"}}).status, 200)
+      << "only /metrics is guarded";
+}
+
+TEST_F(GatewayLimitsTest, WithATokenMetricsAreServedToAnyAddressThatHasIt) {
+  ParleydProcess server(options("  trusted_proxies: [\"127.0.0.1\"]\n  metrics_token: s3cret\n"));
+  const std::pair<std::string, std::string> remote{"X-Forwarded-For", "192.0.2.7"};
+  EXPECT_EQ(http_get(server.port(), "/metrics", {remote}).status, 401);
+  EXPECT_EQ(
+      http_get(server.port(), "/metrics", {remote, {"Authorization", "Bearer s3cret"}}).status,
+      200);
+}
+
 TEST_F(GatewayLimitsTest, WithAnOriginAllowListOtherSitesCannotOpenAWebSocket) {
   ParleydProcess server(options("  allowed_origins: [https://chat.example.org]\n"));
   const std::vector<std::pair<std::string, std::string>> upgrade = {
