@@ -105,6 +105,9 @@ void read_server(YamlConfig& cfg, ServerConfig& server) {
   server.max_connections_per_address = static_cast<std::size_t>(
       cfg.int_in("max_connections_per_address",
                  static_cast<std::int64_t>(server.max_connections_per_address), 1, 10000000));
+  server.http_keepalive_requests = static_cast<std::size_t>(
+      cfg.int_in("http_keepalive_requests",
+                 static_cast<std::int64_t>(server.http_keepalive_requests), 1, 1000000));
   server.login_timeout = seconds_in(cfg, "login_timeout_seconds", server.login_timeout, 1, 86400);
   if (auto* limit = cfg.section("rate_limit")) {
     if (auto rate = limit->get_double("requests_per_second")) {
@@ -139,6 +142,23 @@ void read_server(YamlConfig& cfg, ServerConfig& server) {
 }
 
 }  // namespace
+
+std::size_t descriptor_reserve(const KernelConfig& config) {
+  // The pool, its health check, and a migration's own connection.
+  const std::size_t database =
+      config.database.url.empty() ? 0 : static_cast<std::size_t>(config.database.pool_size) + 2;
+  return kDescriptorReserve + database;
+}
+
+std::size_t max_connections_within(std::size_t configured, std::uint64_t descriptor_limit,
+                                   std::size_t reserve) {
+  // A limit below the reserve is a misconfiguration the warning names;
+  // half of it still lets the server answer someone.
+  const std::uint64_t available =
+      descriptor_limit > 2 * reserve ? descriptor_limit - reserve : descriptor_limit / 2;
+  return static_cast<std::size_t>(
+      std::max<std::uint64_t>(1, std::min<std::uint64_t>(configured, available)));
+}
 
 KernelConfig load_kernel_config(const std::string& file) {
   KernelConfig config;

@@ -59,11 +59,13 @@ template <class Stream>
 class WebSocketSession : public Connection,
                          public std::enable_shared_from_this<WebSocketSession<Stream>> {
  public:
-  // `address` was admitted by Shared::admit; released when the session ends.
-  WebSocketSession(Stream&& stream, Shared& shared, std::string address)
+  // `slot`, the connection's place under the caps since its accept, is
+  // given back when the session ends.
+  WebSocketSession(Stream&& stream, Shared& shared, std::string address, ConnectionCaps::Slot slot)
       : ws_(std::move(stream)),
         shared_(shared),
         remote_address_(std::move(address)),
+        slot_(std::move(slot)),
         login_deadline_(ws_.get_executor()),
         id_(shared.next_id.fetch_add(1)),
         bucket_(shared.config.requests_per_second, shared.config.request_burst),
@@ -71,7 +73,6 @@ class WebSocketSession : public Connection,
         worker_strand_(asio::make_strand(shared.workers)) {}
 
   ~WebSocketSession() override {
-    shared_.release(remote_address_);
     if (registered_) {
       const std::string user = shared_.connections.remove(id_);
       shared_.open_connections.add(-1);
@@ -570,6 +571,7 @@ class WebSocketSession : public Connection,
   std::vector<std::shared_ptr<const std::string>> batch_;
   Shared& shared_;
   const std::string remote_address_;
+  const ConnectionCaps::Slot slot_;
   // A connection that never logs in is closed after server.login_timeout_seconds.
   asio::steady_timer login_deadline_;
   const ConnectionId id_;
