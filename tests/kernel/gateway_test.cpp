@@ -526,6 +526,24 @@ std::string http_from(int port, const std::string& source, const std::string& ta
   return connection.read_until_closed().value_or("");
 }
 
+// Attack review, finding 13: after a logout the connection stayed open and
+// anonymous for good. Anonymous again, it is under the login deadline again.
+TEST_F(GatewayLimitsTest, AConnectionThatLoggedOutIsClosedAtTheLoginDeadline) {
+  ParleydProcess server(options("  login_timeout_seconds: 1\n"));
+  WsClient staying(server.port());
+  WsClient leaving(server.port());
+  ASSERT_EQ(staying.request({{"type", "alpha.login"}, {"user", "u1"}}).at("type").as_string(),
+            "ok");
+  ASSERT_EQ(leaving.request({{"type", "alpha.login"}, {"user", "u2"}}).at("type").as_string(),
+            "ok");
+  ASSERT_EQ(leaving.request({{"type", "alpha.logout"}}).at("type").as_string(), "ok");
+  ASSERT_TRUE(leaving.wait_closed(10s)) << "still open past the login deadline after its logout";
+  EXPECT_EQ(leaving.close_code(), 1008);
+  expect_usable(staying);  // logged in all along: its deadline never applies
+  EXPECT_THAT(http_get(server.port(), "/metrics").body,
+              HasSubstr("parley_login_deadline_closes_total 1"));
+}
+
 TEST_F(GatewayLimitsTest, ConnectionsPerAddressAreCapped) {
   ParleydProcess server(options("  max_connections_per_address: 2\n"));
   auto first = std::make_unique<WsClient>(server.port());
