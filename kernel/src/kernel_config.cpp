@@ -83,6 +83,14 @@ void read_server(YamlConfig& cfg, ServerConfig& server) {
       cfg.int_in("activity_interval_ms", server.activity_interval.count(), 10, 3600 * 1000));
   server.max_pending_requests = static_cast<std::size_t>(cfg.int_in(
       "max_pending_requests", static_cast<std::int64_t>(server.max_pending_requests), 1, 1 << 20));
+  server.max_pending_request_bytes = static_cast<std::size_t>(
+      cfg.int_in("max_pending_request_bytes",
+                 static_cast<std::int64_t>(server.max_pending_request_bytes), 256, 1LL << 32));
+  if (server.max_pending_request_bytes < server.max_frame_bytes) {
+    cfg.fail("max_pending_request_bytes",
+             "must be at least max_frame_bytes (" + std::to_string(server.max_frame_bytes) +
+                 "), or a request of one large frame could never wait its turn");
+  }
   server.node_id =
       static_cast<std::uint32_t>(cfg.int_in("node_id", server.node_id, 0, (1 << 20) - 1));
   if (auto proxies = cfg.get_string_list("trusted_proxies")) {

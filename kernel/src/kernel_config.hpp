@@ -38,6 +38,9 @@ struct ServerConfig {
   // Requests of one connection waiting for earlier ones (they take effect
   // in arrival order); past it a request is answered rate_limited.
   std::size_t max_pending_requests = 256;
+  // ... and the bytes of their frames at most (each holds its parsed request
+  // while it waits); at least max_frame_bytes, so that any one frame may wait.
+  std::size_t max_pending_request_bytes = 1024 * 1024;
   // This server's number among several sharing one database (0 to 2^20-1):
   // bits 32 and up of every ConnectionId it hands out.
   std::uint32_t node_id = 0;

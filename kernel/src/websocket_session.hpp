@@ -69,7 +69,8 @@ class WebSocketSession : public Connection,
         login_deadline_(ws_.get_executor()),
         id_(shared.next_id.fetch_add(1)),
         bucket_(shared.config.requests_per_second, shared.config.request_burst),
-        sequencer_(std::make_shared<RequestSequencer>(shared.config.max_pending_requests)),
+        sequencer_(std::make_shared<RequestSequencer>(shared.config.max_pending_requests,
+                                                      shared.config.max_pending_request_bytes)),
         worker_strand_(asio::make_strand(shared.workers)) {}
 
   ~WebSocketSession() override {
@@ -435,7 +436,9 @@ class WebSocketSession : public Connection,
     const bool nonblocking = route->options.nonblocking;
     const bool pipelined = route->options.pipelined;
     const auto arrived = std::chrono::steady_clock::now();
-    const auto arrival = sequencer_->arrive(type, pipelined, [&] {
+    // A waiting request holds its parsed fields: its frame's size counts
+    // against the connection's max_pending_request_bytes.
+    const auto arrival = sequencer_->arrive(type, pipelined, buffer_.size(), [&] {
       return RequestSequencer::Job{
           type, pipelined,
           [self = this->weak_from_this(), route, type, request_id = *re, fields = std::move(fields),

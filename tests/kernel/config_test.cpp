@@ -147,6 +147,15 @@ TEST(Config, DisabledPluginIsNotLoadedNorValidated) {
 namespace parley::kernel {
 namespace {
 
+TEST(Config, PendingRequestBytesMustHoldOneFrame) {
+  const auto error = load_error(kPluginDir +
+                                "server:\n  max_frame_bytes: 65536\n"
+                                "  max_pending_request_bytes: 65535\n");
+  EXPECT_THAT(error, HasSubstr(":4: server.max_pending_request_bytes: must be at least "
+                               "max_frame_bytes (65536)"));
+  EXPECT_EQ(load_error(kPluginDir + "server:\n  max_pending_request_bytes: 65536\n"), "");
+}
+
 TEST(Config, HttpKeepaliveRequestsIsRangeChecked) {
   const auto error = load_error(kPluginDir + "server:\n  http_keepalive_requests: 0\n");
   EXPECT_THAT(error, HasSubstr(":3: server.http_keepalive_requests: must be between 1 and"));
