@@ -63,27 +63,51 @@ struct GatewayServer::Impl {
   }
 
   void accept() {
-    acceptor.async_accept(asio::make_strand(ioc), [this](beast::error_code ec,
-                                                         TcpStream::socket_type socket) {
-      if (ec == asio::error::operation_aborted) return;
-      if (ec) return accept_later(ec);
-      accept_backoff = std::chrono::milliseconds(0);
-      {
-        socket.set_option(tcp::no_delay(true), ec);
-        TcpStream stream(std::move(socket));
-        if (tls) {
-          auto ssl = std::make_shared<beast::ssl_stream<TcpStream>>(std::move(stream), *tls);
-          beast::get_lowest_layer(*ssl).expires_after(shared.config.handshake_timeout);
-          ssl->async_handshake(asio::ssl::stream_base::server, [this, ssl](beast::error_code hec) {
-            if (hec) return;
-            std::make_shared<HttpSession<beast::ssl_stream<TcpStream>>>(std::move(*ssl), shared)
-                ->run();
-          });
-        } else {
-          std::make_shared<HttpSession<TcpStream>>(std::move(stream), shared)->run();
-        }
-      }
-      accept();
+    acceptor.async_accept(asio::make_strand(ioc),
+                          [this](beast::error_code ec, TcpStream::socket_type socket) {
+                            if (ec == asio::error::operation_aborted) return;
+                            if (ec) return accept_later(ec);
+                            accept_backoff = std::chrono::milliseconds(0);
+                            if (auto slot = admit(socket)) {
+                              socket.set_option(tcp::no_delay(true), ec);
+                              serve(TcpStream(std::move(socket)), std::move(slot));
+                            }
+                            // Else the socket closes here, unread: an over-cap peer costs no
+                            // handshake, no buffer and no timer.
+                            accept();
+                          });
+  }
+
+  // Every accepted socket takes its place under the caps before anything
+  // is read from it. A trusted proxy's sockets carry many clients: they
+  // count in all now, and for their client's address once its first
+  // request names it (HttpSession).
+  ConnectionCaps::Slot admit(const TcpStream::socket_type& socket) {
+    beast::error_code ec;
+    const auto peer = socket.remote_endpoint(ec);
+    if (ec) return {};  // already gone
+    const auto address = unmapped(peer.address()).to_string();
+    const auto& trusted = shared.config.trusted_proxies;
+    const bool proxy = std::find(trusted.begin(), trusted.end(), address) != trusted.end();
+    ConnectionCaps::Cap cap{};
+    auto slot = shared.caps.admit(proxy ? std::string() : address_group(address), cap);
+    if (!slot) shared.refused(cap);
+    return slot;
+  }
+
+  void serve(TcpStream stream, ConnectionCaps::Slot slot) {
+    if (!tls) {
+      std::make_shared<HttpSession<TcpStream>>(std::move(stream), shared, std::move(slot))->run();
+      return;
+    }
+    auto ssl = std::make_shared<beast::ssl_stream<TcpStream>>(std::move(stream), *tls);
+    auto held = std::make_shared<ConnectionCaps::Slot>(std::move(slot));
+    beast::get_lowest_layer(*ssl).expires_after(shared.config.handshake_timeout);
+    ssl->async_handshake(asio::ssl::stream_base::server, [this, ssl, held](beast::error_code hec) {
+      if (hec) return;
+      std::make_shared<HttpSession<beast::ssl_stream<TcpStream>>>(std::move(*ssl), shared,
+                                                                  std::move(*held))
+          ->run();
     });
   }
 };
@@ -129,8 +153,8 @@ void GatewayServer::start() {
       name_this_thread("parley-io");
       impl_->ioc.run();
     });
-  impl_->shared.log->info("listening on {}:{}{}", config.listen, port(),
-                          config.tls ? " (TLS)" : "");
+  impl_->shared.log->info("listening on {}:{}{} (max_connections {})", config.listen, port(),
+                          config.tls ? " (TLS)" : "", config.max_connections);
 }
 
 void GatewayServer::stop(std::chrono::milliseconds close_wait) {

@@ -20,6 +20,7 @@
 #include <boost/json/serialize.hpp>
 #include <boost/json/serializer.hpp>
 
+#include "connection_caps.hpp"
 #include "gateway_server.hpp"
 #include "request_sequencer.hpp"
 #include "static_files.hpp"
@@ -31,6 +32,9 @@ namespace json = boost::json;
 
 constexpr std::size_t kMaxIdBytes = 64;
 constexpr std::size_t kMaxHttpRequestBytes = 16 * 1024;
+constexpr const char* kRefusedMetric = "parley_connections_refused_total";
+constexpr const char* kRefusedHelp =
+    "Connections refused, by cap: closed at accept, or their WebSocket upgrade answered 503";
 
 inline const std::vector<double> kLatencyBuckets = {0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025,
                                                     0.05,   0.1,   0.25,   0.5,   1,    2.5};
@@ -59,34 +63,19 @@ struct Shared {
   CounterMetric& login_deadline_closes;
   CounterMetric& refused_total;
   CounterMetric& refused_per_address;
-  // Open WebSocket connections per client address (server.max_connections_per_address).
-  std::mutex per_address_mutex;
-  std::unordered_map<std::string, std::size_t> per_address;
-  std::atomic<std::size_t> open_websockets{0};
+  // Every accepted socket's place under max_connections and
+  // max_connections_per_address, from accept to close.
+  ConnectionCaps caps;
 
-  // Admits one more WebSocket from `address`, or says which cap refused it.
-  std::optional<std::string_view> admit(const std::string& address) {
-    if (open_websockets.fetch_add(1) >= config.max_connections) {
-      open_websockets.fetch_sub(1);
+  // Counts a refusal by `cap` (an over-cap socket closed at accept, or an
+  // upgrade answered 503) and says why.
+  std::string_view refused(ConnectionCaps::Cap cap) {
+    if (cap == ConnectionCaps::Cap::total) {
       refused_total.add();
       return "the server has too many connections";
     }
-    std::lock_guard lock(per_address_mutex);
-    auto& count = per_address[address];
-    if (count >= config.max_connections_per_address) {
-      if (count == 0) per_address.erase(address);
-      open_websockets.fetch_sub(1);
-      refused_per_address.add();
-      return "too many connections from this address";
-    }
-    ++count;
-    return std::nullopt;
-  }
-  void release(const std::string& address) {
-    open_websockets.fetch_sub(1);
-    std::lock_guard lock(per_address_mutex);
-    if (auto it = per_address.find(address); it != per_address.end() && --it->second == 0)
-      per_address.erase(it);
+    refused_per_address.add();
+    return "too many connections from this address";
   }
 
   Shared(GatewayDependencies& d)
@@ -113,12 +102,19 @@ struct Shared {
         login_deadline_closes(d.metrics.counter(
             "parley_login_deadline_closes_total",
             "Connections closed for not logging in within login_timeout_seconds")),
-        refused_total(d.metrics.counter("parley_connections_refused_total",
-                                        "WebSocket upgrades refused (503), by cap",
-                                        "cap=\"max_connections\"")),
-        refused_per_address(d.metrics.counter("parley_connections_refused_total",
-                                              "WebSocket upgrades refused (503), by cap",
-                                              "cap=\"max_connections_per_address\"")) {
+        refused_total(d.metrics.counter(kRefusedMetric, kRefusedHelp, "cap=\"max_connections\"")),
+        refused_per_address(
+            d.metrics.counter(kRefusedMetric, kRefusedHelp, "cap=\"max_connections_per_address\"")),
+        caps(d.config.max_connections, d.config.max_connections_per_address,
+             &d.metrics.gauge("parley_open_sockets",
+                              "Accepted sockets open (HTTP, TLS handshakes, WebSockets): what "
+                              "max_connections counts")) {
+    d.metrics
+        .gauge("parley_max_connections",
+               "The max_connections in force: the configured one, lowered to fit the "
+               "descriptor limit")
+        .set(static_cast<double>(config.max_connections));
+
     if (!config.static_dir.empty()) {
       static_files.emplace(config.static_dir, config.static_content_security_policy);
       log->info("serving the files of {} at /", static_files->root().string());

@@ -12,7 +12,9 @@ namespace parley::kernel::gateway_detail {
 template <class Stream>
 class HttpSession : public std::enable_shared_from_this<HttpSession<Stream>> {
  public:
-  HttpSession(Stream&& stream, Shared& shared) : stream_(std::move(stream)), shared_(shared) {}
+  // `slot` is the connection's place under the caps, taken at accept.
+  HttpSession(Stream&& stream, Shared& shared, ConnectionCaps::Slot slot)
+      : stream_(std::move(stream)), shared_(shared), slot_(std::move(slot)) {}
 
   void run() { read_request(); }
 
@@ -44,12 +46,15 @@ class HttpSession : public std::enable_shared_from_this<HttpSession<Stream>> {
         }
       }
       std::string address = client_address(stream_, request, shared_.config);
-      if (const auto refused = shared_.admit(address)) {
+      // A trusted proxy's socket took only its place in all at accept: the
+      // client it forwards for is known now, and counts from here on.
+      if (!shared_.caps.add_address(slot_, address_group(address))) {
         return respond(request, http::status::service_unavailable, "text/plain",
-                       std::string(*refused) + "\n");
+                       std::string(shared_.refused(ConnectionCaps::Cap::per_address)) + "\n");
       }
       beast::get_lowest_layer(stream_).expires_never();
-      std::make_shared<WebSocketSession<Stream>>(std::move(stream_), shared_, std::move(address))
+      std::make_shared<WebSocketSession<Stream>>(std::move(stream_), shared_, std::move(address),
+                                                 std::move(slot_))
           ->run(std::move(request));
       return;
     }
@@ -64,8 +69,15 @@ class HttpSession : public std::enable_shared_from_this<HttpSession<Stream>> {
                      "text/plain", ready ? "ready\n" : "not ready\n");
     }
     if (target == "/metrics") {
-      if (const auto& token = shared_.config.metrics_token;
-          !token.empty() && request[http::field::authorization] != "Bearer " + token) {
+      if (const auto& token = shared_.config.metrics_token; token.empty()) {
+        // Without a token the metrics (connection counts, error rates, the
+        // database's state) are for this machine only: a scraper elsewhere
+        // needs the token. Behind a trusted proxy the forwarded client counts.
+        if (!is_loopback(client_address(stream_, request, shared_.config))) {
+          return respond(request, http::status::forbidden, "text/plain",
+                         "set server.metrics_token to read /metrics from another machine\n");
+        }
+      } else if (request[http::field::authorization] != "Bearer " + token) {
         return respond(request, http::status::unauthorized, "text/plain",
                        "a bearer token is required\n");
       }
@@ -87,7 +99,10 @@ class HttpSession : public std::enable_shared_from_this<HttpSession<Stream>> {
     response->set(http::field::server, "parley");
     response->set(http::field::content_type, content_type);
     for (const auto& [name, value] : headers) response->set(name, value);
-    response->keep_alive(request.keep_alive());
+    // A connection's budget of requests (like nginx's keepalive_requests):
+    // the last one it may make is answered with Connection: close.
+    response->keep_alive(request.keep_alive() &&
+                         ++requests_answered_ < shared_.config.http_keepalive_requests);
     response->body() = std::move(body);
     response->prepare_payload();
     if (request.method() == http::verb::head) response->body().clear();
@@ -108,6 +123,8 @@ class HttpSession : public std::enable_shared_from_this<HttpSession<Stream>> {
 
   Stream stream_;
   Shared& shared_;
+  ConnectionCaps::Slot slot_;
+  std::size_t requests_answered_ = 0;
   beast::flat_buffer buffer_;
   std::optional<http::request_parser<http::string_body>> parser_;
 };

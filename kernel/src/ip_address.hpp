@@ -2,6 +2,10 @@
 // compares with (trusted_proxies) and for the peers it counts.
 #pragma once
 
+#include <algorithm>
+#include <string>
+#include <string_view>
+
 #include <boost/asio/ip/address.hpp>
 
 namespace parley::kernel {
@@ -13,6 +17,28 @@ inline boost::asio::ip::address unmapped(const boost::asio::ip::address& ip) {
     return boost::asio::ip::make_address_v4(boost::asio::ip::v4_mapped, ip.to_v6());
   }
   return ip;
+}
+
+// Whether `text` is a loopback address (127.0.0.0/8, ::1, or either
+// IPv4-mapped); false for anything that is not an address.
+inline bool is_loopback(std::string_view text) {
+  boost::system::error_code ec;
+  const auto ip = boost::asio::ip::make_address(text, ec);
+  return !ec && unmapped(ip).is_loopback();
+}
+
+// The key the per-address caps count `text` under: an IPv4 address as
+// itself, an IPv6 address as its /64 ("2001:db8:1:2::/64"), since one
+// host or home is typically given a whole /64 and picks addresses in it at
+// will. Anything that is not an address is its own key.
+inline std::string address_group(std::string_view text) {
+  boost::system::error_code ec;
+  const auto ip = unmapped(boost::asio::ip::make_address(text, ec));
+  if (ec) return std::string(text);
+  if (ip.is_v4()) return ip.to_string();
+  auto bytes = ip.to_v6().to_bytes();
+  std::fill(bytes.begin() + 8, bytes.end(), 0);
+  return boost::asio::ip::make_address_v6(bytes).to_string() + "/64";
 }
 
 }  // namespace parley::kernel

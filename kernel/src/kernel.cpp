@@ -1,5 +1,7 @@
 #include "kernel.hpp"
 
+#include <sys/resource.h>
+
 #include <algorithm>
 #include <chrono>
 
@@ -42,13 +44,32 @@ void Kernel::load() {
   plugins_->load(config_);
 }
 
+// max_connections, lowered when the process's descriptor limit cannot hold
+// that many sockets: past the limit accepts fail (EMFILE) for everyone,
+// while the cap refuses only the newest and keeps descriptors for the rest.
+ServerConfig Kernel::server_within_descriptor_limit() const {
+  ServerConfig server = config_.server;
+  rlimit files{};
+  if (getrlimit(RLIMIT_NOFILE, &files) != 0 || files.rlim_cur == RLIM_INFINITY) return server;
+  const std::size_t reserve = descriptor_reserve(config_);
+  server.max_connections = max_connections_within(server.max_connections, files.rlim_cur, reserve);
+  if (server.max_connections < config_.server.max_connections) {
+    log_->warn(
+        "server.max_connections is {} but the descriptor limit (RLIMIT_NOFILE) is {}: accepting "
+        "at most {} connections, keeping {} descriptors for the database pool, plugins and logs; "
+        "raise the limit (ulimit -n, LimitNOFILE=) to allow more",
+        config_.server.max_connections, files.rlim_cur, server.max_connections, reserve);
+  }
+  return server;
+}
+
 void Kernel::start() {
   if (database_) database_->start();
   try {
     plugins_->start_all();
     gateway_ = std::make_unique<GatewayServer>(
-        GatewayDependencies{config_.server, router_, *connections_, metrics_, *bus_,
-                            workers_->get_executor(), [this] { return ready(); }, log_});
+        GatewayDependencies{server_within_descriptor_limit(), router_, *connections_, metrics_,
+                            *bus_, workers_->get_executor(), [this] { return ready(); }, log_});
     gateway_->start();
   } catch (...) {
     gateway_.reset();

@@ -41,6 +41,8 @@ class Kernel {
   Router& router() { return router_; }
 
  private:
+  ServerConfig server_within_descriptor_limit() const;
+
   KernelConfig config_;
   std::shared_ptr<spdlog::logger> log_;
   SystemClock system_clock_;

@@ -83,6 +83,14 @@ void read_server(YamlConfig& cfg, ServerConfig& server) {
       cfg.int_in("activity_interval_ms", server.activity_interval.count(), 10, 3600 * 1000));
   server.max_pending_requests = static_cast<std::size_t>(cfg.int_in(
       "max_pending_requests", static_cast<std::int64_t>(server.max_pending_requests), 1, 1 << 20));
+  server.max_pending_request_bytes = static_cast<std::size_t>(
+      cfg.int_in("max_pending_request_bytes",
+                 static_cast<std::int64_t>(server.max_pending_request_bytes), 256, 1LL << 32));
+  if (server.max_pending_request_bytes < server.max_frame_bytes) {
+    cfg.fail("max_pending_request_bytes",
+             "must be at least max_frame_bytes (" + std::to_string(server.max_frame_bytes) +
+                 "), or a request of one large frame could never wait its turn");
+  }
   server.node_id =
       static_cast<std::uint32_t>(cfg.int_in("node_id", server.node_id, 0, (1 << 20) - 1));
   if (auto proxies = cfg.get_string_list("trusted_proxies")) {
@@ -105,6 +113,9 @@ void read_server(YamlConfig& cfg, ServerConfig& server) {
   server.max_connections_per_address = static_cast<std::size_t>(
       cfg.int_in("max_connections_per_address",
                  static_cast<std::int64_t>(server.max_connections_per_address), 1, 10000000));
+  server.http_keepalive_requests = static_cast<std::size_t>(
+      cfg.int_in("http_keepalive_requests",
+                 static_cast<std::int64_t>(server.http_keepalive_requests), 1, 1000000));
   server.login_timeout = seconds_in(cfg, "login_timeout_seconds", server.login_timeout, 1, 86400);
   if (auto* limit = cfg.section("rate_limit")) {
     if (auto rate = limit->get_double("requests_per_second")) {
@@ -139,6 +150,23 @@ void read_server(YamlConfig& cfg, ServerConfig& server) {
 }
 
 }  // namespace
+
+std::size_t descriptor_reserve(const KernelConfig& config) {
+  // The pool, its health check, and a migration's own connection.
+  const std::size_t database =
+      config.database.url.empty() ? 0 : static_cast<std::size_t>(config.database.pool_size) + 2;
+  return kDescriptorReserve + database;
+}
+
+std::size_t max_connections_within(std::size_t configured, std::uint64_t descriptor_limit,
+                                   std::size_t reserve) {
+  // A limit below the reserve is a misconfiguration the warning names;
+  // half of it still lets the server answer someone.
+  const std::uint64_t available =
+      descriptor_limit > 2 * reserve ? descriptor_limit - reserve : descriptor_limit / 2;
+  return static_cast<std::size_t>(
+      std::max<std::uint64_t>(1, std::min<std::uint64_t>(configured, available)));
+}
 
 KernelConfig load_kernel_config(const std::string& file) {
   KernelConfig config;

@@ -38,13 +38,21 @@ struct ServerConfig {
   // Requests of one connection waiting for earlier ones (they take effect
   // in arrival order); past it a request is answered rate_limited.
   std::size_t max_pending_requests = 256;
+  // ... and the bytes of their frames at most (each holds its parsed request
+  // while it waits); at least max_frame_bytes, so that any one frame may wait.
+  std::size_t max_pending_request_bytes = 1024 * 1024;
   // This server's number among several sharing one database (0 to 2^20-1):
   // bits 32 and up of every ConnectionId it hands out.
   std::uint32_t node_id = 0;
-  // Open WebSocket connections at most, in all and per client address;
-  // past either an upgrade is answered 503.
+  // Open connections (every accepted socket, from accept to close) at most,
+  // in all and per client address (an IPv6 client by its /64); past either
+  // a socket is closed at accept. Lowered at start to fit the descriptor
+  // limit (max_connections_within).
   std::size_t max_connections = 100000;
   std::size_t max_connections_per_address = 1000;
+  // HTTP requests one connection may make; the last is answered with
+  // Connection: close (nginx's keepalive_requests, and its default).
+  std::size_t http_keepalive_requests = 1000;
   // A connection that has not logged in this long after its upgrade is
   // closed (1008).
   std::chrono::seconds login_timeout{60};
@@ -117,6 +125,17 @@ struct KernelConfig {
 KernelConfig load_kernel_config(const std::string& file);
 
 std::optional<LogLevel> parse_log_level(std::string_view text);
+
+// Descriptors a server keeps for what is not a client connection (the
+// listener, the log, the event loops, plugins' outgoing connections), on
+// top of the database pool's.
+inline constexpr std::size_t kDescriptorReserve = 64;
+std::size_t descriptor_reserve(const KernelConfig& config);
+
+// The connections a process allowed `descriptor_limit` descriptors can
+// hold while keeping `reserve` for other uses: `configured`, or fewer.
+std::size_t max_connections_within(std::size_t configured, std::uint64_t descriptor_limit,
+                                   std::size_t reserve);
 
 // The plugin directory used when the config names none: next to the binary,
 // ../lib/parley/plugins (the layout of both the build tree and an install).

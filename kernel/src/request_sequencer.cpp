@@ -16,6 +16,7 @@ void RequestSequencer::finished() {
 void RequestSequencer::clear() {
   std::lock_guard lock(mutex_);
   waiting_.clear();
+  waiting_bytes_ = 0;
 }
 
 bool RequestSequencer::may_start(std::string_view type, bool pipelined) const {
@@ -31,10 +32,11 @@ void RequestSequencer::count_start(std::string_view type, bool pipelined) {
 
 void RequestSequencer::start_ready() {
   while (!waiting_.empty()) {
-    Job& next = waiting_.front();
+    Job& next = waiting_.front().job;
     if (!may_start(next.type, next.pipelined)) return;
     count_start(next.type, next.pipelined);
     Job job = std::move(next);
+    waiting_bytes_ -= waiting_.front().bytes;
     waiting_.pop_front();
     ++posted_;
     job.start();

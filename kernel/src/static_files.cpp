@@ -68,7 +68,7 @@ StaticResponse not_found() {
 
 }  // namespace
 
-std::string_view content_type_for(const fs::path& file) {
+std::optional<std::string_view> content_type_for(const fs::path& file) {
   auto extension = file.extension().string();
   std::transform(extension.begin(), extension.end(), extension.begin(),
                  [](unsigned char c) { return static_cast<char>(std::tolower(c)); });
@@ -79,9 +79,15 @@ std::string_view content_type_for(const fs::path& file) {
   if (extension == ".webmanifest") return "application/manifest+json";
   if (extension == ".svg") return "image/svg+xml";
   if (extension == ".png") return "image/png";
+  if (extension == ".jpg" || extension == ".jpeg") return "image/jpeg";
+  if (extension == ".gif") return "image/gif";
+  if (extension == ".webp") return "image/webp";
   if (extension == ".ico") return "image/x-icon";
+  if (extension == ".woff2") return "font/woff2";
+  if (extension == ".woff") return "font/woff";
+  if (extension == ".wasm") return "application/wasm";
   if (extension == ".txt") return "text/plain; charset=utf-8";
-  return "application/octet-stream";
+  return std::nullopt;
 }
 
 StaticFiles::StaticFiles(const fs::path& root, std::string content_security_policy)
@@ -113,6 +119,9 @@ std::optional<fs::path> StaticFiles::resolve(std::string_view target) const {
   const auto candidate = fs::weakly_canonical(root_ / relative, ec);
   if (ec || !is_within(candidate, root_)) return std::nullopt;
   if (!fs::is_regular_file(candidate, ec)) return std::nullopt;
+  // What a folder holds besides its assets (a README, notes, source maps,
+  // backups) has no web type: it is not published.
+  if (!content_type_for(candidate)) return std::nullopt;
   return candidate;
 }
 
@@ -128,7 +137,7 @@ StaticResponse StaticFiles::serve(std::string_view target, std::string_view if_n
                     static_cast<unsigned long long>(info.st_mtim.tv_nsec));
 
   StaticResponse response;
-  response.content_type = std::string(content_type_for(*file));
+  response.content_type = std::string(*content_type_for(*file));
   // Pages are always revalidated so a new deploy shows at once; other assets
   // may be reused for a minute, then revalidated by ETag.
   const bool page = file->extension() == ".html";

@@ -29,7 +29,8 @@ class StaticFiles {
   // The file a request target (path plus optional query) names, or nullopt
   // when it names nothing inside the root: undecodable, a NUL or a backslash,
   // a `.` or `..` segment or a hidden name, a path leaving the root through a
-  // symlink, or no regular file. "/" and folders ending in "/" mean index.html.
+  // symlink, no regular file, or a file of no known web content type. "/" and folders ending in "/"
+  // mean index.html.
   std::optional<std::filesystem::path> resolve(std::string_view target) const;
 
   // The answer to GET `target`; `if_none_match` is the request's header.
@@ -42,8 +43,8 @@ class StaticFiles {
   std::string content_security_policy_;
 };
 
-// The Content-Type for a file name's extension (application/octet-stream
-// when unknown).
-std::string_view content_type_for(const std::filesystem::path& file);
+// The Content-Type for a file name's extension; nullopt when it is not a
+// known web type (such a file is never served).
+std::optional<std::string_view> content_type_for(const std::filesystem::path& file);
 
 }  // namespace parley::kernel

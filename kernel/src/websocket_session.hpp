@@ -59,19 +59,21 @@ template <class Stream>
 class WebSocketSession : public Connection,
                          public std::enable_shared_from_this<WebSocketSession<Stream>> {
  public:
-  // `address` was admitted by Shared::admit; released when the session ends.
-  WebSocketSession(Stream&& stream, Shared& shared, std::string address)
+  // `slot`, the connection's place under the caps since its accept, is
+  // given back when the session ends.
+  WebSocketSession(Stream&& stream, Shared& shared, std::string address, ConnectionCaps::Slot slot)
       : ws_(std::move(stream)),
         shared_(shared),
         remote_address_(std::move(address)),
+        slot_(std::move(slot)),
         login_deadline_(ws_.get_executor()),
         id_(shared.next_id.fetch_add(1)),
         bucket_(shared.config.requests_per_second, shared.config.request_burst),
-        sequencer_(std::make_shared<RequestSequencer>(shared.config.max_pending_requests)),
+        sequencer_(std::make_shared<RequestSequencer>(shared.config.max_pending_requests,
+                                                      shared.config.max_pending_request_bytes)),
         worker_strand_(asio::make_strand(shared.workers)) {}
 
   ~WebSocketSession() override {
-    shared_.release(remote_address_);
     if (registered_) {
       const std::string user = shared_.connections.remove(id_);
       shared_.open_connections.add(-1);
@@ -95,14 +97,24 @@ class WebSocketSession : public Connection,
   ConnectionId id() const override { return id_; }
 
   void set_user(std::string user_id, std::shared_ptr<UserActivity> activity, bool hold) override {
-    std::lock_guard lock(mutex_);
-    user_id_ = std::move(user_id);
-    if (!user_id_.empty()) ever_logged_in_ = true;
-    activity_ = std::move(activity);
-    holding_ = hold && !user_id_.empty();
-    held_.clear();
-    held_bytes_ = 0;
-    sent_while_holding_.clear();
+    bool logged_out = false;
+    {
+      std::lock_guard lock(mutex_);
+      logged_out = !user_id_.empty() && user_id.empty();
+      user_id_ = std::move(user_id);
+      activity_ = std::move(activity);
+      holding_ = hold && !user_id_.empty();
+      held_.clear();
+      held_bytes_ = 0;
+      sent_while_holding_.clear();
+      // Logged out (or its login ended): anonymous again, so under the
+      // login deadline again, from now.
+      if (logged_out)
+        login_deadline_at_ = std::chrono::steady_clock::now() + shared_.config.login_timeout;
+    }
+    if (logged_out) {
+      asio::post(ws_.get_executor(), [self = this->shared_from_this()] { self->await_login(); });
+    }
   }
 
   void send(std::shared_ptr<const std::string> text) override {
@@ -280,20 +292,11 @@ class WebSocketSession : public Connection,
   void on_accept(beast::error_code ec) {
     if (ec) return;
     ws_.text(true);
-    login_deadline_.expires_after(shared_.config.login_timeout);
-    login_deadline_.async_wait([weak = this->weak_from_this()](beast::error_code wait_ec) {
-      auto self = weak.lock();
-      if (wait_ec || !self) return;
-      {
-        std::lock_guard lock(self->mutex_);
-        if (self->ever_logged_in_ || self->closing_) return;
-        self->closing_ = true;
-      }
-      self->shared_.login_deadline_closes.add();
-      self->ws_.async_close(
-          websocket::close_reason(websocket::close_code::policy_error, "log in first"),
-          [self](beast::error_code) {});
-    });
+    {
+      std::lock_guard lock(mutex_);
+      login_deadline_at_ = std::chrono::steady_clock::now() + shared_.config.login_timeout;
+    }
+    await_login();
     shared_.connections.add(this->shared_from_this());
     shared_.open_connections.add(1);
     registered_ = true;
@@ -306,6 +309,34 @@ class WebSocketSession : public Connection,
       }
     }
     read_next();
+  }
+
+  // On the connection's strand: closes the connection (1008) if it is not
+  // logged in at login_deadline_at_. Set again at every logout, which
+  // calls this again (a wait already pending is cancelled).
+  void await_login() {
+    std::chrono::steady_clock::time_point deadline;
+    {
+      std::lock_guard lock(mutex_);
+      deadline = login_deadline_at_;
+    }
+    login_deadline_.expires_at(deadline);
+    login_deadline_.async_wait([weak = this->weak_from_this()](beast::error_code wait_ec) {
+      auto self = weak.lock();
+      if (wait_ec || !self) return;
+      {
+        std::lock_guard lock(self->mutex_);
+        if (!self->user_id_.empty() || self->closing_) return;
+        // A logout moved the deadline after this wait began; its own wait
+        // is on the way.
+        if (std::chrono::steady_clock::now() < self->login_deadline_at_) return;
+        self->closing_ = true;
+      }
+      self->shared_.login_deadline_closes.add();
+      self->ws_.async_close(
+          websocket::close_reason(websocket::close_code::policy_error, "log in first"),
+          [self](beast::error_code) {});
+    });
   }
 
   void read_next() {
@@ -405,7 +436,9 @@ class WebSocketSession : public Connection,
     const bool nonblocking = route->options.nonblocking;
     const bool pipelined = route->options.pipelined;
     const auto arrived = std::chrono::steady_clock::now();
-    const auto arrival = sequencer_->arrive(type, pipelined, [&] {
+    // A waiting request holds its parsed fields: its frame's size counts
+    // against the connection's max_pending_request_bytes.
+    const auto arrival = sequencer_->arrive(type, pipelined, buffer_.size(), [&] {
       return RequestSequencer::Job{
           type, pipelined,
           [self = this->weak_from_this(), route, type, request_id = *re, fields = std::move(fields),
@@ -570,7 +603,9 @@ class WebSocketSession : public Connection,
   std::vector<std::shared_ptr<const std::string>> batch_;
   Shared& shared_;
   const std::string remote_address_;
-  // A connection that never logs in is closed after server.login_timeout_seconds.
+  const ConnectionCaps::Slot slot_;
+  // A connection not logged in is closed server.login_timeout_seconds after
+  // its upgrade or its last logout (login_deadline_at_).
   asio::steady_timer login_deadline_;
   const ConnectionId id_;
   beast::flat_buffer buffer_;
@@ -584,7 +619,7 @@ class WebSocketSession : public Connection,
 
   std::mutex mutex_;  // guards what follows; never held while logging or calling out
   std::string user_id_;
-  bool ever_logged_in_ = false;
+  std::chrono::steady_clock::time_point login_deadline_at_;
   std::shared_ptr<UserActivity> activity_;
   bool holding_ = false;
   std::vector<Frame> held_;

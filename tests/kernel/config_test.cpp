@@ -143,3 +143,41 @@ TEST(Config, DisabledPluginIsNotLoadedNorValidated) {
 
 }  // namespace
 }  // namespace parley::kernel
+
+namespace parley::kernel {
+namespace {
+
+TEST(Config, PendingRequestBytesMustHoldOneFrame) {
+  const auto error = load_error(kPluginDir +
+                                "server:\n  max_frame_bytes: 65536\n"
+                                "  max_pending_request_bytes: 65535\n");
+  EXPECT_THAT(error, HasSubstr(":4: server.max_pending_request_bytes: must be at least "
+                               "max_frame_bytes (65536)"));
+  EXPECT_EQ(load_error(kPluginDir + "server:\n  max_pending_request_bytes: 65536\n"), "");
+}
+
+TEST(Config, HttpKeepaliveRequestsIsRangeChecked) {
+  const auto error = load_error(kPluginDir + "server:\n  http_keepalive_requests: 0\n");
+  EXPECT_THAT(error, HasSubstr(":3: server.http_keepalive_requests: must be between 1 and"));
+}
+
+// The cap must act before the descriptors run out: past the limit every
+// accept fails, whoever it is for.
+TEST(Config, MaxConnectionsIsLoweredToFitTheDescriptorLimit) {
+  EXPECT_EQ(max_connections_within(100000, 20000, 70), 19930u);
+  EXPECT_EQ(max_connections_within(5000, 20000, 70), 5000u) << "a cap that fits stays";
+  EXPECT_EQ(max_connections_within(100000, 100, 70), 50u) << "a limit below the reserve";
+  EXPECT_EQ(max_connections_within(100000, 1, 70), 1u);
+}
+
+TEST(Config, TheReserveCoversTheDatabasePool) {
+  TempDir dir;
+  auto config = load_kernel_config(
+      dir.write("parley.yaml", "database:\n  url: postgresql://x/y\n  pool_size: 10\n").string());
+  EXPECT_EQ(descriptor_reserve(config), kDescriptorReserve + 12);
+  config.database.url.clear();
+  EXPECT_EQ(descriptor_reserve(config), kDescriptorReserve);
+}
+
+}  // namespace
+}  // namespace parley::kernel

@@ -4,12 +4,14 @@
 // cut off with the server's memory bounded; the operator endpoints answer.
 #include <arpa/inet.h>
 #include <netinet/in.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 
+#include <cerrno>
 #include <cstdlib>
 #include <filesystem>
 #include <map>
@@ -452,15 +454,197 @@ TEST_F(GatewayLimitsTest, AConnectionThatNeverLogsInIsClosedAtTheDeadline) {
               HasSubstr("parley_login_deadline_closes_total 1"));
 }
 
+// A TCP connection to the server from `source` (any 127.x.y.z reaches the
+// server on loopback, so a test can stand for several addresses).
+class RawConnection {
+ public:
+  explicit RawConnection(int port, const std::string& source = "127.0.0.1")
+      : fd_(socket(AF_INET, SOCK_STREAM, 0)) {
+    sockaddr_in local{};
+    local.sin_family = AF_INET;
+    inet_pton(AF_INET, source.c_str(), &local.sin_addr);
+    if (bind(fd_, reinterpret_cast<sockaddr*>(&local), sizeof local) != 0)
+      throw std::runtime_error("cannot bind " + source);
+    sockaddr_in server{};
+    server.sin_family = AF_INET;
+    server.sin_port = htons(static_cast<std::uint16_t>(port));
+    server.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    if (connect(fd_, reinterpret_cast<sockaddr*>(&server), sizeof server) != 0)
+      throw std::runtime_error("cannot connect");
+    const timeval wait{5, 0};
+    setsockopt(fd_, SOL_SOCKET, SO_RCVTIMEO, &wait, sizeof wait);
+  }
+  ~RawConnection() { close(fd_); }
+  RawConnection(const RawConnection&) = delete;
+  RawConnection& operator=(const RawConnection&) = delete;
+
+  void send(const std::string& text) {
+    if (write(fd_, text.data(), text.size()) != static_cast<ssize_t>(text.size()))
+      throw std::runtime_error("write failed");
+  }
+  void send_get(const std::string& target, bool keep_alive = true) {
+    send("GET " + target + " HTTP/1.1\r\nHost: 127.0.0.1\r\n" +
+         (keep_alive ? "" : "Connection: close\r\n") + "\r\n");
+  }
+  // What the server sent until it closed the connection; nullopt when it
+  // kept it open for 5 s.
+  std::optional<std::string> read_until_closed() {
+    std::string text;
+    char buffer[4096];
+    for (;;) {
+      const ssize_t n = read(fd_, buffer, sizeof buffer);
+      if (n > 0) {
+        text.append(buffer, static_cast<std::size_t>(n));
+      } else if (n == 0 || errno == ECONNRESET) {
+        return text;
+      } else {
+        return std::nullopt;
+      }
+    }
+  }
+  // A keep-alive GET /healthz and its whole answer: whether it was served.
+  bool healthz() {
+    send_get("/healthz");
+    std::string text;
+    char buffer[4096];
+    while (text.find("ok\n") == std::string::npos) {
+      const ssize_t n = read(fd_, buffer, sizeof buffer);
+      if (n <= 0) return false;
+      text.append(buffer, static_cast<std::size_t>(n));
+    }
+    return text.rfind("HTTP/1.1 200", 0) == 0;
+  }
+
+ private:
+  int fd_;
+};
+
+// GET `target` from `source`, the whole answer (head and body).
+std::string http_from(int port, const std::string& source, const std::string& target) {
+  RawConnection connection(port, source);
+  connection.send_get(target, /*keep_alive=*/false);
+  return connection.read_until_closed().value_or("");
+}
+
+// Attack review, finding 13: after a logout the connection stayed open and
+// anonymous for good. Anonymous again, it is under the login deadline again.
+TEST_F(GatewayLimitsTest, AConnectionThatLoggedOutIsClosedAtTheLoginDeadline) {
+  ParleydProcess server(options("  login_timeout_seconds: 1\n"));
+  WsClient staying(server.port());
+  WsClient leaving(server.port());
+  ASSERT_EQ(staying.request({{"type", "alpha.login"}, {"user", "u1"}}).at("type").as_string(),
+            "ok");
+  ASSERT_EQ(leaving.request({{"type", "alpha.login"}, {"user", "u2"}}).at("type").as_string(),
+            "ok");
+  ASSERT_EQ(leaving.request({{"type", "alpha.logout"}}).at("type").as_string(), "ok");
+  ASSERT_TRUE(leaving.wait_closed(10s)) << "still open past the login deadline after its logout";
+  EXPECT_EQ(leaving.close_code(), 1008);
+  expect_usable(staying);  // logged in all along: its deadline never applies
+  EXPECT_THAT(http_get(server.port(), "/metrics").body,
+              HasSubstr("parley_login_deadline_closes_total 1"));
+}
+
 TEST_F(GatewayLimitsTest, ConnectionsPerAddressAreCapped) {
   ParleydProcess server(options("  max_connections_per_address: 2\n"));
-  WsClient first(server.port());
+  auto first = std::make_unique<WsClient>(server.port());
   WsClient second(server.port());
-  expect_usable(first);
+  expect_usable(*first);
+  // An upgraded connection counts once, not once more at its upgrade.
   expect_usable(second);
   EXPECT_THROW(WsClient third(server.port()), std::exception) << "a third upgrade was accepted";
-  EXPECT_THAT(http_get(server.port(), "/metrics").body,
+  EXPECT_THAT(http_from(server.port(), "127.0.0.2", "/metrics"),
               HasSubstr("parley_connections_refused_total{cap=\"max_connections_per_address\"} 1"));
+  // A closed connection's place is free again, once the server has seen it go.
+  first.reset();
+  std::unique_ptr<WsClient> again;
+  const auto deadline = std::chrono::steady_clock::now() + 10s;
+  while (!again && std::chrono::steady_clock::now() < deadline) {
+    try {
+      again = std::make_unique<WsClient>(server.port());
+    } catch (const std::exception&) {
+      std::this_thread::sleep_for(20ms);
+    }
+  }
+  ASSERT_TRUE(again) << "the closed connection's place was never given back";
+  expect_usable(*again);
+}
+
+// Attack review, finding 3: one address held hundreds of keep-alive HTTP
+// connections, none counted, until no descriptor was left for WebSockets.
+TEST_F(GatewayLimitsTest, PlainHttpConnectionsCountTowardThePerAddressCap) {
+  ParleydProcess server(options("  max_connections_per_address: 3\n"));
+  std::vector<std::unique_ptr<RawConnection>> held;
+  for (int i = 0; i < 3; ++i) {
+    held.push_back(std::make_unique<RawConnection>(server.port()));
+    ASSERT_TRUE(held.back()->healthz()) << "keep-alive connection " << i << " was not served";
+  }
+  RawConnection over(server.port());
+  over.send_get("/healthz");
+  EXPECT_EQ(over.read_until_closed(), "") << "an over-cap socket is closed, unanswered";
+  EXPECT_THROW(WsClient(server.port()), std::exception) << "an upgrade past the cap was accepted";
+  EXPECT_TRUE(held.front()->healthz()) << "the connections within the cap are still served";
+  const auto metrics = http_from(server.port(), "127.0.0.2", "/metrics");
+  EXPECT_THAT(metrics,
+              HasSubstr("parley_connections_refused_total{cap=\"max_connections_per_address\"} 2"));
+  EXPECT_THAT(metrics, HasSubstr("parley_open_sockets 4")) << "3 held and the scrape's own";
+}
+
+TEST_F(GatewayLimitsTest, EveryAcceptedSocketCountsTowardTheTotalCap) {
+  ParleydProcess server(options("  max_connections: 3\n"));
+  std::vector<std::unique_ptr<RawConnection>> held;
+  for (const char* source : {"127.0.0.2", "127.0.0.3"}) {
+    held.push_back(std::make_unique<RawConnection>(server.port(), source));
+    ASSERT_TRUE(held.back()->healthz());
+  }
+  WsClient websocket(server.port());
+  expect_usable(websocket);
+  RawConnection over(server.port(), "127.0.0.4");
+  over.send_get("/healthz");
+  EXPECT_EQ(over.read_until_closed(), "") << "an over-cap socket is closed, unanswered";
+  EXPECT_TRUE(held.front()->healthz());
+  expect_usable(websocket);
+  // A place comes free when a held connection closes.
+  held.pop_back();
+  std::string metrics;
+  const auto deadline = std::chrono::steady_clock::now() + 10s;
+  while (metrics.empty() && std::chrono::steady_clock::now() < deadline) {
+    metrics = http_from(server.port(), "127.0.0.5", "/metrics");
+    if (metrics.empty()) std::this_thread::sleep_for(20ms);
+  }
+  EXPECT_THAT(metrics, HasSubstr("parley_connections_refused_total{cap=\"max_connections\"} "));
+  EXPECT_THAT(metrics, HasSubstr("parley_max_connections 3\n"));
+}
+
+TEST_F(GatewayLimitsTest, AKeepAliveConnectionIsClosedAfterItsRequestBudget) {
+  ParleydProcess server(options("  http_keepalive_requests: 3\n"));
+  RawConnection connection(server.port());
+  for (int i = 0; i < 4; ++i) connection.send_get("/healthz");
+  const auto text = connection.read_until_closed();
+  ASSERT_TRUE(text) << "the connection stayed open past its budget";
+  std::size_t answers = 0;
+  for (auto at = text->find("HTTP/1.1 200"); at != std::string::npos;
+       at = text->find("HTTP/1.1 200", at + 1)) {
+    ++answers;
+  }
+  EXPECT_EQ(answers, 3u) << *text;
+  EXPECT_THAT(*text, HasSubstr("Connection: close"));
+}
+
+// The default cap (100,000) cannot act before the descriptors run out: it is
+// lowered to what the process's limit holds, and said so.
+TEST_F(GatewayLimitsTest, MaxConnectionsIsLoweredToFitTheDescriptorLimit) {
+  rlimit files{};
+  ASSERT_EQ(getrlimit(RLIMIT_NOFILE, &files), 0);
+  ParleydProcess server(options());
+  // parleyd raises its soft limit to the hard one; no database: the fixed reserve.
+  const auto expected = std::min<rlim_t>(100000, files.rlim_max - 64);
+  EXPECT_THAT(http_get(server.port(), "/metrics").body,
+              HasSubstr("parley_max_connections " + std::to_string(expected) + "\n"));
+  EXPECT_THAT(server.log(), HasSubstr("(max_connections " + std::to_string(expected) + ")"));
+  if (expected < 100000) {
+    EXPECT_THAT(server.log(),
+                HasSubstr("server.max_connections is 100000 but the descriptor limit"));
+  }
 }
 
 TEST_F(GatewayLimitsTest, MetricsCanRequireABearerToken) {
@@ -471,6 +655,30 @@ TEST_F(GatewayLimitsTest, MetricsCanRequireABearerToken) {
   EXPECT_EQ(ok.status, 200);
   EXPECT_THAT(ok.body, HasSubstr("parley_connections "));
   EXPECT_EQ(http_get(server.port(), "/healthz").status, 200) << "only /metrics is guarded";
+}
+
+// Without a token, /metrics is for this machine only. The peer counts as
+// the gateway computes it: behind a trusted proxy, the forwarded client.
+TEST_F(GatewayLimitsTest, WithoutATokenMetricsAreServedOnlyToLoopback) {
+  ParleydProcess server(options("  trusted_proxies: [\"127.0.0.1\"]\n"));
+  EXPECT_EQ(http_get(server.port(), "/metrics").status, 200);
+  EXPECT_EQ(http_get(server.port(), "/metrics", {{"X-Forwarded-For", "127.0.0.9"}}).status, 200);
+  EXPECT_EQ(http_get(server.port(), "/metrics", {{"X-Forwarded-For", "::1"}}).status, 200);
+  const auto remote = http_get(server.port(), "/metrics", {{"X-Forwarded-For", "192.0.2.7"}});
+  EXPECT_EQ(remote.status, 403);
+  EXPECT_THAT(remote.body, ::testing::Not(HasSubstr("parley_connections")));
+  EXPECT_EQ(http_get(server.port(), "/metrics", {{"X-Forwarded-For", "2001:db8::1"}}).status, 403);
+  EXPECT_EQ(http_get(server.port(), "/healthz", {{"X-Forwarded-For", "192.0.2.7"}}).status, 200)
+      << "only /metrics is guarded";
+}
+
+TEST_F(GatewayLimitsTest, WithATokenMetricsAreServedToAnyAddressThatHasIt) {
+  ParleydProcess server(options("  trusted_proxies: [\"127.0.0.1\"]\n  metrics_token: s3cret\n"));
+  const std::pair<std::string, std::string> remote{"X-Forwarded-For", "192.0.2.7"};
+  EXPECT_EQ(http_get(server.port(), "/metrics", {remote}).status, 401);
+  EXPECT_EQ(
+      http_get(server.port(), "/metrics", {remote, {"Authorization", "Bearer s3cret"}}).status,
+      200);
 }
 
 TEST_F(GatewayLimitsTest, WithAnOriginAllowListOtherSitesCannotOpenAWebSocket) {

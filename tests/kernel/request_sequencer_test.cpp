@@ -26,13 +26,14 @@ using Arrival = RequestSequencer::Arrival;
 class RequestSequencerTest : public ::testing::Test {
  protected:
   // A request arrives; a queued one records its name when it is started.
-  Arrival arrive(const std::string& name, const std::string& type, bool pipelined) {
-    return sequencer_.arrive(type, pipelined, [&] {
+  Arrival arrive(const std::string& name, const std::string& type, bool pipelined,
+                 std::size_t bytes = 100) {
+    return sequencer_.arrive(type, pipelined, bytes, [&] {
       return RequestSequencer::Job{type, pipelined, [this, name] { started_.push_back(name); }};
     });
   }
 
-  RequestSequencer sequencer_{4};
+  RequestSequencer sequencer_{4, 1000};
   std::vector<std::string> started_;
 };
 
@@ -85,6 +86,26 @@ TEST_F(RequestSequencerTest,
   EXPECT_EQ(started_, (std::vector<std::string>{"send 1", "send 2", "send 3"}));
 }
 
+// Attack review, finding 7: 256 waiting requests padded to 64 KiB each
+// pinned about 14 MiB per connection. The waiting frames' bytes are bounded.
+TEST_F(RequestSequencerTest, RefusesPastItsWaitingBytesAndCountsThemFreeOnceStarted) {
+  EXPECT_EQ(arrive("login", "login", false), Arrival::start_now);
+  EXPECT_EQ(arrive("padded 1", "history", false, 600), Arrival::queued);
+  EXPECT_EQ(arrive("padded 2", "history", false, 600), Arrival::refused);
+  EXPECT_EQ(arrive("fits", "history", false, 400), Arrival::queued);
+  EXPECT_EQ(arrive("one byte over", "history", false, 1), Arrival::refused);
+
+  sequencer_.finished();  // login answered: "padded 1" starts and waits no more
+  EXPECT_EQ(started_, std::vector<std::string>{"padded 1"});
+  sequencer_.began();
+  EXPECT_EQ(arrive("padded 3", "history", false, 600), Arrival::queued);
+  EXPECT_EQ(arrive("over again", "history", false, 1), Arrival::refused);
+
+  sequencer_.clear();
+  EXPECT_EQ(arrive("after clear", "history", false, 1000), Arrival::queued)
+      << "cleared requests hold no bytes";
+}
+
 TEST_F(RequestSequencerTest, RefusesPastItsWaitingLimitAndForgetsTheWaitingOnClear) {
   EXPECT_EQ(arrive("login", "login", false), Arrival::start_now);
   for (int i = 0; i < 4; ++i) {
@@ -129,7 +150,7 @@ TEST(RequestSequencerThreadsTest, RequestsBeginInArrivalOrderWhileAnswersComeFro
     const bool is_send = n % 25 != 0;
     const std::string type = is_send ? "send" : "mark";
     boost::asio::post(strand_context, [&, n, type, is_send] {
-      const auto arrival = sequencer.arrive(type, is_send, [&] {
+      const auto arrival = sequencer.arrive(type, is_send, 100, [&] {
         return RequestSequencer::Job{type, is_send, [&, n] {
                                        boost::asio::post(strand_context, [&, n] {
                                          sequencer.began();

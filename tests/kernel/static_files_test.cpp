@@ -118,7 +118,29 @@ TEST_F(StaticFilesTest, ContentTypes) {
   EXPECT_EQ(content_type_for("a.json"), "application/json");
   EXPECT_EQ(content_type_for("a.ico"), "image/x-icon");
   EXPECT_EQ(content_type_for("a.webmanifest"), "application/manifest+json");
-  EXPECT_EQ(content_type_for("a.bin"), "application/octet-stream");
+  EXPECT_EQ(content_type_for("a.woff2"), "font/woff2");
+  EXPECT_EQ(content_type_for("a.bin"), std::nullopt);
+  EXPECT_EQ(content_type_for("README.md"), std::nullopt);
+  EXPECT_EQ(content_type_for("app.js.map"), std::nullopt);
+  EXPECT_EQ(content_type_for("Makefile"), std::nullopt);
+}
+
+// A folder's other files (a README, notes, source maps, backups) are not
+// published: only files of a known web type are served.
+TEST_F(StaticFilesTest, FilesOfNoKnownWebTypeAreNotServed) {
+  put("www/README.md", kSecret);
+  put("www/app.js.map", kSecret);
+  put("www/assets/notes", kSecret);
+  put("www/index.html.bak", kSecret);
+  StaticFiles files(root(), "");
+  for (const std::string target :
+       {"/README.md", "/app.js.map", "/assets/notes", "/index.html.bak", "/readme.md"}) {
+    EXPECT_EQ(files.resolve(target), std::nullopt) << target;
+    const auto response = files.serve(target, "");
+    EXPECT_EQ(response.status, 404) << target;
+    EXPECT_THAT(response.body, ::testing::Not(HasSubstr(kSecret))) << target;
+  }
+  EXPECT_EQ(files.serve("/app.js", "").status, 200);
 }
 
 std::map<std::string, std::string> header_map(const StaticResponse& response) {

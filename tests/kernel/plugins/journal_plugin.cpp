@@ -1,7 +1,8 @@
 // A small real plugin for the kernel's tests, built several times under
 // different names and dependencies (see tests/kernel/CMakeLists.txt). It
 // appends "start <name>" / "stop <name>" to the file named by `journal`, may
-// be told to fail in start(), and answers the request type "<name>.echo".
+// be told to fail in start(), and answers the request type "<name>.echo"
+// (and a few more that let the gateway tests drive the kernel).
 #include <chrono>
 #include <fstream>
 #include <mutex>
@@ -68,6 +69,23 @@ class JournalPlugin : public parley::Plugin {
           for (std::int64_t i = 0; i < count; ++i) host_.gateway().send(request.connection, frame);
         },
         {.before_login = true});
+
+    // Logs the connection in as `user`, and out: lets the gateway tests
+    // see what the kernel does with a connection's login state.
+    host_.gateway().handle(std::string(JOURNAL_PLUGIN_NAME) + ".login",
+                           [this](parley::Request request, parley::Reply reply) {
+                             parley::Binding binding;
+                             binding.user_id =
+                                 parley::fields::required_string(request.fields, "user");
+                             host_.gateway().bind_user(request.connection, std::move(binding));
+                             reply.ok();
+                           },
+                           {.before_login = true});
+    host_.gateway().handle(std::string(JOURNAL_PLUGIN_NAME) + ".logout",
+                           [this](parley::Request request, parley::Reply reply) {
+                             host_.gateway().unbind_user(request.connection);
+                             reply.ok();
+                           });
 
     // Delivers one frame to the listed users (Gateway::deliver_many).
     host_.gateway().handle(
