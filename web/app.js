@@ -1090,6 +1090,13 @@ formHandler($('find-form'), async () => {
   }
 });
 
+// The server's caps on groups: too_large is someone in as many groups as
+// one may be, rate_limited too many groups created this hour.
+const GROUP_LIMITS = {
+  too_large: 'You, or someone you named, are already in as many groups as one may be.',
+  rate_limited: 'You have created many groups lately. Try again later.',
+};
+
 formHandler($('group-form'), async () => {
   try {
     const members = await findUsers(splitEmails($('group-emails').value));
@@ -1101,7 +1108,7 @@ formHandler($('group-form'), async () => {
     await refreshGroup(c);
     openConversation(c.id);
   } catch (error) {
-    showAlert(error.code === 'not_found' && error.message ? error.message : sentenceFor(error));
+    showAlert(error.code === 'not_found' && error.message ? error.message : sentenceFor(error, GROUP_LIMITS));
   }
 });
 
@@ -1113,7 +1120,7 @@ formHandler($('add-member-form'), async () => {
     $('add-member-email').value = '';
     await refreshGroup(c);
   } catch (error) {
-    showAlert(error.code === 'not_found' && error.message ? error.message : sentenceFor(error));
+    showAlert(error.code === 'not_found' && error.message ? error.message : sentenceFor(error, GROUP_LIMITS));
   }
 });
 

@@ -19,6 +19,10 @@ class GroupPlugin : public Plugin {
     settings_.max_members = config.int_in("max_members", settings_.max_members, 1, 1'000'000);
     settings_.max_name_length = static_cast<std::size_t>(config.int_in(
         "max_name_length", static_cast<std::int64_t>(settings_.max_name_length), 1, 10'000));
+    settings_.max_groups_per_user =
+        config.int_in("max_groups_per_user", settings_.max_groups_per_user, 1, 1'000'000);
+    settings_.creates_per_user_per_hour = config.int_in(
+        "creates_per_user_per_hour", settings_.creates_per_user_per_hour, 1, 1'000'000);
     settings_.contacts_timeout = std::chrono::milliseconds(
         config.int_in("contacts_timeout_ms", settings_.contacts_timeout.count(), 1, 60'000));
   }

@@ -15,10 +15,21 @@
 namespace parley::group {
 
 namespace json = boost::json;
+using fields::optional_int;
+using fields::optional_string;
 using fields::required_string;
 using sql::bigint_array;
 
 namespace {
+
+// Groups per group.list reply by default and at most: with the default
+// max_groups_per_user, one page holds all of a user's groups, as the
+// unpaged reply did.
+constexpr std::int64_t kGroupsPage = 1000;
+// What the entries of one group.list reply may add up to (their JSON), as
+// session's history and conversations pages: past it the page is cut short.
+constexpr std::size_t kReplyBudgetBytes = 1 << 20;
+constexpr std::string_view kTooManyGroups = "max_groups_per_user";
 
 // An id as the protocol writes it ("42"); nullopt for anything that cannot be one.
 std::optional<std::int64_t> parse_id(std::string_view text) {
@@ -191,6 +202,46 @@ void refuse(Groups::Outcome& outcome, ErrorCode code, std::string message) {
   outcome.refused = Status(code, std::move(message));
 }
 
+std::vector<std::int64_t> sorted(std::vector<std::int64_t> users) {
+  std::sort(users.begin(), users.end());
+  return users;
+}
+
+// Counts one more group for each of `users` who join one. Their rows are
+// locked in user id order, so concurrent changes cannot deadlock, and
+// held to commit, so concurrent joins of one user are counted one after
+// another. Refuses the whole change (too_large) when one of them would be
+// in more than `max_groups` groups.
+void count_joins(pqxx::work& tx, const std::vector<std::int64_t>& users, std::int64_t me,
+                 std::int64_t max_groups, Groups::Outcome& outcome) {
+  std::vector<std::int64_t> over;
+  for (const auto& row : tx.exec_params("INSERT INTO group_counts AS c (user_id, groups)"
+                                        " SELECT u, 1 FROM unnest($1::bigint[]) AS u ORDER BY u"
+                                        " ON CONFLICT (user_id) DO UPDATE SET groups = c.groups + 1"
+                                        " RETURNING user_id, groups",
+                                        bigint_array(sorted(users)))) {
+    if (row[1].as<std::int64_t>() > max_groups) over.push_back(row[0].as<std::int64_t>());
+  }
+  if (over.empty()) return;
+  const std::string limit = " (at most " + std::to_string(max_groups) + ")";
+  const bool mine = std::find(over.begin(), over.end(), me) != over.end();
+  outcome.refused = Status(
+      ErrorCode::too_large,
+      mine ? "you are in as many groups as one may be" + limit
+           : fmt::format("in as many groups as one may be{}: {}", limit, fmt::join(over, ", ")),
+      std::string(kTooManyGroups));
+}
+
+// Counts one group less for each of `users` who left one (removed or leaving).
+void count_departures(pqxx::work& tx, const std::vector<std::int64_t>& users) {
+  tx.exec_params(
+      "UPDATE group_counts c SET groups = c.groups - 1"
+      " FROM (SELECT user_id FROM group_counts WHERE user_id = ANY($1::bigint[])"
+      "   ORDER BY user_id FOR UPDATE) locked"
+      " WHERE c.user_id = locked.user_id",
+      bigint_array(users));
+}
+
 // The start of every change: locks the group (lock_group) and reads the
 // caller's role. Nothing, with `outcome` refused, for an unknown or ended
 // group (not_found) or a caller who is not a member (forbidden).
@@ -217,7 +268,10 @@ std::optional<Membership> lock_as_member(pqxx::work& tx, std::int64_t group, std
 }  // namespace
 
 Groups::Groups(Host& host, const Settings& settings)
-    : host_(host), db_(*host.database()), settings_(settings) {}
+    : host_(host),
+      db_(*host.database()),
+      settings_(settings),
+      create_limiter_(settings.creates_per_user_per_hour, std::chrono::hours(1)) {}
 
 void Groups::register_handlers(Gateway& gateway) {
   const RequestOptions options{.before_login = false, .nonblocking = true};
@@ -378,18 +432,26 @@ void Groups::on_create(Request request, Reply reply) {
     throw Failure(ErrorCode::group_full,
                   "a group has at most " + std::to_string(settings_.max_members) + " members");
   }
+  if (!create_limiter_.take(me, host_.clock().now())) {
+    throw Failure(
+        ErrorCode::rate_limited,
+        "at most " + std::to_string(settings_.creates_per_user_per_hour) + " group.create an hour");
+  }
+  const std::int64_t max_groups = settings_.max_groups_per_user;
   require_users(
       request.user_id, members, std::move(reply),
-      [this, me, name = std::move(name), members](Reply checked) {
+      [this, me, name = std::move(name), members, max_groups](Reply checked) {
         change(
-            [me, name, members](pqxx::work& tx, Outcome& outcome) {
+            [me, name, members, max_groups](pqxx::work& tx, Outcome& outcome) {
+              std::vector<std::int64_t> everyone{me};
+              everyone.insert(everyone.end(), members.begin(), members.end());
+              count_joins(tx, everyone, me, max_groups, outcome);
+              if (!outcome.refused.ok()) return;
               outcome.group_id =
                   tx.exec_params1(
                         "INSERT INTO groups (name, created_by) VALUES ($1, $2) RETURNING id", name,
                         me)[0]
                       .as<std::int64_t>();
-              std::vector<std::int64_t> everyone{me};
-              everyone.insert(everyone.end(), members.begin(), members.end());
               insert_members(tx, outcome.group_id, everyone, "owner");
               outcome.applied.push_back(record(tx, outcome.group_id, name, "created", me, everyone,
                                                name_of(me) + " created the group \"{title}\"",
@@ -404,11 +466,12 @@ void Groups::on_add(Request request, Reply reply) {
   const std::int64_t group = group_id_of(request.fields);
   const auto members = members_of(request.fields, 0, true);
   const std::int64_t max_members = settings_.max_members;
+  const std::int64_t max_groups = settings_.max_groups_per_user;
   require_users(
       request.user_id, members, std::move(reply),
-      [this, me, group, members, max_members](Reply checked) {
+      [this, me, group, members, max_members, max_groups](Reply checked) {
         change(
-            [me, group, members, max_members](pqxx::work& tx, Outcome& outcome) {
+            [me, group, members, max_members, max_groups](pqxx::work& tx, Outcome& outcome) {
               const auto membership = lock_as_member(tx, group, me, outcome);
               if (!membership) return;
               const std::string& name = membership->group_name;
@@ -433,6 +496,8 @@ void Groups::on_add(Request request, Reply reply) {
                 return refuse(outcome, ErrorCode::group_full,
                               "a group has at most " + std::to_string(max_members) + " members");
               }
+              count_joins(tx, added, me, max_groups, outcome);
+              if (!outcome.refused.ok()) return;
               insert_members(tx, group, added, "member");
               outcome.applied.push_back(record(tx, group, name, "added", me, added,
                                                name_of(me) + " added " + names_of(added), added,
@@ -481,6 +546,7 @@ void Groups::on_remove(Request request, Reply reply) {
               tx.exec_params(
                   "DELETE FROM group_members WHERE group_id = $1 AND user_id = ANY($2::bigint[])",
                   group, bigint_array(removed));
+              count_departures(tx, removed);
               outcome.applied.push_back(record(tx, group, name, "removed", me, removed,
                                                name_of(me) + " removed " + names_of(removed), {},
                                                removed));
@@ -499,6 +565,7 @@ void Groups::on_leave(Request request, Reply reply) {
         const std::string& name = membership->group_name;
         const std::string& role = membership->role;
         tx.exec_params("DELETE FROM group_members WHERE group_id = $1 AND user_id = $2", group, me);
+        count_departures(tx, {me});
         outcome.applied.push_back(
             record(tx, group, name, "left", me, {me}, name_of(me) + " left", {}, {me}));
         if (outcome.applied.back().members.empty()) {
@@ -597,22 +664,52 @@ void Groups::on_info(Request request, Reply reply) {
 
 void Groups::on_list(Request request, Reply reply) {
   const std::int64_t me = *parse_id(request.user_id);
-  auto groups = std::make_shared<json::array>();
+  auto limit = optional_int(request.fields, "limit").value_or(kGroupsPage);
+  if (limit < 1) throw Failure(ErrorCode::bad_request, "'limit' must be at least 1");
+  limit = std::min(limit, kGroupsPage);
+  // The cursor is the id of the last group of the previous page.
+  std::optional<std::int64_t> after;
+  if (const auto cursor = optional_string(request.fields, "cursor")) {
+    after = parse_id(*cursor);
+    if (!after) throw Failure(ErrorCode::bad_request, "'cursor' is not a cursor this server gave");
+  }
+  struct Page {
+    json::array groups;
+    std::string next_cursor;  // empty: no more
+  };
+  auto page = std::make_shared<Page>();
   db_.run(
       [=](pqxx::connection& conn) {
-        groups->clear();  // the pool may run this twice (a dead connection)
+        *page = Page{};  // the pool may run this twice (a dead connection)
         pqxx::read_transaction tx(conn);
-        for (const auto& row : tx.exec_params("SELECT g.id, g.name FROM group_members m"
-                                              " JOIN groups g ON g.id = m.group_id"
-                                              " WHERE m.user_id = $1 ORDER BY g.id",
-                                              me)) {
-          groups->push_back(json::object{{"group_id", row[0].as<std::string>()},
-                                         {"name", row[1].as<std::string>()}});
+        std::size_t bytes = 0;
+        std::string last;  // the id of the page's last group
+        for (const auto& row :
+             tx.exec_params("SELECT g.id, g.name FROM group_members m"
+                            " JOIN groups g ON g.id = m.group_id"
+                            " WHERE m.user_id = $1 AND ($2::bigint IS NULL OR m.group_id > $2)"
+                            " ORDER BY m.group_id LIMIT $3",
+                            me, after, limit + 1)) {
+          if (static_cast<std::int64_t>(page->groups.size()) == limit) {
+            page->next_cursor = last;
+            break;
+          }
+          json::object entry{{"group_id", row[0].as<std::string>()},
+                             {"name", row[1].as<std::string>()}};
+          bytes += json::serialize(entry).size();
+          if (!page->groups.empty() && bytes > kReplyBudgetBytes) {
+            page->next_cursor = last;
+            break;
+          }
+          last = row[0].as<std::string>();
+          page->groups.push_back(std::move(entry));
         }
       },
       [=](const Status& status) {
         if (!status.ok()) return reply.fail(status);
-        reply.ok({{"groups", std::move(*groups)}});
+        json::object result{{"groups", std::move(page->groups)}};
+        if (!page->next_cursor.empty()) result["next_cursor"] = page->next_cursor;
+        reply.ok(std::move(result));
       });
 }
 

@@ -13,6 +13,7 @@
 
 #include <parley/sdk.hpp>
 
+#include "create_limiter.hpp"
 #include "settings.hpp"
 
 namespace parley::group {
@@ -80,6 +81,7 @@ class Groups {
   Host& host_;
   Database& db_;
   const Settings& settings_;
+  CreateLimiter create_limiter_;
 
   std::mutex announce_mutex_;
   std::uint64_t next_ticket_ = 0;

@@ -161,6 +161,45 @@ TEST_F(GroupChatTest, ARemovedMemberStopsReceivingAtOnceAndCannotSend) {
   EXPECT_EQ(list.at("conversations").at(0).at("last_message").at("seq").as_int64(), 3);
 }
 
+// A former member's list orders the group by what they may see of it: it
+// stays where their removal put it, and follows the group again once they
+// are added back.
+TEST_F(GroupChatTest, AFormerMembersListKeepsTheGroupWhereTheirRemovalLeftIt) {
+  auto [alice, a] = online_user("alice");
+  auto [bob, b] = online_user("bob");
+  const auto group = create_group(*a, "lunch", ids({&bob}));
+  const auto direct = conversation_of(alice, bob);
+  // Activity is kept to the millisecond: each step waits for the next one,
+  // so the order asserted is never a tie.
+  pqxx::connection db(database_url_);
+  const auto next_millisecond = [&] {
+    while (pqxx::nontransaction(db)
+               .exec1("SELECT clock_timestamp() <= max(last_activity) + interval '1 ms'"
+                      " FROM conversations")[0]
+               .as<bool>()) {
+    }
+  };
+  const auto order_for = [](WsClient& c) {
+    std::vector<std::string> out;
+    const auto reply = c.request({{"type", "conversations"}});
+    for (const auto& entry : reply.at("conversations").as_array())
+      out.push_back(std::string(entry.at("conversation").as_string()));
+    return out;
+  };
+  next_millisecond();
+  expect_ok(remove(*a, group, ids({&bob})));
+  next_millisecond();
+  expect_ok(send(*a, bob, "hi", "d1"));
+  EXPECT_THAT(order_for(*b), ElementsAre(direct, "g:" + group));
+  next_millisecond();
+  expect_ok(gsend(*a, group, "after", "g1"));
+  EXPECT_THAT(order_for(*a), ElementsAre("g:" + group, direct));
+  EXPECT_THAT(order_for(*b), ElementsAre(direct, "g:" + group));
+  next_millisecond();
+  expect_ok(add(*a, group, ids({&bob})));
+  EXPECT_THAT(order_for(*b), ElementsAre("g:" + group, direct));
+}
+
 TEST_F(GroupChatTest, RemovalRacingSendsSplitsThemAtTheRemovalSeq) {
   auto [alice, a] = online_user("alice");
   auto [bob, b] = online_user("bob");

@@ -3,6 +3,7 @@
 // and the system messages that record every change.
 #include <algorithm>
 #include <atomic>
+#include <optional>
 #include <set>
 #include <thread>
 
@@ -305,6 +306,136 @@ TEST_F(RacingAddsTest, ConcurrentAddsFromManyConnectionsNeverExceedTheCap) {
   for (const auto& id : added) EXPECT_TRUE(in_group.contains(id));
   // One system message per successful add, none for the refused ones.
   EXPECT_EQ(history(*o, group).at("messages").as_array().size(), 10u);
+}
+
+class GroupsPerUserTest : public GroupTest {
+ protected:
+  std::string group_config() const override { return "      max_groups_per_user: 2\n"; }
+
+  static std::size_t groups_of(WsClient& c) {
+    return c.request({{"type", "group.list"}}).at("groups").as_array().size();
+  }
+};
+
+// Nobody is put into more groups than max_groups_per_user, by creating them
+// or by being added: the change is refused whole (too_large) and nobody
+// hears of it.
+TEST_F(GroupsPerUserTest, CreatingOrAddingBeyondAUsersCapIsTooLargeAndChangesNothing) {
+  auto [alice, a] = online_user("alice");
+  auto [bob, b] = online_user("bob");
+  auto [carol, c] = online_user("carol");
+  const auto first = create_group(*a, "one", ids({&bob}));
+  create_group(*a, "two", {});
+  auto refused = create(*a, "three", {});
+  expect_error(refused, "too_large");
+  EXPECT_EQ(refused.at("reason").as_string(), "max_groups_per_user");
+  EXPECT_EQ(groups_of(*a), 2u);
+
+  // Bob is in one group: Carol may put him into one more, not two.
+  const auto carols = create_group(*c, "carol's", ids({&bob}));
+  expect_error(create(*c, "again", ids({&bob})), "too_large");
+  EXPECT_EQ(groups_of(*c), 1u);
+  const auto plain = create_group(*c, "plain", {});
+  expect_error(add(*c, plain, ids({&bob})), "too_large");
+  EXPECT_THAT(roster(info(*c, plain)), ElementsAre(carol.id + ":owner"));
+  EXPECT_EQ(groups_of(*b), 2u);
+  while (auto event = b->next_event("group", 300ms)) {
+    EXPECT_NE(event->at("group_id").as_string(), plain) << json::serialize(*event);
+  }
+
+  // Leaving, or being removed, makes room.
+  expect_ok(leave(*b, carols));
+  expect_ok(add(*c, plain, ids({&bob})));
+  expect_ok(remove(*a, first, ids({&bob})));
+  expect_ok(leave(*a, first));
+  create_group(*a, "three", ids({&bob}));
+  EXPECT_EQ(groups_of(*a), 2u);
+  EXPECT_EQ(groups_of(*b), 2u);
+}
+
+TEST_F(GroupsPerUserTest, ConcurrentCreatesOfOneUserNeverExceedTheCap) {
+  auto [alice, a] = online_user("alice");
+  constexpr int kCreators = 8;
+  std::vector<std::unique_ptr<WsClient>> connections;
+  for (int i = 0; i < kCreators; ++i) {
+    connections.push_back(connect());
+    login(*connections.back(), alice);
+  }
+  std::vector<json::object> replies(kCreators);
+  std::atomic<int> ready{0};
+  std::vector<std::thread> threads;
+  for (int i = 0; i < kCreators; ++i) {
+    threads.emplace_back([&, i] {
+      ++ready;
+      while (ready.load() < kCreators) std::this_thread::yield();
+      replies[i] = create(*connections[i], "race " + std::to_string(i), {});
+    });
+  }
+  for (auto& t : threads) t.join();
+  int created = 0;
+  for (const auto& reply : replies) {
+    if (reply.at("type").as_string() == "ok") {
+      ++created;
+    } else {
+      expect_error(reply, "too_large");
+    }
+  }
+  EXPECT_EQ(created, 2);
+  EXPECT_EQ(groups_of(*a), 2u);
+}
+
+class CreateRateTest : public GroupTest {
+ protected:
+  std::string group_config() const override { return "      creates_per_user_per_hour: 3\n"; }
+};
+
+TEST_F(CreateRateTest, GroupCreatesPastTheHourlyRateAreRateLimitedForThatUserOnly) {
+  auto [alice, a] = online_user("alice");
+  auto [bob, b] = online_user("bob");
+  for (int i = 0; i < 3; ++i) create_group(*a, "g" + std::to_string(i), {});
+  expect_error(create(*a, "one more", ids({&bob})), "rate_limited");
+  EXPECT_TRUE(b->no_event("group"));
+  EXPECT_EQ(a->request({{"type", "group.list"}}).at("groups").as_array().size(), 3u);
+  // Another connection of Alice is the same user; Bob has his own budget.
+  auto again = connect();
+  login(*again, alice);
+  expect_error(create(*again, "elsewhere", {}), "rate_limited");
+  create_group(*b, "bob's", {});
+}
+
+// group.list pages (an extension) in group id order; without `limit` one
+// page holds every group a user may be in.
+TEST_F(GroupMembershipTest, GroupListPagesOnWithNextCursorInGroupIdOrder) {
+  auto [alice, a] = online_user("alice");
+  std::vector<std::string> created;
+  for (int i = 0; i < 5; ++i) created.push_back(create_group(*a, "g" + std::to_string(i), {}));
+  std::vector<std::string> seen;
+  std::optional<std::string> cursor;
+  int pages = 0;
+  do {
+    json::object request{{"type", "group.list"}, {"limit", 2}};
+    if (cursor) request["cursor"] = *cursor;
+    auto reply = a->request(request);
+    expect_ok(reply);
+    EXPECT_LE(reply.at("groups").as_array().size(), 2u);
+    for (const auto& g : reply.at("groups").as_array())
+      seen.push_back(std::string(g.at("group_id").as_string()));
+    cursor.reset();
+    if (const auto* next = reply.if_contains("next_cursor"))
+      cursor = std::string(next->as_string());
+    ++pages;
+  } while (cursor && pages < 10);
+  EXPECT_EQ(pages, 3);
+  std::vector<std::string> in_order = created;
+  std::sort(in_order.begin(), in_order.end(),
+            [](const auto& x, const auto& y) { return std::stoll(x) < std::stoll(y); });
+  EXPECT_EQ(seen, in_order);
+  auto whole = a->request({{"type", "group.list"}});
+  EXPECT_EQ(whole.at("groups").as_array().size(), 5u);
+  EXPECT_FALSE(whole.contains("next_cursor"));
+  expect_error(a->request({{"type", "group.list"}, {"limit", 0}}), "bad_request");
+  expect_error(a->request({{"type", "group.list"}, {"cursor", "x"}}), "bad_request");
+  expect_error(a->request({{"type", "group.list"}, {"cursor", 5}}), "bad_request");
 }
 
 TEST_F(GroupMembershipTest, OwnerLeavingHandsOverToTheEarliestAdminElseMember) {

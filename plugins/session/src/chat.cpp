@@ -5,6 +5,8 @@
 
 #include <parley/fields.hpp>
 
+#include "queries.hpp"
+
 namespace parley::session {
 
 namespace json = boost::json;
@@ -507,34 +509,15 @@ void Chat::on_conversations(Request request, Reply reply) {
               "SELECT p.conversation, p.delivered_seq, p.read_seq,"
               // least() skips a NULL left_seq: only a former member's is capped.
               " least((SELECT min(q.read_seq) FROM participants q"
-              "   WHERE q.conversation = p.conversation AND q.user_id <> $1 AND q.left_seq IS "
-              "NULL),"
-              "   p.left_seq),"
+              "   WHERE q.conversation = p.conversation AND q.user_id <> $1"
+              "   AND q.left_seq IS NULL), p.left_seq),"
               " least((SELECT min(q.delivered_seq) FROM participants q"
-              "   WHERE q.conversation = p.conversation AND q.user_id <> $1 AND q.left_seq IS "
-              "NULL),"
-              "   p.left_seq),"
-              " (SELECT count(*) FROM messages u WHERE u.conversation = p.conversation"
-              "   AND u.seq > p.read_seq AND (p.left_seq IS NULL OR u.seq <= p.left_seq)"
-              "   AND u.sender_id <> $1), " +
-                  message_columns("m") +
-                  ", r.others, r.delivered_by, r.read_by, c.last_activity::text"
-                  " FROM participants p JOIN conversations c ON c.id = p.conversation"
-                  " LEFT JOIN LATERAL (SELECT * FROM messages x WHERE x.conversation = "
-                  "p.conversation"
-                  "   AND (p.left_seq IS NULL OR x.seq <= p.left_seq)"
-                  "   ORDER BY x.seq DESC LIMIT 1) m ON true"
-                  // For a group message, as history counts them (group_status).
-                  " LEFT JOIN LATERAL (SELECT count(*) AS others,"
-                  "   count(*) FILTER (WHERE q.delivered_seq >= m.seq) AS delivered_by,"
-                  "   count(*) FILTER (WHERE q.read_seq >= m.seq) AS read_by"
-                  "   FROM participants q WHERE q.conversation = p.conversation"
-                  "   AND q.user_id <> m.sender_id AND q.left_seq IS NULL"
-                  "   AND q.joined_seq <= m.seq) r ON m.group_id IS NOT NULL"
-                  " WHERE p.user_id = $1 AND ($2::timestamptz IS NULL OR c.last_activity < $2"
-                  "   OR (c.last_activity = $2 AND p.conversation < $3))"
-                  " ORDER BY c.last_activity DESC, p.conversation DESC LIMIT $4",
-              me, after_activity, after_conversation, limit + 1);
+              "   WHERE q.conversation = p.conversation AND q.user_id <> $1"
+              "   AND q.left_seq IS NULL), p.left_seq), " +
+                  std::string(queries::kConversationsUnread) + ", " + message_columns("m") +
+                  ", r.others, r.delivered_by, r.read_by, p.last_activity::text" +
+                  std::string(queries::kConversationsPage),
+              me, after_activity, after_conversation, limit + 1, queries::kUnreadWindow);
         } catch (const pqxx::data_exception&) {
           page->bad_cursor = true;
           return;
@@ -554,19 +537,20 @@ void Chat::on_conversations(Request request, Reply reply) {
                              {"unread", row[5].as<std::int64_t>()},
                              {"read_seq", read},
                              {"peer_read_seq", peer_read}};
-          if (row[6].is_null()) {
+          if (row[6].as<bool>()) entry["unread_capped"] = true;
+          if (row[7].is_null()) {
             entry["last_message"] = nullptr;
           } else {
-            const auto m = read_message(row, 6);
+            const auto m = read_message(row, 7);
             std::string_view status = status_for(m.seq, delivered, read);
             if (m.sender_id == me) {
               status = m.group_id
-                           ? group_status(row[15].as<std::int64_t>(), row[16].as<std::int64_t>(),
-                                          row[17].as<std::int64_t>())
+                           ? group_status(row[16].as<std::int64_t>(), row[17].as<std::int64_t>(),
+                                          row[18].as<std::int64_t>())
                            : status_for(m.seq, peer_delivered, peer_read);
             }
             auto object = message_object(m, status);
-            if (m.group_id) object["read_by"] = row[17].as<std::int64_t>();
+            if (m.group_id) object["read_by"] = row[18].as<std::int64_t>();
             entry["last_message"] = std::move(object);
           }
           bytes += json::serialize(entry).size();
@@ -574,7 +558,7 @@ void Chat::on_conversations(Request request, Reply reply) {
             page->next_cursor = last_cursor;
             break;
           }
-          last_cursor = row[18].as<std::string>() + "|" + row[0].as<std::string>();
+          last_cursor = row[19].as<std::string>() + "|" + row[0].as<std::string>();
           list->push_back(std::move(entry));
         }
       },

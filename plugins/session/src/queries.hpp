@@ -2,6 +2,7 @@
 // check its plans on a large table (tests/plan_test.cpp).
 #pragma once
 
+#include <cstdint>
 #include <string_view>
 
 namespace parley::session::queries {
@@ -42,5 +43,44 @@ inline constexpr std::string_view kMovedReceipts =
     "     AND x.seq <= o.delivered_seq ORDER BY x.seq DESC LIMIT 1000) recent"
     "     WHERE recent.sender_id = me.user_id)"
     " ORDER BY greatest(o.delivered_at, o.read_at)";
+
+// A page of the conversations of user $1, newest activity first, after the
+// cursor ($2 activity, $3 conversation; both NULL for the first page), at
+// most $4; select columns of aliases `p` (the participant row), `m` (its
+// last message it may see) and `r` (for a group message: its other current
+// members there when it was written, how many have it delivered, read)
+// before it. The page is cut from the user's index before anything else is
+// read, so its cost follows the page, never the user's number of
+// conversations.
+inline constexpr std::string_view kConversationsPage =
+    " FROM (SELECT * FROM participants WHERE user_id = $1"
+    "   AND ($2::timestamptz IS NULL OR (last_activity, conversation) < ($2, $3))"
+    "   ORDER BY last_activity DESC, conversation DESC LIMIT $4) p"
+    // A former member sees the conversation up to their removal.
+    " LEFT JOIN LATERAL (SELECT * FROM messages x WHERE x.conversation = p.conversation"
+    "   AND (p.left_seq IS NULL OR x.seq <= p.left_seq)"
+    "   ORDER BY x.seq DESC LIMIT 1) m ON true"
+    " LEFT JOIN LATERAL (SELECT count(*) AS others,"
+    "   count(*) FILTER (WHERE q.delivered_seq >= m.seq) AS delivered_by,"
+    "   count(*) FILTER (WHERE q.read_seq >= m.seq) AS read_by"
+    "   FROM participants q WHERE q.conversation = p.conversation"
+    "   AND q.user_id <> m.sender_id AND q.left_seq IS NULL"
+    "   AND q.joined_seq <= m.seq) r ON m.group_id IS NOT NULL"
+    " ORDER BY p.last_activity DESC, p.conversation DESC";
+
+// How many of the newest messages above the read watermark `unread` counts
+// among: its cost per conversation is at most that many index entries,
+// however far behind the reader is.
+inline constexpr std::int64_t kUnreadWindow = 1000;
+
+// For kConversationsPage, with kUnreadWindow as $5: `unread`, the messages
+// from others among the newest $5 the user may see above p.read_seq (seqs
+// are gapless, so the window is one range of the (conversation, seq)
+// index), and whether more than $5 messages are above p.read_seq.
+inline constexpr std::string_view kConversationsUnread =
+    "(SELECT count(*) FROM messages u WHERE u.conversation = p.conversation"
+    "   AND u.seq > greatest(p.read_seq, m.seq - $5) AND u.seq <= m.seq"
+    "   AND u.sender_id <> $1),"
+    " coalesce(m.seq - p.read_seq > $5, false)";
 
 }  // namespace parley::session::queries

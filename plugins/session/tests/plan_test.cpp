@@ -3,6 +3,11 @@
 // messages_pkey made every login cost as much as everything ever stored).
 #include <gmock/gmock.h>
 
+#include <algorithm>
+#include <optional>
+#include <sstream>
+#include <utility>
+
 #include <pqxx/pqxx>
 
 #include "../src/queries.hpp"
@@ -94,6 +99,122 @@ TEST_F(PlanTest, TheCatchUpsReceiptsReadOnlyTheUsersOwnRowsOnALargeStore) {
   EXPECT_EQ(rows[0][3].as<std::int64_t>(), 220);
   EXPECT_TRUE(rows[0][5].as<bool>());
   EXPECT_TRUE(tx.exec_params(query, 200002, since).empty());
+}
+
+// `conversations` for a user in 20,000 conversations (200,000 messages),
+// one of them 1,500 messages behind: a page reads its own rows, in the
+// order of the user's index, never all of the user's conversations (each
+// page cost a quarter of a second at 19,000 groups), and the unread count
+// reads at most the window however far behind the reader is.
+class ConversationsPlanTest : public PlanTest {
+ protected:
+  static constexpr std::int64_t kUser = 1;
+  static constexpr std::int64_t kPage = 200;
+
+  void seed_conversations(pqxx::connection& conn) {
+    pqxx::work tx(conn);
+    tx.exec(
+        "INSERT INTO conversations (id, last_seq, last_activity)"
+        " SELECT 'd:1:' || (100000 + i), 10, now() - i * interval '1 second'"
+        " FROM generate_series(1, 20000) i");
+    tx.exec(
+        "INSERT INTO participants (conversation, user_id, delivered_seq, read_seq)"
+        " SELECT 'd:1:' || (100000 + i), u, 10, 8 FROM generate_series(1, 20000) i,"
+        " LATERAL (VALUES (1), (100000 + i)) v(u)");
+    tx.exec(
+        "INSERT INTO messages (conversation, seq, sender_id, recipient_id, body, created_at)"
+        " SELECT 'd:1:' || (100000 + i), s, 100000 + i, 1, 'message ' || s, now()"
+        " FROM generate_series(1, 20000) i, generate_series(1, 10) s");
+    // The newest conversation: 1,500 messages above the user's read_seq.
+    tx.exec(
+        "INSERT INTO messages (conversation, seq, sender_id, recipient_id, body, created_at)"
+        " SELECT 'd:1:100001', s, 100001, 1, 'message ' || s, now()"
+        " FROM generate_series(11, 1508) s");
+    tx.exec(
+        "UPDATE conversations SET last_seq = 1508, last_activity = now() WHERE id = 'd:1:100001'");
+    tx.commit();
+    pqxx::nontransaction(conn).exec("ANALYZE");
+  }
+
+  static std::string page_query() {
+    return "SELECT p.conversation, p.last_activity::text, " +
+           std::string(session::queries::kConversationsUnread) +
+           std::string(session::queries::kConversationsPage);
+  }
+
+  // The plan of a page of kPage after `cursor` (none: the first page).
+  static std::string plan_of_page(
+      pqxx::connection& conn, const std::optional<std::pair<std::string, std::string>>& cursor) {
+    pqxx::nontransaction tx(conn);
+    std::string plan;
+    for (const auto& row : tx.exec_params("EXPLAIN (ANALYZE, COSTS OFF) " + page_query(), kUser,
+                                          cursor ? std::optional(cursor->first) : std::nullopt,
+                                          cursor ? std::optional(cursor->second) : std::nullopt,
+                                          kPage, session::queries::kUnreadWindow)) {
+      plan += row[0].as<std::string>() + "\n";
+    }
+    return plan;
+  }
+
+  // The most rows one node of `plan` produced in all its loops, among the
+  // lines that hold `node`.
+  static std::int64_t rows_of(const std::string& plan, const std::string& node) {
+    std::int64_t most = 0;
+    std::istringstream lines(plan);
+    for (std::string line; std::getline(lines, line);) {
+      if (line.find(node) == std::string::npos) continue;
+      const auto at = line.find(" rows=");
+      const auto loops = line.find(" loops=");
+      if (at == std::string::npos || loops == std::string::npos) continue;
+      most = std::max<std::int64_t>(
+          most, std::stoll(line.substr(at + 6)) * std::stoll(line.substr(loops + 7)));
+    }
+    return most;
+  }
+};
+
+TEST_F(ConversationsPlanTest, APageReadsOnlyItsOwnRowsOfTheUsersConversations) {
+  pqxx::connection conn(database_url_);
+  seed_conversations(conn);
+  const auto middle = pqxx::nontransaction(conn).exec1(
+      "SELECT last_activity::text, conversation FROM participants WHERE user_id = 1"
+      " AND conversation = 'd:1:110000'");
+  for (const auto& cursor :
+       {std::optional<std::pair<std::string, std::string>>{},
+        std::optional(std::pair(middle[0].as<std::string>(), middle[1].as<std::string>()))}) {
+    const auto plan = plan_of_page(conn, cursor);
+    EXPECT_THAT(plan, Not(HasSubstr("Seq Scan"))) << plan;
+    // In the index's order: nothing sorts the user's conversations.
+    EXPECT_THAT(plan, Not(HasSubstr("Sort"))) << plan;
+    EXPECT_THAT(plan, HasSubstr("participants_user")) << plan;
+    EXPECT_LE(rows_of(plan, "participants_user"), kPage) << plan;
+    EXPECT_LE(rows_of(plan, "on conversations"), kPage) << plan;
+    // The unread counts: the window of the one far-behind conversation,
+    // and a few messages of each other one.
+    EXPECT_LE(rows_of(plan, "on messages u"), session::queries::kUnreadWindow + 10 * kPage) << plan;
+  }
+}
+
+TEST_F(ConversationsPlanTest, PagesFollowTheNewestActivityAndTheUnreadCountStopsAtTheWindow) {
+  pqxx::connection conn(database_url_);
+  seed_conversations(conn);
+  pqxx::nontransaction tx(conn);
+  const auto first =
+      tx.exec_params(page_query(), kUser, std::optional<std::string>(),
+                     std::optional<std::string>(), kPage, session::queries::kUnreadWindow);
+  ASSERT_EQ(first.size(), static_cast<std::size_t>(kPage));
+  EXPECT_EQ(first[0][0].as<std::string>(), "d:1:100001");
+  EXPECT_EQ(first[0][2].as<std::int64_t>(), session::queries::kUnreadWindow);
+  EXPECT_TRUE(first[0][3].as<bool>());
+  EXPECT_EQ(first[1][0].as<std::string>(), "d:1:100002");
+  EXPECT_EQ(first[1][2].as<std::int64_t>(), 2);
+  EXPECT_FALSE(first[1][3].as<bool>());
+  const auto& last = first[first.size() - 1];
+  const auto next =
+      tx.exec_params(page_query(), kUser, last[1].as<std::string>(), last[0].as<std::string>(),
+                     kPage, session::queries::kUnreadWindow);
+  ASSERT_EQ(next.size(), static_cast<std::size_t>(kPage));
+  EXPECT_EQ(next[0][0].as<std::string>(), "d:1:100201");
 }
 
 // Identifiers are compared byte by byte in every index that holds them
