@@ -46,16 +46,29 @@ inline constexpr std::string_view kMovedReceipts =
 
 // A page of the conversations of user $1, newest activity first, after the
 // cursor ($2 activity, $3 conversation; both NULL for the first page), at
-// most $4; select columns of aliases `p` (the participant row), `m` (its
-// last message it may see) and `r` (for a group message: its other current
-// members there when it was written, how many have it delivered, read)
-// before it. The page is cut from the user's index before anything else is
-// read, so its cost follows the page, never the user's number of
-// conversations.
+// most $4; select columns of aliases `p` (the participant row and its
+// `last_activity`), `m` (its last message it may see) and `r` (for a group
+// message: its other current members there when it was written, how many
+// have it delivered, read) before it.
+// The order is the conversation's activity, which lives in its one
+// `conversations` row: keeping a copy in every member's row would cost each
+// send a write per member (256 in a full group). So the page is chosen from
+// the user's rows and their conversations' activity alone (one index entry
+// and one key lookup each), and everything else (the last message, the
+// unread count, the group counts) is read for the page's rows only. A former
+// group member's entry stays at the change that removed them: the group
+// does not rise in their list with activity they cannot see.
 inline constexpr std::string_view kConversationsPage =
-    " FROM (SELECT * FROM participants WHERE user_id = $1"
-    "   AND ($2::timestamptz IS NULL OR (last_activity, conversation) < ($2, $3))"
-    "   ORDER BY last_activity DESC, conversation DESC LIMIT $4) p"
+    " FROM (SELECT * FROM (SELECT p.*, coalesce(CASE WHEN p.left_seq IS NOT NULL THEN"
+    "       (SELECT e.created_at FROM messages e"
+    "         WHERE e.conversation = p.conversation AND e.seq = p.left_seq) END,"
+    // A subquery, not a join: a key lookup per row of the user's, never a
+    // hash of every conversation stored.
+    "       (SELECT c.last_activity FROM conversations c WHERE c.id = p.conversation))"
+    "     AS last_activity"
+    "   FROM participants p WHERE p.user_id = $1) a"
+    "   WHERE $2::timestamptz IS NULL OR (a.last_activity, a.conversation) < ($2, $3)"
+    "   ORDER BY a.last_activity DESC, a.conversation DESC LIMIT $4) p"
     // A former member sees the conversation up to their removal.
     " LEFT JOIN LATERAL (SELECT * FROM messages x WHERE x.conversation = p.conversation"
     "   AND (p.left_seq IS NULL OR x.seq <= p.left_seq)"
@@ -68,9 +81,6 @@ inline constexpr std::string_view kConversationsPage =
     "   AND q.joined_seq <= m.seq) r ON m.group_id IS NOT NULL"
     " ORDER BY p.last_activity DESC, p.conversation DESC";
 
-// How many of the newest messages above the read watermark `unread` counts
-// among: its cost per conversation is at most that many index entries,
-// however far behind the reader is.
 inline constexpr std::int64_t kUnreadWindow = 1000;
 
 // For kConversationsPage, with kUnreadWindow as $5: `unread`, the messages
