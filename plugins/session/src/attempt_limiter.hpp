@@ -1,13 +1,16 @@
-// Counts attempts per key (a source address, or an account at an address)
-// in fixed windows, so that registrations and failed logins can be capped
-// without a database write. Keys expire with their window; memory follows
-// the number of distinct keys seen in one window.
+// Counts attempts per key (a source address, an account, or an account at an
+// address) in fixed windows, so that registrations, logins and lookups can be
+// capped without a database write. Keys expire with their window; memory
+// follows the number of distinct keys seen in one window.
 #pragma once
+
+#include <arpa/inet.h>
 
 #include <chrono>
 #include <cstdint>
 #include <mutex>
 #include <string>
+#include <string_view>
 #include <unordered_map>
 
 namespace parley::session {
@@ -19,21 +22,30 @@ class AttemptLimiter {
   AttemptLimiter(std::int64_t max_attempts, std::chrono::seconds window)
       : max_attempts_(max_attempts), window_(window) {}
 
-  // Whether `key` has used up its attempts in the current window.
-  bool exhausted(const std::string& key, Time now) {
-    std::lock_guard lock(mutex_);
-    auto it = counts_.find(key);
-    return it != counts_.end() && now - it->second.window_start < window_ &&
-           it->second.count >= max_attempts_;
-  }
-
-  // Counts one attempt of `key`.
-  void record(const std::string& key, Time now) {
+  // Counts one attempt of `key` unless it has used up its attempts: checking
+  // and counting at once, so that attempts running in parallel cannot all
+  // pass a check that none of them has counted against yet.
+  bool try_record(const std::string& key, Time now) {
     std::lock_guard lock(mutex_);
     if (++records_ % 1024 == 0) prune(now);
     auto& entry = counts_[key];
     if (now - entry.window_start >= window_) entry = Entry{now, 0};
+    if (entry.count >= max_attempts_) return false;
     ++entry.count;
+    return true;
+  }
+
+  // Takes back an attempt that try_record() counted at `recorded_at` (it
+  // turned out not to count, e.g. a login that succeeded); nothing if its
+  // window has ended since.
+  void release(const std::string& key, Time recorded_at) {
+    std::lock_guard lock(mutex_);
+    auto it = counts_.find(key);
+    if (it == counts_.end() || it->second.window_start > recorded_at ||
+        recorded_at - it->second.window_start >= window_ || it->second.count == 0) {
+      return;
+    }
+    --it->second.count;
   }
 
  private:
@@ -52,5 +64,19 @@ class AttemptLimiter {
   std::unordered_map<std::string, Entry> counts_;
   std::uint64_t records_ = 0;
 };
+
+// The key a client address is limited by: an IPv6 address stands for its
+// /64 (one subscriber's network: a single host may use any address in it);
+// anything else (IPv4, text that is not an address) is its own key.
+inline std::string address_limit_key(std::string_view address) {
+  if (address.find(':') == std::string_view::npos) return std::string(address);
+  const std::string text(address);
+  unsigned char bytes[16];
+  if (inet_pton(AF_INET6, text.c_str(), bytes) != 1) return text;
+  for (std::size_t i = 8; i < sizeof bytes; ++i) bytes[i] = 0;
+  char out[INET6_ADDRSTRLEN];
+  if (inet_ntop(AF_INET6, bytes, out, sizeof out) == nullptr) return text;
+  return std::string(out) + "/64";
+}
 
 }  // namespace parley::session

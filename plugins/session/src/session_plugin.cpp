@@ -66,6 +66,8 @@ class SessionPlugin : public Plugin {
       settings_.failed_logins_per_account_address =
           limits->int_in("failed_logins_per_account_and_address_per_15min",
                          settings_.failed_logins_per_account_address, 1, 1 << 30);
+      settings_.failed_logins_per_account = limits->int_in(
+          "failed_logins_per_account_per_hour", settings_.failed_logins_per_account, 1, 1 << 30);
     }
   }
 

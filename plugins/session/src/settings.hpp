@@ -24,11 +24,16 @@ struct Settings {
   // Push notifications: show the text, or only `push_generic_text`.
   bool push_show_content = true;
   std::string push_generic_text = "New message";
-  // Caps per source address (and per account at an address for failed
-  // logins), generous enough for a household or office behind one NAT.
+  // Caps per source address (an IPv6 address counts as its /64) and per
+  // account at an address, generous enough for a household or office behind
+  // one NAT.
   std::int64_t registrations_per_address = 100;         // per hour
   std::int64_t failed_logins_per_address = 200;         // per 15 minutes
   std::int64_t failed_logins_per_account_address = 20;  // per 15 minutes
+  // Failed password logins of one account from all addresses together, per
+  // hour: past it the account's password logins are refused until the
+  // window ends (its token logins still work).
+  std::int64_t failed_logins_per_account = 100;
   // Push devices (devices.cpp): the platforms device.register accepts, and
   // limits on what one user may register.
   std::vector<std::string> push_platforms{"fcm", "apns"};

@@ -1,6 +1,8 @@
 // What a hostile client cannot do to accounts: smuggle control characters
 // into account fields, register or guess passwords without limit, or stall
 // other users' chat with password hashing.
+#include <pqxx/pqxx>
+
 #include "session_fixture.hpp"
 
 namespace parley::test {
@@ -74,6 +76,110 @@ TEST_F(AccountLimitsTest,
   login(*other, bob);
 }
 
+// Clients at addresses of their choosing (the server trusts 127.0.0.1 as a
+// proxy), over a database whose lower() folds non-ASCII letters, as a
+// UTF-8 locale's does.
+class GuessingTest : public SessionTest {
+ protected:
+  std::string session_config() const override {
+    return "      limits:\n        failed_logins_per_address_per_15min: 50\n"
+           "        failed_logins_per_account_and_address_per_15min: 3\n"
+           "        failed_logins_per_account_per_hour: 5\n"
+           "        registrations_per_address_per_hour: 3\n";
+  }
+
+  void SetUp() override {
+    SessionTest::SetUp();
+    server_.reset();
+    {
+      pqxx::connection conn(TestPostgres::shared().url());
+      pqxx::nontransaction tx(conn);
+      const auto name = conn.quote_name(pqxx::connection(database_url_).dbname());
+      tx.exec("DROP DATABASE " + name);
+      tx.exec("CREATE DATABASE " + name + " TEMPLATE template0 ENCODING 'UTF8' LOCALE 'C.UTF-8'");
+    }
+    auto options = server_options();
+    options.server_yaml = "  trusted_proxies: [127.0.0.1]\n";
+    server_ = std::make_unique<ParleydProcess>(options);
+  }
+
+  std::unique_ptr<WsClient> connect_from(const std::string& address) {
+    return std::make_unique<WsClient>(server_->port(),
+                                      WsClient::Options{.headers = {{"X-Forwarded-For", address}}});
+  }
+
+  static json::object password_login(WsClient& client, const std::string& email,
+                                     const std::string& password) {
+    return client.request({{"type", "login"}, {"email", email}, {"password", password}});
+  }
+};
+
+TEST_F(GuessingTest, AnAccountIsCountedByItsIdWhateverTheCaseOfItsEmail) {
+  auto client = connect_from("198.51.100.1");
+  auto reply = client->request({{"type", "register"},
+                                {"name", "Emile"},
+                                {"email", "\xc3\xa9mile@example.com"},
+                                {"password", "right"}});
+  expect_ok(reply);
+  // The database matches the account whatever the case of its é.
+  for (const char* email :
+       {"\xc3\x89MILE@example.com", "\xc3\xa9MILE@example.com", "\xc3\x89mile@EXAMPLE.com"}) {
+    expect_error(password_login(*client, email, "wrong"), "unauthenticated");
+  }
+  expect_error(password_login(*client, "\xc3\xa9mile@example.com", "wrong"), "rate_limited");
+  expect_error(password_login(*client, "\xc3\x89MILE@EXAMPLE.COM", "right"), "rate_limited");
+}
+
+TEST_F(GuessingTest, FailedLoginsOfOneAccountAreCappedAcrossAddresses) {
+  auto owner = connect_from("198.51.100.1");
+  User alice = register_user(*owner, "alice");
+  login(*owner, alice);
+  // Five addresses, one guess each: the account's hourly five.
+  for (int i = 0; i < 5; ++i) {
+    auto guesser = connect_from("203.0.113." + std::to_string(10 + i));
+    expect_error(password_login(*guesser, alice.email, "wrong"), "unauthenticated");
+  }
+  auto elsewhere = connect_from("192.0.2.77");
+  expect_error(password_login(*elsewhere, alice.email, "wrong"), "rate_limited");
+  // The right password too, from an address that never guessed: the
+  // trade-off that caps guessing at five an hour.
+  expect_error(password_login(*elsewhere, alice.email, alice.password), "rate_limited");
+  // The owner's devices that hold a token are not locked out.
+  auto phone = connect_from("192.0.2.78");
+  login_with_token(*phone, alice);
+  expect_ok(owner->request({{"type", "conversations"}}));
+  // Another account at the same addresses is not affected.
+  User bob = register_user(*elsewhere, "bob");
+  login(*elsewhere, bob);
+}
+
+TEST_F(GuessingTest, AnUnknownEmailIsCappedAsAnAccountWouldBe) {
+  // The answers do not tell whether the email has an account.
+  for (int i = 0; i < 5; ++i) {
+    auto guesser = connect_from("203.0.113." + std::to_string(10 + i));
+    expect_error(password_login(*guesser, "Nobody@example.com", "wrong"), "unauthenticated");
+  }
+  auto elsewhere = connect_from("192.0.2.77");
+  expect_error(password_login(*elsewhere, "nobody@EXAMPLE.com", "wrong"), "rate_limited");
+}
+
+TEST_F(GuessingTest, AnIPv6NetworkCountsAsOneAddress) {
+  // Three registrations an hour per address; every address of one /64 is
+  // the same subscriber.
+  for (const char* address : {"2001:db8:1:2::1", "2001:db8:1:2::2", "2001:db8:1:2:ffff::9"}) {
+    auto client = connect_from(address);
+    register_user(*client, "v6");
+  }
+  auto same_network = connect_from("2001:db8:1:2:abcd::1");
+  expect_error(same_network->request({{"type", "register"},
+                                      {"name", "one more"},
+                                      {"email", "more@example.com"},
+                                      {"password", "pw"}}),
+               "rate_limited");
+  auto next_network = connect_from("2001:db8:1:3::1");
+  register_user(*next_network, "v6");
+}
+
 class HashingLoadTest : public SessionTest {
  protected:
   void SetUp() override {
@@ -123,6 +229,50 @@ TEST_F(HashingLoadTest, ChatIsAnsweredWhileRegistrationsAreBeingHashed) {
   EXPECT_FALSE(last_answered) << "the send waited behind " << answered << " registrations";
   while (answered < kRegistrations) ASSERT_TRUE(take(60s)) << answered << " answered";
   EXPECT_TRUE(last_answered);
+}
+
+// Guesses sent in parallel, each checked at real hashing cost: they are
+// counted before their password is checked, so no more than the limit get
+// a verdict.
+class ParallelGuessingTest : public SessionTest {
+ protected:
+  void SetUp() override {
+    SessionTest::SetUp();
+    server_.reset();
+    auto options = server_options();
+    options.plugins_yaml =
+        "  - name: session\n    config:\n      password_hashing:\n        ops_limit: 2\n"
+        "        mem_limit_kib: 65536\n      limits:\n"
+        "        failed_logins_per_account_and_address_per_15min: 3\n";
+    server_ = std::make_unique<ParleydProcess>(options);
+  }
+};
+
+TEST_F(ParallelGuessingTest, GuessesInParallelFromOneAddressStopAtTheLimit) {
+  auto owner = connect();
+  User alice = register_user(*owner, "alice");
+  constexpr int kGuesses = 12;
+  std::vector<std::unique_ptr<WsClient>> guessers;
+  for (int i = 0; i < kGuesses; ++i) guessers.push_back(connect());
+  for (auto& guesser : guessers) {
+    guesser->send({{"type", "login"}, {"id", "g"}, {"email", alice.email}, {"password", "wrong"}});
+  }
+  int verified = 0;
+  int limited = 0;
+  for (auto& guesser : guessers) {
+    auto reply = guesser->receive(60s);
+    ASSERT_TRUE(reply) << "a guess was not answered";
+    ASSERT_EQ(reply->at("type").as_string(), "error") << json::serialize(*reply);
+    const auto& code = reply->at("code").as_string();
+    if (code == "unauthenticated") {
+      ++verified;
+    } else {
+      EXPECT_EQ(code, "rate_limited") << json::serialize(*reply);
+      ++limited;
+    }
+  }
+  EXPECT_EQ(verified, 3);
+  EXPECT_EQ(limited, kGuesses - 3);
 }
 
 }  // namespace
