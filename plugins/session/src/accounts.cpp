@@ -17,6 +17,7 @@ using fields::required_string;
 namespace {
 
 constexpr std::size_t kTokenBytes = 32;
+constexpr const char* kTooManyHashes = "too many password checks in progress; retry later";
 
 std::string random_token() {
   unsigned char raw[kTokenBytes];
@@ -130,7 +131,10 @@ Accounts::Accounts(Host& host, const Settings& settings, AfterLogin after_login,
       failed_by_address_(settings.failed_logins_per_address, std::chrono::minutes(15)),
       failed_by_account_address_(settings.failed_logins_per_account_address,
                                  std::chrono::minutes(15)),
-      failed_by_account_(settings.failed_logins_per_account, std::chrono::hours(1)) {
+      failed_by_account_(settings.failed_logins_per_account, std::chrono::hours(1)),
+      password_logins_by_address_(settings.password_logins_per_address, std::chrono::minutes(15)),
+      hashes_by_address_(settings.hashes_at_once_per_address),
+      hashes_by_account_(settings.hashes_at_once_per_account) {
   dummy_hash_ = hash_password("not a real password", settings_.password_ops_limit,
                               settings_.password_mem_limit_bytes);
 }
@@ -170,7 +174,8 @@ void Accounts::on_register(Request request, Reply reply) {
   check_no_nul(password, "password");
   if (email.find('@') == std::string::npos)
     throw Failure(ErrorCode::bad_request, "'email' is not an email address");
-  if (!registrations_.try_record(address_limit_key(request.remote_address), host_.clock().now())) {
+  const std::string address_key = address_limit_key(request.remote_address);
+  if (!registrations_.try_record(address_key, host_.clock().now())) {
     throw Failure(ErrorCode::rate_limited, "too many registrations from this address; retry later");
   }
 
@@ -185,7 +190,10 @@ void Accounts::on_register(Request request, Reply reply) {
       [=, this](const Status& status) {
         if (!status.ok()) return reply.fail(status);
         if (*taken) return reply.error(ErrorCode::conflict, "this email is already registered");
-        const bool queued = host_.offload([=, this] {
+        auto slot = hashes_by_address_.try_acquire(address_key);
+        if (!slot) return reply.error(ErrorCode::rate_limited, kTooManyHashes);
+        // The slot is given back when the task is done or dropped.
+        const bool queued = host_.offload([=, this, slot = std::move(slot)] {
           std::string hash;
           try {
             hash = hash_password(password, settings_.password_ops_limit,
@@ -263,6 +271,11 @@ void Accounts::login_with_password(ConnectionId connection, const std::string& a
     return reply.error(ErrorCode::rate_limited, "too many failed logins; retry later");
   }
   attempt->address_key = address_key;
+  // Successes count too: each costs a hash, as a failure does.
+  if (!password_logins_by_address_.try_record(address_key, attempt->at)) {
+    take_back(*attempt);
+    return reply.error(ErrorCode::rate_limited, "too many logins from this address; retry later");
+  }
   struct Found {
     std::string user_id, name, hash;
   };
@@ -297,8 +310,16 @@ void Accounts::login_with_password(ConnectionId connection, const std::string& a
           take_back(*attempt);
           return reply.error(ErrorCode::rate_limited, "too many failed logins; retry later");
         }
-        // Verifying costs tens of milliseconds of CPU: on the CPU pool.
-        const bool queued = host_.offload([=, this] {
+        auto address_slot = hashes_by_address_.try_acquire(address_key);
+        auto account_slot = address_slot ? hashes_by_account_.try_acquire(account) : nullptr;
+        if (!account_slot) {
+          take_back(*attempt);
+          return reply.error(ErrorCode::rate_limited, kTooManyHashes);
+        }
+        // Verifying costs tens of milliseconds of CPU: on the CPU pool. The
+        // slots are given back when the task is done or dropped.
+        const bool queued = host_.offload([=, this, address_slot = std::move(address_slot),
+                                           account_slot = std::move(account_slot)] {
           const std::string& hash = found->has_value() ? (*found)->hash : dummy_hash_;
           const bool valid =
               crypto_pwhash_str_verify(hash.c_str(), password.data(), password.size()) == 0;
@@ -342,21 +363,41 @@ void Accounts::issue_token(ConnectionId connection, std::string user_id, std::st
                            Reply reply) {
   auto token = std::make_shared<std::string>(random_token());
   auto expires_at = std::make_shared<std::string>();
+  auto revoked = std::make_shared<std::vector<std::string>>();
   const auto ttl = std::to_string(settings_.token_ttl.count());
+  const auto others_kept = static_cast<std::int64_t>(settings_.max_tokens_per_user) - 1;
   db_.run(
       [=](pqxx::connection& conn) {
+        revoked->clear();  // the pool may run this twice (a dead connection)
         pqxx::work tx(conn);
+        const auto hash = token_hash(*token);
         *expires_at =
             tx.exec_params1(
                   "INSERT INTO session_tokens (token_hash, user_id, expires_at) VALUES "
                   "(decode($1, 'hex'), $2, now() + make_interval(secs => $3)) RETURNING " +
                       sql_timestamp("expires_at"),
-                  token_hash(*token), user_id, ttl)[0]
+                  hash, user_id, ttl)[0]
                 .as<std::string>();
+        // The new token is never among those revoked, whatever the order of
+        // concurrent logins' created_at.
+        for (const auto& row :
+             tx.exec_params("UPDATE session_tokens SET revoked_at = now() WHERE token_hash IN ("
+                            " SELECT token_hash FROM session_tokens WHERE user_id = $1"
+                            " AND revoked_at IS NULL AND expires_at > now() AND token_hash <> "
+                            "decode($2, 'hex')"
+                            " ORDER BY created_at DESC, token_hash DESC OFFSET $3)"
+                            " RETURNING encode(token_hash, 'hex')",
+                            user_id, hash, others_kept)) {
+          revoked->push_back(row[0].as<std::string>());
+        }
         tx.commit();
       },
       [=, this](const Status& status) {
         if (!status.ok()) return reply.fail(status);
+        for (const auto& hash : *revoked) {
+          host_.gateway().end_login(
+              hash, make_frame(json::object{{"type", "session_ended"}, {"reason", "revoked"}}));
+        }
         finish_login(connection, user_id, name, *token, *expires_at,
                      std::chrono::duration_cast<std::chrono::milliseconds>(settings_.token_ttl),
                      reply);

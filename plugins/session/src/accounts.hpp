@@ -65,6 +65,8 @@ class Accounts {
   bool count_account_attempt(CountedAttempt& attempt, const std::string& account,
                              const std::string& address_key);
   void take_back(const CountedAttempt& attempt);
+  // Issues a token; past max_tokens_per_user live ones, revokes the oldest
+  // and ends their connections.
   void issue_token(ConnectionId connection, std::string user_id, std::string name, Reply reply);
   // `remaining`: how long the token has left; its connections end then.
   void finish_login(ConnectionId connection, std::string user_id, std::string name,
@@ -89,6 +91,9 @@ class Accounts {
   AttemptLimiter failed_by_address_;
   AttemptLimiter failed_by_account_address_;
   AttemptLimiter failed_by_account_;
+  AttemptLimiter password_logins_by_address_;
+  InFlightLimiter hashes_by_address_;
+  InFlightLimiter hashes_by_account_;
   std::mutex mutex_;
   std::unordered_map<ConnectionId, std::string> token_hash_by_connection_;
   // When each logged-in connection's token expires (cancelled when it closes).

@@ -8,6 +8,7 @@
 
 #include <chrono>
 #include <cstdint>
+#include <memory>
 #include <mutex>
 #include <string>
 #include <string_view>
@@ -63,6 +64,48 @@ class AttemptLimiter {
   std::mutex mutex_;
   std::unordered_map<std::string, Entry> counts_;
   std::uint64_t records_ = 0;
+};
+
+// Counts what runs at once per key (password hashes of one address or one
+// account, queued or running), so that one key cannot take the whole shared
+// hashing queue. A slot is held by a Slot and given back when it is destroyed.
+class InFlightLimiter {
+ public:
+  class Slot {
+   public:
+    Slot(InFlightLimiter& limiter, std::string key) : limiter_(limiter), key_(std::move(key)) {}
+    ~Slot() { limiter_.give_back(key_); }
+    Slot(const Slot&) = delete;
+    Slot& operator=(const Slot&) = delete;
+
+   private:
+    InFlightLimiter& limiter_;
+    std::string key_;
+  };
+
+  explicit InFlightLimiter(std::int64_t max_per_key) : max_per_key_(max_per_key) {}
+
+  // A slot for `key`, or null when `key` already holds max_per_key of them.
+  // Shared, so that it can travel in a copyable task and be given back
+  // whether the task runs or is dropped.
+  std::shared_ptr<Slot> try_acquire(const std::string& key) {
+    std::lock_guard lock(mutex_);
+    auto& count = counts_[key];
+    if (count >= max_per_key_) return nullptr;
+    ++count;
+    return std::make_shared<Slot>(*this, key);
+  }
+
+ private:
+  void give_back(const std::string& key) {
+    std::lock_guard lock(mutex_);
+    auto it = counts_.find(key);
+    if (it != counts_.end() && --it->second <= 0) counts_.erase(it);
+  }
+
+  const std::int64_t max_per_key_;
+  std::mutex mutex_;
+  std::unordered_map<std::string, std::int64_t> counts_;
 };
 
 // The key a client address is limited by: an IPv6 address stands for its

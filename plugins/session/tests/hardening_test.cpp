@@ -163,6 +163,28 @@ TEST_F(GuessingTest, AnUnknownEmailIsCappedAsAnAccountWouldBe) {
   expect_error(password_login(*elsewhere, "nobody@EXAMPLE.com", "wrong"), "rate_limited");
 }
 
+class PasswordLoginRateTest : public GuessingTest {
+ protected:
+  std::string session_config() const override {
+    return "      limits:\n        password_logins_per_address_per_15min: 3\n";
+  }
+};
+
+TEST_F(PasswordLoginRateTest, SuccessfulPasswordLoginsCountPerAddressButTokenLoginsDoNot) {
+  auto client = connect_from("198.51.100.1");
+  User alice = register_user(*client, "alice");
+  for (int i = 0; i < 2; ++i) {
+    login(*client, alice);
+    expect_ok(client->request({{"type", "logout"}}));
+  }
+  login(*client, alice);  // the third; its token stays valid
+  auto second = connect_from("198.51.100.1");
+  expect_error(password_login(*second, alice.email, alice.password), "rate_limited");
+  login_with_token(*second, alice);
+  auto elsewhere = connect_from("198.51.100.2");
+  login(*elsewhere, alice);
+}
+
 TEST_F(GuessingTest, AnIPv6NetworkCountsAsOneAddress) {
   // Three registrations an hour per address; every address of one /64 is
   // the same subscriber.
@@ -273,6 +295,64 @@ TEST_F(ParallelGuessingTest, GuessesInParallelFromOneAddressStopAtTheLimit) {
   }
   EXPECT_EQ(verified, 3);
   EXPECT_EQ(limited, kGuesses - 3);
+}
+
+// Logins sent at once, with the right password: one account (or one address)
+// gets a few hashes at a time, not the whole queue. What is refused is
+// rate_limited at once; the first slots are always granted.
+TEST_F(ParallelGuessingTest, OneAccountGetsAFewPasswordChecksAtATime) {
+  auto owner = connect();
+  User alice = register_user(*owner, "alice");
+  constexpr int kLogins = 10;
+  std::vector<std::unique_ptr<WsClient>> clients;
+  for (int i = 0; i < kLogins; ++i) clients.push_back(connect());
+  for (auto& client : clients) {
+    client->send(
+        {{"type", "login"}, {"id", "l"}, {"email", alice.email}, {"password", alice.password}});
+  }
+  int logged_in = 0;
+  int limited = 0;
+  for (auto& client : clients) {
+    auto reply = client->receive(60s);
+    ASSERT_TRUE(reply) << "a login was not answered";
+    if (reply->at("type").as_string() == "ok") {
+      ++logged_in;
+      continue;
+    }
+    EXPECT_EQ(reply->at("code").as_string(), "rate_limited") << json::serialize(*reply);
+    ++limited;
+  }
+  EXPECT_GE(logged_in, 2);
+  EXPECT_GE(limited, 1) << "every login of one account was hashed at once";
+}
+
+TEST_F(ParallelGuessingTest, OneAddressGetsAFewPasswordChecksAtATime) {
+  constexpr int kAccounts = 8;
+  std::vector<User> users;
+  auto registrar = connect();
+  for (int i = 0; i < kAccounts; ++i) users.push_back(register_user(*registrar, "u"));
+  std::vector<std::unique_ptr<WsClient>> clients;
+  for (int i = 0; i < kAccounts; ++i) clients.push_back(connect());
+  for (int i = 0; i < kAccounts; ++i) {
+    clients[i]->send({{"type", "login"},
+                      {"id", "l"},
+                      {"email", users[i].email},
+                      {"password", users[i].password}});
+  }
+  int logged_in = 0;
+  int limited = 0;
+  for (auto& client : clients) {
+    auto reply = client->receive(60s);
+    ASSERT_TRUE(reply) << "a login was not answered";
+    if (reply->at("type").as_string() == "ok") {
+      ++logged_in;
+      continue;
+    }
+    EXPECT_EQ(reply->at("code").as_string(), "rate_limited") << json::serialize(*reply);
+    ++limited;
+  }
+  EXPECT_GE(logged_in, 4);
+  EXPECT_GE(limited, 1) << "every login from one address was hashed at once";
 }
 
 }  // namespace
