@@ -134,7 +134,8 @@ Accounts::Accounts(Host& host, const Settings& settings, AfterLogin after_login,
       failed_by_account_(settings.failed_logins_per_account, std::chrono::hours(1)),
       password_logins_by_address_(settings.password_logins_per_address, std::chrono::minutes(15)),
       hashes_by_address_(settings.hashes_at_once_per_address),
-      hashes_by_account_(settings.hashes_at_once_per_account) {
+      hashes_by_account_(settings.hashes_at_once_per_account),
+      user_finds_(settings.user_finds_per_minute, std::chrono::minutes(1)) {
   dummy_hash_ = hash_password("not a real password", settings_.password_ops_limit,
                               settings_.password_mem_limit_bytes);
 }
@@ -539,6 +540,11 @@ void Accounts::on_user_get(Request request, Reply reply) {
 void Accounts::on_user_find(Request request, Reply reply) {
   const std::string email(required_string(request.fields, "email"));
   check_no_controls(email, "email");
+  // Found or not, each answer tells whether an email has an account: a
+  // budget of its own, far below the general request budget.
+  if (!user_finds_.try_record(request.user_id, host_.clock().now())) {
+    throw Failure(ErrorCode::rate_limited, "too many user.find requests; retry later");
+  }
   lookup_user("lower(email) = lower($1)", email, std::move(reply));
 }
 

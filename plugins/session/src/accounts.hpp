@@ -94,6 +94,7 @@ class Accounts {
   AttemptLimiter password_logins_by_address_;
   InFlightLimiter hashes_by_address_;
   InFlightLimiter hashes_by_account_;
+  AttemptLimiter user_finds_;
   std::mutex mutex_;
   std::unordered_map<ConnectionId, std::string> token_hash_by_connection_;
   // When each logged-in connection's token expires (cancelled when it closes).

@@ -78,6 +78,8 @@ class SessionPlugin : public Plugin {
           "password_hashes_at_once_per_address", settings_.hashes_at_once_per_address, 1, 1 << 20);
       settings_.hashes_at_once_per_account = limits->int_in(
           "password_hashes_at_once_per_account", settings_.hashes_at_once_per_account, 1, 1 << 20);
+      settings_.user_finds_per_minute = limits->int_in("user_find_per_user_per_minute",
+                                                       settings_.user_finds_per_minute, 1, 1 << 20);
     }
   }
 

@@ -46,6 +46,9 @@ struct Settings {
   // hashing queue (cpu_queue_limit) and shut everyone else out.
   std::int64_t hashes_at_once_per_address = 4;
   std::int64_t hashes_at_once_per_account = 2;
+  // user.find per logged-in user per minute: it tells whether an email has
+  // an account, which login itself never reveals.
+  std::int64_t user_finds_per_minute = 30;
   // Push devices (devices.cpp): the platforms device.register accepts, and
   // limits on what one user may register.
   std::vector<std::string> push_platforms{"fcm", "apns"};

@@ -202,6 +202,30 @@ TEST_F(GuessingTest, AnIPv6NetworkCountsAsOneAddress) {
   register_user(*next_network, "v6");
 }
 
+class UserFindLimitTest : public SessionTest {
+ protected:
+  std::string session_config() const override {
+    return "      limits:\n        user_find_per_user_per_minute: 3\n";
+  }
+};
+
+TEST_F(UserFindLimitTest, UserFindHasABudgetPerUser) {
+  auto [alice, client] = online_user("alice");
+  auto [bob, other] = online_user("bob");
+  expect_ok(client->request({{"type", "user.find"}, {"email", bob.email}}));
+  expect_error(client->request({{"type", "user.find"}, {"email", "ghost@example.com"}}),
+               "not_found");
+  expect_ok(client->request({{"type", "user.find"}, {"email", bob.email}}));
+  expect_error(client->request({{"type", "user.find"}, {"email", bob.email}}), "rate_limited");
+  // The budget is the user's, on every connection; user.get is not counted.
+  auto second = connect();
+  login_with_token(*second, alice);
+  expect_error(second->request({{"type", "user.find"}, {"email", bob.email}}), "rate_limited");
+  expect_ok(client->request({{"type", "user.get"}, {"user_id", bob.id}}));
+  // Another user has their own.
+  expect_ok(other->request({{"type", "user.find"}, {"email", alice.email}}));
+}
+
 class HashingLoadTest : public SessionTest {
  protected:
   void SetUp() override {
