@@ -191,10 +191,10 @@ void Accounts::on_register(Request request, Reply reply) {
       [=, this](const Status& status) {
         if (!status.ok()) return reply.fail(status);
         if (*taken) return reply.error(ErrorCode::conflict, "this email is already registered");
-        auto slot = hashes_by_address_.try_acquire(address_key);
-        if (!slot) return reply.error(ErrorCode::rate_limited, kTooManyHashes);
+        auto address_slot = hashes_by_address_.try_acquire(address_key);
+        if (!address_slot) return reply.error(ErrorCode::rate_limited, kTooManyHashes);
         // The slot is given back when the task is done or dropped.
-        const bool queued = host_.offload([=, this, slot = std::move(slot)] {
+        const bool queued = host_.offload([=, this, held = std::move(address_slot)] {
           std::string hash;
           try {
             hash = hash_password(password, settings_.password_ops_limit,
@@ -319,17 +319,17 @@ void Accounts::login_with_password(ConnectionId connection, const std::string& a
         }
         // Verifying costs tens of milliseconds of CPU: on the CPU pool. The
         // slots are given back when the task is done or dropped.
-        const bool queued = host_.offload([=, this, address_slot = std::move(address_slot),
-                                           account_slot = std::move(account_slot)] {
-          const std::string& hash = found->has_value() ? (*found)->hash : dummy_hash_;
-          const bool valid =
-              crypto_pwhash_str_verify(hash.c_str(), password.data(), password.size()) == 0;
-          if (!valid || !found->has_value()) {
-            return reply.error(ErrorCode::unauthenticated, "invalid credentials");
-          }
-          take_back(*attempt);
-          issue_token(connection, (*found)->user_id, (*found)->name, reply);
-        });
+        const bool queued = host_.offload(
+            [=, this, held = std::make_pair(std::move(address_slot), std::move(account_slot))] {
+              const std::string& hash = found->has_value() ? (*found)->hash : dummy_hash_;
+              const bool valid =
+                  crypto_pwhash_str_verify(hash.c_str(), password.data(), password.size()) == 0;
+              if (!valid || !found->has_value()) {
+                return reply.error(ErrorCode::unauthenticated, "invalid credentials");
+              }
+              take_back(*attempt);
+              issue_token(connection, (*found)->user_id, (*found)->name, reply);
+            });
         if (!queued) {
           take_back(*attempt);
           reply.error(ErrorCode::unavailable, "the server is busy; retry later");
