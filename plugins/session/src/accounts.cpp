@@ -17,6 +17,7 @@ using fields::required_string;
 namespace {
 
 constexpr std::size_t kTokenBytes = 32;
+constexpr const char* kTooManyHashes = "too many password checks in progress; retry later";
 
 std::string random_token() {
   unsigned char raw[kTokenBytes];
@@ -84,11 +85,6 @@ void check_display_name(std::string_view name) {
   }
 }
 
-std::string lowercase(std::string text) {
-  for (auto& c : text) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
-  return text;
-}
-
 // A password may hold any character but NUL.
 void check_no_nul(std::string_view value, std::string_view field) {
   if (value.find('\0') != std::string_view::npos)
@@ -133,7 +129,13 @@ Accounts::Accounts(Host& host, const Settings& settings, AfterLogin after_login,
       after_logout_(std::move(after_logout)),
       registrations_(settings.registrations_per_address, std::chrono::hours(1)),
       failed_by_address_(settings.failed_logins_per_address, std::chrono::minutes(15)),
-      failed_by_account_(settings.failed_logins_per_account_address, std::chrono::minutes(15)) {
+      failed_by_account_address_(settings.failed_logins_per_account_address,
+                                 std::chrono::minutes(15)),
+      failed_by_account_(settings.failed_logins_per_account, std::chrono::hours(1)),
+      password_logins_by_address_(settings.password_logins_per_address, std::chrono::minutes(15)),
+      hashes_by_address_(settings.hashes_at_once_per_address),
+      hashes_by_account_(settings.hashes_at_once_per_account),
+      user_finds_(settings.user_finds_per_minute, std::chrono::minutes(1)) {
   dummy_hash_ = hash_password("not a real password", settings_.password_ops_limit,
                               settings_.password_mem_limit_bytes);
 }
@@ -173,11 +175,10 @@ void Accounts::on_register(Request request, Reply reply) {
   check_no_nul(password, "password");
   if (email.find('@') == std::string::npos)
     throw Failure(ErrorCode::bad_request, "'email' is not an email address");
-  const auto now = host_.clock().now();
-  if (registrations_.exhausted(request.remote_address, now)) {
+  const std::string address_key = address_limit_key(request.remote_address);
+  if (!registrations_.try_record(address_key, host_.clock().now())) {
     throw Failure(ErrorCode::rate_limited, "too many registrations from this address; retry later");
   }
-  registrations_.record(request.remote_address, now);
 
   // Cheap first: a taken email is refused before any hashing.
   auto taken = std::make_shared<bool>(false);
@@ -190,7 +191,10 @@ void Accounts::on_register(Request request, Reply reply) {
       [=, this](const Status& status) {
         if (!status.ok()) return reply.fail(status);
         if (*taken) return reply.error(ErrorCode::conflict, "this email is already registered");
-        const bool queued = host_.offload([=, this] {
+        auto address_slot = hashes_by_address_.try_acquire(address_key);
+        if (!address_slot) return reply.error(ErrorCode::rate_limited, kTooManyHashes);
+        // The slot is given back when the task is done or dropped.
+        const bool queued = host_.offload([=, this, held = std::move(address_slot)] {
           std::string hash;
           try {
             hash = hash_password(password, settings_.password_ops_limit,
@@ -257,66 +261,144 @@ void Accounts::on_login(Request request, Reply reply) {
 
 void Accounts::login_with_password(ConnectionId connection, const std::string& address,
                                    std::string email, std::string password, Reply reply) {
-  // Failed logins are capped per address and per (account, address): a
-  // stranger elsewhere cannot lock the account's owner out.
-  const auto now = host_.clock().now();
-  const std::string account_key = lowercase(email) + "\n" + address;
-  if (failed_by_address_.exhausted(address, now) ||
-      failed_by_account_.exhausted(account_key, now)) {
+  // Failed logins are capped per address, per (account, address) and per
+  // account. Each attempt counts before its password is checked and is taken
+  // back if the password was right: guesses sent in parallel cannot all pass
+  // a check that none of them has counted against yet.
+  auto attempt = std::make_shared<CountedAttempt>();
+  attempt->at = host_.clock().now();
+  const std::string address_key = address_limit_key(address);
+  if (!failed_by_address_.try_record(address_key, attempt->at)) {
     return reply.error(ErrorCode::rate_limited, "too many failed logins; retry later");
+  }
+  attempt->address_key = address_key;
+  // Successes count too: each costs a hash, as a failure does.
+  if (!password_logins_by_address_.try_record(address_key, attempt->at)) {
+    take_back(*attempt);
+    return reply.error(ErrorCode::rate_limited, "too many logins from this address; retry later");
   }
   struct Found {
     std::string user_id, name, hash;
   };
   auto found = std::make_shared<std::optional<Found>>();
+  auto lowered_email = std::make_shared<std::string>();
   db_.run(
       [=](pqxx::connection& conn) {
         pqxx::read_transaction tx(conn);
-        auto rows = tx.exec_params(
-            "SELECT id, name, password_hash FROM users WHERE lower(email) = lower($1)", email);
-        if (!rows.empty()) {
-          *found = Found{rows[0][0].as<std::string>(), rows[0][1].as<std::string>(),
-                         rows[0][2].as<std::string>()};
+        const auto row = tx.exec_params1(
+            "SELECT lower($1::text), u.id, u.name, u.password_hash FROM (SELECT 1) AS one"
+            " LEFT JOIN users u ON lower(u.email) = lower($1::text)",
+            email);
+        *lowered_email = row[0].as<std::string>();
+        found->reset();
+        if (!row[1].is_null()) {
+          *found =
+              Found{row[1].as<std::string>(), row[2].as<std::string>(), row[3].as<std::string>()};
         }
       },
       [=, this](const Status& status) {
-        if (!status.ok()) return reply.fail(status);
-        // Verifying costs tens of milliseconds of CPU: on the CPU pool.
-        const bool queued = host_.offload([=, this] {
-          const std::string& hash = found->has_value() ? (*found)->hash : dummy_hash_;
-          const bool valid =
-              crypto_pwhash_str_verify(hash.c_str(), password.data(), password.size()) == 0;
-          if (!valid || !found->has_value()) {
-            const auto failed_at = host_.clock().now();
-            failed_by_address_.record(address, failed_at);
-            failed_by_account_.record(account_key, failed_at);
-            return reply.error(ErrorCode::unauthenticated, "invalid credentials");
-          }
-          issue_token(connection, (*found)->user_id, (*found)->name, reply);
-        });
-        if (!queued) reply.error(ErrorCode::unavailable, "the server is busy; retry later");
+        if (!status.ok()) {
+          take_back(*attempt);
+          return reply.fail(status);
+        }
+        // An account is known by its id, so that every spelling of its email
+        // that the database matches shares its counts; an unknown email by
+        // the database's lowercase of it, so that it is refused exactly as
+        // an account would be and the answers reveal nothing.
+        const std::string account =
+            found->has_value() ? "u:" + (*found)->user_id : "e:" + *lowered_email;
+        if (!count_account_attempt(*attempt, account, address_key)) {
+          take_back(*attempt);
+          return reply.error(ErrorCode::rate_limited, "too many failed logins; retry later");
+        }
+        auto address_slot = hashes_by_address_.try_acquire(address_key);
+        auto account_slot = address_slot ? hashes_by_account_.try_acquire(account) : nullptr;
+        if (!account_slot) {
+          take_back(*attempt);
+          return reply.error(ErrorCode::rate_limited, kTooManyHashes);
+        }
+        // Verifying costs tens of milliseconds of CPU: on the CPU pool. The
+        // slots are given back when the task is done or dropped.
+        const bool queued = host_.offload(
+            [=, this, held = std::make_pair(std::move(address_slot), std::move(account_slot))] {
+              const std::string& hash = found->has_value() ? (*found)->hash : dummy_hash_;
+              const bool valid =
+                  crypto_pwhash_str_verify(hash.c_str(), password.data(), password.size()) == 0;
+              if (!valid || !found->has_value()) {
+                return reply.error(ErrorCode::unauthenticated, "invalid credentials");
+              }
+              take_back(*attempt);
+              issue_token(connection, (*found)->user_id, (*found)->name, reply);
+            });
+        if (!queued) {
+          take_back(*attempt);
+          reply.error(ErrorCode::unavailable, "the server is busy; retry later");
+        }
       });
+}
+
+bool Accounts::count_account_attempt(CountedAttempt& attempt, const std::string& account,
+                                     const std::string& address_key) {
+  attempt.account_at = host_.clock().now();
+  const std::string account_address_key = account + "\n" + address_key;
+  if (!failed_by_account_address_.try_record(account_address_key, attempt.account_at)) {
+    return false;
+  }
+  attempt.account_address_key = account_address_key;
+  if (!failed_by_account_.try_record(account, attempt.account_at)) return false;
+  attempt.account_key = account;
+  return true;
+}
+
+void Accounts::take_back(const CountedAttempt& attempt) {
+  if (!attempt.address_key.empty()) failed_by_address_.release(attempt.address_key, attempt.at);
+  if (!attempt.account_address_key.empty()) {
+    failed_by_account_address_.release(attempt.account_address_key, attempt.account_at);
+  }
+  if (!attempt.account_key.empty()) {
+    failed_by_account_.release(attempt.account_key, attempt.account_at);
+  }
 }
 
 void Accounts::issue_token(ConnectionId connection, std::string user_id, std::string name,
                            Reply reply) {
   auto token = std::make_shared<std::string>(random_token());
   auto expires_at = std::make_shared<std::string>();
+  auto revoked = std::make_shared<std::vector<std::string>>();
   const auto ttl = std::to_string(settings_.token_ttl.count());
+  const auto others_kept = static_cast<std::int64_t>(settings_.max_tokens_per_user) - 1;
   db_.run(
       [=](pqxx::connection& conn) {
+        revoked->clear();  // the pool may run this twice (a dead connection)
         pqxx::work tx(conn);
+        const auto hash = token_hash(*token);
         *expires_at =
             tx.exec_params1(
                   "INSERT INTO session_tokens (token_hash, user_id, expires_at) VALUES "
                   "(decode($1, 'hex'), $2, now() + make_interval(secs => $3)) RETURNING " +
                       sql_timestamp("expires_at"),
-                  token_hash(*token), user_id, ttl)[0]
+                  hash, user_id, ttl)[0]
                 .as<std::string>();
+        // The new token is never among those revoked, whatever the order of
+        // concurrent logins' created_at.
+        for (const auto& row :
+             tx.exec_params("UPDATE session_tokens SET revoked_at = now() WHERE token_hash IN ("
+                            " SELECT token_hash FROM session_tokens WHERE user_id = $1"
+                            " AND revoked_at IS NULL AND expires_at > now() AND token_hash <> "
+                            "decode($2, 'hex')"
+                            " ORDER BY created_at DESC, token_hash DESC OFFSET $3)"
+                            " RETURNING encode(token_hash, 'hex')",
+                            user_id, hash, others_kept)) {
+          revoked->push_back(row[0].as<std::string>());
+        }
         tx.commit();
       },
       [=, this](const Status& status) {
         if (!status.ok()) return reply.fail(status);
+        for (const auto& hash : *revoked) {
+          host_.gateway().end_login(
+              hash, make_frame(json::object{{"type", "session_ended"}, {"reason", "revoked"}}));
+        }
         finish_login(connection, user_id, name, *token, *expires_at,
                      std::chrono::duration_cast<std::chrono::milliseconds>(settings_.token_ttl),
                      reply);
@@ -458,6 +540,11 @@ void Accounts::on_user_get(Request request, Reply reply) {
 void Accounts::on_user_find(Request request, Reply reply) {
   const std::string email(required_string(request.fields, "email"));
   check_no_controls(email, "email");
+  // Found or not, each answer tells whether an email has an account: a
+  // budget of its own, far below the general request budget.
+  if (!user_finds_.try_record(request.user_id, host_.clock().now())) {
+    throw Failure(ErrorCode::rate_limited, "too many user.find requests; retry later");
+  }
   lookup_user("lower(email) = lower($1)", email, std::move(reply));
 }
 

@@ -51,6 +51,22 @@ class Accounts {
   void login_with_password(ConnectionId connection, const std::string& address, std::string email,
                            std::string password, Reply reply);
   void login_with_token(ConnectionId connection, std::string token, Reply reply);
+  // The failed-login counts one password attempt was counted in (the keys
+  // it got past), so that they can be taken back if the password was right.
+  struct CountedAttempt {
+    AttemptLimiter::Time at;
+    AttemptLimiter::Time account_at;
+    std::string address_key;
+    std::string account_address_key;
+    std::string account_key;
+  };
+  // Counts the attempt against `account` (from `address_key`) and against
+  // the account from every address; false when either is used up.
+  bool count_account_attempt(CountedAttempt& attempt, const std::string& account,
+                             const std::string& address_key);
+  void take_back(const CountedAttempt& attempt);
+  // Issues a token; past max_tokens_per_user live ones, revokes the oldest
+  // and ends their connections.
   void issue_token(ConnectionId connection, std::string user_id, std::string name, Reply reply);
   // `remaining`: how long the token has left; its connections end then.
   void finish_login(ConnectionId connection, std::string user_id, std::string name,
@@ -73,7 +89,12 @@ class Accounts {
   bool cleanup_stopped_ = false;
   AttemptLimiter registrations_;
   AttemptLimiter failed_by_address_;
+  AttemptLimiter failed_by_account_address_;
   AttemptLimiter failed_by_account_;
+  AttemptLimiter password_logins_by_address_;
+  InFlightLimiter hashes_by_address_;
+  InFlightLimiter hashes_by_account_;
+  AttemptLimiter user_finds_;
   std::mutex mutex_;
   std::unordered_map<ConnectionId, std::string> token_hash_by_connection_;
   // When each logged-in connection's token expires (cancelled when it closes).

@@ -23,6 +23,9 @@ class SessionPlugin : public Plugin {
   void configure(Config& config) override {
     settings_.token_ttl = std::chrono::seconds(
         config.int_in("token_ttl_seconds", settings_.token_ttl.count(), 1, 10LL * 365 * 24 * 3600));
+    settings_.max_tokens_per_user = static_cast<std::size_t>(
+        config.int_in("max_tokens_per_user",
+                      static_cast<std::int64_t>(settings_.max_tokens_per_user), 1, 100000));
     settings_.max_message_length = static_cast<std::size_t>(config.int_in(
         "max_message_length", static_cast<std::int64_t>(settings_.max_message_length), 1, 1 << 20));
     settings_.write_batch_max = static_cast<std::size_t>(config.int_in(
@@ -66,6 +69,17 @@ class SessionPlugin : public Plugin {
       settings_.failed_logins_per_account_address =
           limits->int_in("failed_logins_per_account_and_address_per_15min",
                          settings_.failed_logins_per_account_address, 1, 1 << 30);
+      settings_.failed_logins_per_account = limits->int_in(
+          "failed_logins_per_account_per_hour", settings_.failed_logins_per_account, 1, 1 << 30);
+      settings_.password_logins_per_address =
+          limits->int_in("password_logins_per_address_per_15min",
+                         settings_.password_logins_per_address, 1, 1 << 30);
+      settings_.hashes_at_once_per_address = limits->int_in(
+          "password_hashes_at_once_per_address", settings_.hashes_at_once_per_address, 1, 1 << 20);
+      settings_.hashes_at_once_per_account = limits->int_in(
+          "password_hashes_at_once_per_account", settings_.hashes_at_once_per_account, 1, 1 << 20);
+      settings_.user_finds_per_minute = limits->int_in("user_find_per_user_per_minute",
+                                                       settings_.user_finds_per_minute, 1, 1 << 20);
     }
   }
 

@@ -10,6 +10,10 @@ namespace parley::session {
 
 struct Settings {
   std::chrono::seconds token_ttl{30 * 24 * 3600};
+  // Live (neither expired nor revoked) tokens per user; a password login
+  // past it revokes the oldest, so that logins cannot grow the table
+  // without end.
+  std::size_t max_tokens_per_user = 100;
   // Argon2id cost (libsodium crypto_pwhash_str). Defaults: libsodium's
   // "interactive" level.
   std::uint64_t password_ops_limit = 2;
@@ -24,11 +28,27 @@ struct Settings {
   // Push notifications: show the text, or only `push_generic_text`.
   bool push_show_content = true;
   std::string push_generic_text = "New message";
-  // Caps per source address (and per account at an address for failed
-  // logins), generous enough for a household or office behind one NAT.
+  // Caps per source address (an IPv6 address counts as its /64) and per
+  // account at an address, generous enough for a household or office behind
+  // one NAT.
   std::int64_t registrations_per_address = 100;         // per hour
   std::int64_t failed_logins_per_address = 200;         // per 15 minutes
   std::int64_t failed_logins_per_account_address = 20;  // per 15 minutes
+  // Failed password logins of one account from all addresses together, per
+  // hour: past it the account's password logins are refused until the
+  // window ends (its token logins still work).
+  std::int64_t failed_logins_per_account = 100;
+  // Password logins from one address, per 15 minutes, whether they succeed
+  // or not: each costs a hash. Token logins are not counted.
+  std::int64_t password_logins_per_address = 1000;
+  // Password hashes (register, password login) queued or running at once
+  // for one address and for one account: one client cannot fill the shared
+  // hashing queue (cpu_queue_limit) and shut everyone else out.
+  std::int64_t hashes_at_once_per_address = 4;
+  std::int64_t hashes_at_once_per_account = 2;
+  // user.find per logged-in user per minute: it tells whether an email has
+  // an account, which login itself never reveals.
+  std::int64_t user_finds_per_minute = 30;
   // Push devices (devices.cpp): the platforms device.register accepts, and
   // limits on what one user may register.
   std::vector<std::string> push_platforms{"fcm", "apns"};

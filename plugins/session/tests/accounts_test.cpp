@@ -163,6 +163,36 @@ TEST_F(AccountsTest, PasswordsAndTokensAreNotStoredInTheClear) {
   EXPECT_EQ(server_->log().find(alice.password), std::string::npos);
 }
 
+class TokenCapTest : public SessionTest {
+ protected:
+  std::string session_config() const override { return "      max_tokens_per_user: 2\n"; }
+};
+
+TEST_F(TokenCapTest, APasswordLoginPastTheCapRevokesTheOldestToken) {
+  auto [alice, phone] = online_user("alice");
+  const std::string oldest = alice.token;
+  auto laptop = connect();
+  login(*laptop, alice);
+  const std::string middle = alice.token;
+  auto tablet = connect();
+  login(*tablet, alice);  // the third: the phone's token goes
+  auto ended = phone->next_event("session_ended", 10s);
+  ASSERT_TRUE(ended) << "the revoked token's connection stayed logged in";
+  EXPECT_EQ(ended->at("reason").as_string(), "revoked");
+  expect_error(phone->request({{"type", "conversations"}}), "unauthenticated");
+  auto other = connect();
+  expect_error(other->request({{"type", "login"}, {"token", oldest}}), "unauthenticated");
+  expect_ok(other->request({{"type", "login"}, {"token", middle}}));
+  expect_ok(laptop->request({{"type", "conversations"}}));
+  expect_ok(tablet->request({{"type", "conversations"}}));
+  pqxx::connection conn(database_url_);
+  pqxx::read_transaction tx(conn);
+  EXPECT_EQ(tx.exec1("SELECT count(*) FROM session_tokens WHERE revoked_at IS NULL AND user_id = " +
+                     alice.id)[0]
+                .as<int>(),
+            2);
+}
+
 class ShortTokenTest : public SessionTest {
  protected:
   std::string session_config() const override { return "      token_ttl_seconds: 1\n"; }

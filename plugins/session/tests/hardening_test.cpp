@@ -1,6 +1,8 @@
 // What a hostile client cannot do to accounts: smuggle control characters
 // into account fields, register or guess passwords without limit, or stall
 // other users' chat with password hashing.
+#include <pqxx/pqxx>
+
 #include "session_fixture.hpp"
 
 namespace parley::test {
@@ -74,6 +76,156 @@ TEST_F(AccountLimitsTest,
   login(*other, bob);
 }
 
+// Clients at addresses of their choosing (the server trusts 127.0.0.1 as a
+// proxy), over a database whose lower() folds non-ASCII letters, as a
+// UTF-8 locale's does.
+class GuessingTest : public SessionTest {
+ protected:
+  std::string session_config() const override {
+    return "      limits:\n        failed_logins_per_address_per_15min: 50\n"
+           "        failed_logins_per_account_and_address_per_15min: 3\n"
+           "        failed_logins_per_account_per_hour: 5\n"
+           "        registrations_per_address_per_hour: 3\n";
+  }
+
+  void SetUp() override {
+    SessionTest::SetUp();
+    server_.reset();
+    {
+      pqxx::connection conn(TestPostgres::shared().url());
+      pqxx::nontransaction tx(conn);
+      const auto name = conn.quote_name(pqxx::connection(database_url_).dbname());
+      tx.exec("DROP DATABASE " + name);
+      tx.exec("CREATE DATABASE " + name + " TEMPLATE template0 ENCODING 'UTF8' LOCALE 'C.UTF-8'");
+    }
+    auto options = server_options();
+    options.server_yaml = "  trusted_proxies: [127.0.0.1]\n";
+    server_ = std::make_unique<ParleydProcess>(options);
+  }
+
+  std::unique_ptr<WsClient> connect_from(const std::string& address) {
+    return std::make_unique<WsClient>(server_->port(),
+                                      WsClient::Options{.headers = {{"X-Forwarded-For", address}}});
+  }
+
+  static json::object password_login(WsClient& client, const std::string& email,
+                                     const std::string& password) {
+    return client.request({{"type", "login"}, {"email", email}, {"password", password}});
+  }
+};
+
+TEST_F(GuessingTest, AnAccountIsCountedByItsIdWhateverTheCaseOfItsEmail) {
+  auto client = connect_from("198.51.100.1");
+  auto reply = client->request({{"type", "register"},
+                                {"name", "Emile"},
+                                {"email", "\xc3\xa9mile@example.com"},
+                                {"password", "right"}});
+  expect_ok(reply);
+  // The database matches the account whatever the case of its é.
+  for (const char* email :
+       {"\xc3\x89MILE@example.com", "\xc3\xa9MILE@example.com", "\xc3\x89mile@EXAMPLE.com"}) {
+    expect_error(password_login(*client, email, "wrong"), "unauthenticated");
+  }
+  expect_error(password_login(*client, "\xc3\xa9mile@example.com", "wrong"), "rate_limited");
+  expect_error(password_login(*client, "\xc3\x89MILE@EXAMPLE.COM", "right"), "rate_limited");
+}
+
+TEST_F(GuessingTest, FailedLoginsOfOneAccountAreCappedAcrossAddresses) {
+  auto owner = connect_from("198.51.100.1");
+  User alice = register_user(*owner, "alice");
+  login(*owner, alice);
+  // Five addresses, one guess each: the account's hourly five.
+  for (int i = 0; i < 5; ++i) {
+    auto guesser = connect_from("203.0.113." + std::to_string(10 + i));
+    expect_error(password_login(*guesser, alice.email, "wrong"), "unauthenticated");
+  }
+  auto elsewhere = connect_from("192.0.2.77");
+  expect_error(password_login(*elsewhere, alice.email, "wrong"), "rate_limited");
+  // The right password too, from an address that never guessed: the
+  // trade-off that caps guessing at five an hour.
+  expect_error(password_login(*elsewhere, alice.email, alice.password), "rate_limited");
+  // The owner's devices that hold a token are not locked out.
+  auto phone = connect_from("192.0.2.78");
+  login_with_token(*phone, alice);
+  expect_ok(owner->request({{"type", "conversations"}}));
+  // Another account at the same addresses is not affected.
+  User bob = register_user(*elsewhere, "bob");
+  login(*elsewhere, bob);
+}
+
+TEST_F(GuessingTest, AnUnknownEmailIsCappedAsAnAccountWouldBe) {
+  // The answers do not tell whether the email has an account.
+  for (int i = 0; i < 5; ++i) {
+    auto guesser = connect_from("203.0.113." + std::to_string(10 + i));
+    expect_error(password_login(*guesser, "Nobody@example.com", "wrong"), "unauthenticated");
+  }
+  auto elsewhere = connect_from("192.0.2.77");
+  expect_error(password_login(*elsewhere, "nobody@EXAMPLE.com", "wrong"), "rate_limited");
+}
+
+class PasswordLoginRateTest : public GuessingTest {
+ protected:
+  std::string session_config() const override {
+    return "      limits:\n        password_logins_per_address_per_15min: 3\n";
+  }
+};
+
+TEST_F(PasswordLoginRateTest, SuccessfulPasswordLoginsCountPerAddressButTokenLoginsDoNot) {
+  auto client = connect_from("198.51.100.1");
+  User alice = register_user(*client, "alice");
+  for (int i = 0; i < 2; ++i) {
+    login(*client, alice);
+    expect_ok(client->request({{"type", "logout"}}));
+  }
+  login(*client, alice);  // the third; its token stays valid
+  auto second = connect_from("198.51.100.1");
+  expect_error(password_login(*second, alice.email, alice.password), "rate_limited");
+  login_with_token(*second, alice);
+  auto elsewhere = connect_from("198.51.100.2");
+  login(*elsewhere, alice);
+}
+
+TEST_F(GuessingTest, AnIPv6NetworkCountsAsOneAddress) {
+  // Three registrations an hour per address; every address of one /64 is
+  // the same subscriber.
+  for (const char* address : {"2001:db8:1:2::1", "2001:db8:1:2::2", "2001:db8:1:2:ffff::9"}) {
+    auto client = connect_from(address);
+    register_user(*client, "v6");
+  }
+  auto same_network = connect_from("2001:db8:1:2:abcd::1");
+  expect_error(same_network->request({{"type", "register"},
+                                      {"name", "one more"},
+                                      {"email", "more@example.com"},
+                                      {"password", "pw"}}),
+               "rate_limited");
+  auto next_network = connect_from("2001:db8:1:3::1");
+  register_user(*next_network, "v6");
+}
+
+class UserFindLimitTest : public SessionTest {
+ protected:
+  std::string session_config() const override {
+    return "      limits:\n        user_find_per_user_per_minute: 3\n";
+  }
+};
+
+TEST_F(UserFindLimitTest, UserFindHasABudgetPerUser) {
+  auto [alice, client] = online_user("alice");
+  auto [bob, other] = online_user("bob");
+  expect_ok(client->request({{"type", "user.find"}, {"email", bob.email}}));
+  expect_error(client->request({{"type", "user.find"}, {"email", "ghost@example.com"}}),
+               "not_found");
+  expect_ok(client->request({{"type", "user.find"}, {"email", bob.email}}));
+  expect_error(client->request({{"type", "user.find"}, {"email", bob.email}}), "rate_limited");
+  // The budget is the user's, on every connection; user.get is not counted.
+  auto second = connect();
+  login_with_token(*second, alice);
+  expect_error(second->request({{"type", "user.find"}, {"email", bob.email}}), "rate_limited");
+  expect_ok(client->request({{"type", "user.get"}, {"user_id", bob.id}}));
+  // Another user has their own.
+  expect_ok(other->request({{"type", "user.find"}, {"email", alice.email}}));
+}
+
 class HashingLoadTest : public SessionTest {
  protected:
   void SetUp() override {
@@ -123,6 +275,125 @@ TEST_F(HashingLoadTest, ChatIsAnsweredWhileRegistrationsAreBeingHashed) {
   EXPECT_FALSE(last_answered) << "the send waited behind " << answered << " registrations";
   while (answered < kRegistrations) ASSERT_TRUE(take(60s)) << answered << " answered";
   EXPECT_TRUE(last_answered);
+}
+
+// Guesses sent in parallel, each checked at real hashing cost: they are
+// counted before their password is checked, so no more than the limit get
+// a verdict.
+class ParallelGuessingTest : public SessionTest {
+ protected:
+  void SetUp() override {
+    SessionTest::SetUp();
+    server_.reset();
+    auto options = server_options();
+    options.plugins_yaml =
+        "  - name: session\n    config:\n      password_hashing:\n        ops_limit: 2\n"
+        "        mem_limit_kib: 65536\n      limits:\n"
+        "        failed_logins_per_account_and_address_per_15min: 3\n"
+        // Only the count limits here, not the hashes-at-once ones.
+        "        password_hashes_at_once_per_address: 100\n"
+        "        password_hashes_at_once_per_account: 100\n";
+    server_ = std::make_unique<ParleydProcess>(options);
+  }
+};
+
+TEST_F(ParallelGuessingTest, GuessesInParallelFromOneAddressStopAtTheLimit) {
+  auto owner = connect();
+  User alice = register_user(*owner, "alice");
+  constexpr int kGuesses = 12;
+  std::vector<std::unique_ptr<WsClient>> guessers;
+  for (int i = 0; i < kGuesses; ++i) guessers.push_back(connect());
+  for (auto& guesser : guessers) {
+    guesser->send({{"type", "login"}, {"id", "g"}, {"email", alice.email}, {"password", "wrong"}});
+  }
+  int verified = 0;
+  int limited = 0;
+  for (auto& guesser : guessers) {
+    auto reply = guesser->receive(60s);
+    ASSERT_TRUE(reply) << "a guess was not answered";
+    ASSERT_EQ(reply->at("type").as_string(), "error") << json::serialize(*reply);
+    const auto& code = reply->at("code").as_string();
+    if (code == "unauthenticated") {
+      ++verified;
+    } else {
+      EXPECT_EQ(code, "rate_limited") << json::serialize(*reply);
+      ++limited;
+    }
+  }
+  EXPECT_EQ(verified, 3);
+  EXPECT_EQ(limited, kGuesses - 3);
+}
+
+// Logins sent at once, with the right password, at real hashing cost: one
+// account (or one address) gets a few hashes at a time, not the whole
+// queue. What is refused is rate_limited at once; the first slots are
+// always granted.
+class HashingFairnessTest : public SessionTest {
+ protected:
+  void SetUp() override {
+    SessionTest::SetUp();
+    server_.reset();
+    auto options = server_options();
+    options.plugins_yaml =
+        "  - name: session\n    config:\n      password_hashing:\n        ops_limit: 2\n"
+        "        mem_limit_kib: 65536\n";
+    server_ = std::make_unique<ParleydProcess>(options);
+  }
+};
+
+TEST_F(HashingFairnessTest, OneAccountGetsAFewPasswordChecksAtATime) {
+  auto owner = connect();
+  User alice = register_user(*owner, "alice");
+  constexpr int kLogins = 10;
+  std::vector<std::unique_ptr<WsClient>> clients;
+  for (int i = 0; i < kLogins; ++i) clients.push_back(connect());
+  for (auto& client : clients) {
+    client->send(
+        {{"type", "login"}, {"id", "l"}, {"email", alice.email}, {"password", alice.password}});
+  }
+  int logged_in = 0;
+  int limited = 0;
+  for (auto& client : clients) {
+    auto reply = client->receive(60s);
+    ASSERT_TRUE(reply) << "a login was not answered";
+    if (reply->at("type").as_string() == "ok") {
+      ++logged_in;
+      continue;
+    }
+    EXPECT_EQ(reply->at("code").as_string(), "rate_limited") << json::serialize(*reply);
+    ++limited;
+  }
+  EXPECT_GE(logged_in, 2);
+  EXPECT_GE(limited, 1) << "every login of one account was hashed at once";
+}
+
+TEST_F(HashingFairnessTest, OneAddressGetsAFewPasswordChecksAtATime) {
+  constexpr int kAccounts = 8;
+  std::vector<User> users;
+  auto registrar = connect();
+  for (int i = 0; i < kAccounts; ++i) users.push_back(register_user(*registrar, "u"));
+  std::vector<std::unique_ptr<WsClient>> clients;
+  for (int i = 0; i < kAccounts; ++i) clients.push_back(connect());
+  for (int i = 0; i < kAccounts; ++i) {
+    clients[i]->send({{"type", "login"},
+                      {"id", "l"},
+                      {"email", users[i].email},
+                      {"password", users[i].password}});
+  }
+  int logged_in = 0;
+  int limited = 0;
+  for (auto& client : clients) {
+    auto reply = client->receive(60s);
+    ASSERT_TRUE(reply) << "a login was not answered";
+    if (reply->at("type").as_string() == "ok") {
+      ++logged_in;
+      continue;
+    }
+    EXPECT_EQ(reply->at("code").as_string(), "rate_limited") << json::serialize(*reply);
+    ++limited;
+  }
+  EXPECT_GE(logged_in, 4);
+  EXPECT_GE(limited, 1) << "every login from one address was hashed at once";
 }
 
 }  // namespace
