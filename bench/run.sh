@@ -199,8 +199,10 @@ plugins:
       password_hashing:
         ops_limit: 1
         mem_limit_kib: 8
-      limits:                       # every bench user registers from loopback
+      limits:                       # every bench user registers and logs in from loopback
         registrations_per_address_per_hour: 1000000000
+        password_logins_per_address_per_15min: 1000000000
+        password_hashes_at_once_per_address: 1000000
 YAML
 # The presence scenario's server also runs the presence plugin, without a
 # grace period (it would count as delay); the other scenarios do without.

@@ -31,7 +31,9 @@ class BenchSmoke : public ::testing::Test {
     // Cheap password hashing: registering users is not what is measured.
     options.plugins_yaml = session_plugin_yaml(
                                "      limits:\n"
-                               "        registrations_per_address_per_hour: 1000000000\n") +
+                               "        registrations_per_address_per_hour: 1000000000\n"
+                               "        password_logins_per_address_per_15min: 1000000000\n"
+                               "        password_hashes_at_once_per_address: 1000000\n") +
                            // For the presence scenario: no grace period to count as delay.
                            "  - name: presence\n"
                            "    config:\n"
