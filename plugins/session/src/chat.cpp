@@ -579,8 +579,30 @@ void Chat::on_typing(Request request, Reply reply) {
   const Frame frame = make_frame(json::object{
       {"type", "typing"}, {"conversation", conversation}, {"user_id", request.user_id}});
   if (target.group == 0) {
-    host_.gateway().deliver(peer_of(target.direct, request.user_id), frame);
-    return reply.ok();
+    // Only to someone the typer has exchanged a message with: a stranger
+    // is not sent typing events (answered ok all the same, as typing to a
+    // user who does not exist, so it tells nothing).
+    const std::string peer = peer_of(target.direct, request.user_id);
+    if (holds_a_message(conversation)) {
+      host_.gateway().deliver(peer, frame);
+      return reply.ok();
+    }
+    auto talked = std::make_shared<bool>(false);
+    return db_.run(
+        [=](pqxx::connection& conn) {
+          pqxx::read_transaction tx(conn);
+          const auto rows = tx.exec_params(
+              "SELECT 1 FROM conversations WHERE id = $1 AND last_seq > 0", conversation);
+          *talked = !rows.empty();
+        },
+        [=, this](const Status& status) {
+          if (!status.ok()) return reply.fail(status);
+          if (*talked) {
+            remember_holds_a_message(conversation);
+            host_.gateway().deliver(peer, frame);
+          }
+          reply.ok();
+        });
   }
   const std::int64_t me = *parse_user_id(request.user_id);
   struct Result {
@@ -606,6 +628,19 @@ void Chat::on_typing(Request request, Reply reply) {
         host_.gateway().deliver_many(result->others, frame);
         reply.ok();
       });
+}
+
+bool Chat::holds_a_message(const std::string& direct_conversation) {
+  const std::lock_guard lock(talked_mutex_);
+  return talked_.contains(direct_conversation);
+}
+
+void Chat::remember_holds_a_message(const std::string& direct_conversation) {
+  // Bounded: forgetting costs one lookup at the next typing.
+  constexpr std::size_t kMaxRemembered = 100000;
+  const std::lock_guard lock(talked_mutex_);
+  if (talked_.size() >= kMaxRemembered) talked_.clear();
+  talked_.insert(direct_conversation);
 }
 
 void Chat::user_maybe_offline(const std::string& user_id) {

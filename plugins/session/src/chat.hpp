@@ -3,7 +3,9 @@
 #pragma once
 
 #include <memory>
+#include <mutex>
 #include <string>
+#include <unordered_set>
 
 #include <parley/sdk.hpp>
 
@@ -36,6 +38,8 @@ class Chat {
   // Offers the message to the push plugins for those of `recipients` who
   // are offline.
   void offer_push(const StoredMessage& message, const std::vector<std::int64_t>& recipients);
+  bool holds_a_message(const std::string& direct_conversation);
+  void remember_holds_a_message(const std::string& direct_conversation);
 
   Host& host_;
   Database& db_;
@@ -43,6 +47,11 @@ class Chat {
   MessageWriter writer_;
   PushOffers push_offers_;
   const OnlineView& online_;
+  // 1:1 conversations seen to hold a message: typing reaches the peer only
+  // there. Filled by typing's own lookups, so sends pay nothing for it; a
+  // conversation never loses its messages, so an entry never goes stale.
+  std::mutex talked_mutex_;
+  std::unordered_set<std::string> talked_;
 };
 
 }  // namespace parley::session

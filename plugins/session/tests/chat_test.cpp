@@ -484,12 +484,34 @@ TEST_F(ChatTest, ConversationsListNewestFirstWithUnreadCounts) {
 TEST_F(ChatTest, TypingReachesThePeerOnly) {
   auto [alice, a] = online_user("alice");
   auto [bob, b] = online_user("bob");
+  expect_ok(send(*a, bob, "hello", "c1"));
   expect_ok(a->request({{"type", "typing"}, {"conversation", conversation_of(alice, bob)}}));
   auto typing = b->next_event("typing");
   ASSERT_TRUE(typing);
   EXPECT_EQ(typing->at("user_id").as_string(), alice.id);
   EXPECT_EQ(typing->at("conversation").as_string(), conversation_of(alice, bob));
   EXPECT_TRUE(a->no_event("typing", 100ms));
+}
+
+TEST_F(ChatTest, TypingReachesOnlySomeoneTheTyperHasExchangedAMessageWith) {
+  auto [alice, a] = online_user("alice");
+  auto [bob, b] = online_user("bob");
+  const auto conv = conversation_of(alice, bob);
+  // Answered ok, as typing to a user who does not exist: it tells nothing.
+  expect_ok(a->request({{"type", "typing"}, {"conversation", conv}}));
+  expect_ok(send(*a, bob, "hello", "c1"));
+  expect_ok(a->request({{"type", "typing"}, {"conversation", conv}}));
+  expect_ok(a->request({{"type", "typing"}, {"conversation", conv}}));
+  // Bob's frames in the order they were queued for him; his own ping's
+  // reply comes after all of them.
+  b->send({{"type", "ping"}, {"id", "after-all"}});
+  std::vector<std::string> seen;
+  while (auto frame = b->receive()) {
+    if (frame->contains("re")) break;
+    const std::string type(frame->at("type").as_string());
+    if (type == "message" || type == "typing") seen.push_back(type);
+  }
+  EXPECT_EQ(seen, (std::vector<std::string>{"message", "typing", "typing"}));
 }
 
 TEST_F(ChatTest, OutsidersAreForbidden) {
