@@ -66,7 +66,7 @@ class ConnectionCaps {
   }
 
   // Counts an admitted slot that has no address yet for `address` too (the
-  // client behind a trusted proxy, known from its first request). False,
+  // client behind a trusted proxy, known at its WebSocket upgrade). False,
   // and the slot unchanged, when that address is full.
   bool add_address(Slot& slot, std::string address) {
     if (address.empty() || slot.has_address()) return true;

@@ -80,8 +80,8 @@ struct GatewayServer::Impl {
 
   // Every accepted socket takes its place under the caps before anything
   // is read from it. A trusted proxy's sockets carry many clients: they
-  // count in all now, and for their client's address once its first
-  // request names it (HttpSession).
+  // count in all now, and for their client's address at the WebSocket
+  // upgrade that names it (HttpSession).
   ConnectionCaps::Slot admit(const TcpStream::socket_type& socket) {
     beast::error_code ec;
     const auto peer = socket.remote_endpoint(ec);

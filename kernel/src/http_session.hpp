@@ -72,8 +72,11 @@ class HttpSession : public std::enable_shared_from_this<HttpSession<Stream>> {
       if (const auto& token = shared_.config.metrics_token; token.empty()) {
         // Without a token the metrics (connection counts, error rates, the
         // database's state) are for this machine only: a scraper elsewhere
-        // needs the token. Behind a trusted proxy the forwarded client counts.
-        if (!is_loopback(client_address(stream_, request, shared_.config))) {
+        // needs the token. A request a proxy passed on is never local, even
+        // from a proxy on this machine that names no client: the socket's
+        // own peer must be loopback, not a trusted proxy, and the request
+        // must carry no forwarding header.
+        if (!local_request(request)) {
           return respond(request, http::status::forbidden, "text/plain",
                          "set server.metrics_token to read /metrics from another machine\n");
         }
@@ -90,6 +93,19 @@ class HttpSession : public std::enable_shared_from_this<HttpSession<Stream>> {
                      std::move(file.body), file.headers);
     }
     respond(request, http::status::not_found, "text/plain", "not found\n");
+  }
+
+  bool local_request(const http::request<http::string_body>& request) {
+    for (const auto header : {"X-Forwarded-For", "Forwarded", "X-Real-IP"}) {
+      if (request.find(header) != request.end()) return false;
+    }
+    beast::error_code ec;
+    const auto peer = beast::get_lowest_layer(stream_).socket().remote_endpoint(ec);
+    if (ec) return false;
+    const std::string address = unmapped(peer.address()).to_string();
+    const auto& trusted = shared_.config.trusted_proxies;
+    return is_loopback(address) &&
+           std::find(trusted.begin(), trusted.end(), address) == trusted.end();
   }
 
   void respond(const http::request<http::string_body>& request, http::status status,

@@ -83,9 +83,12 @@ void read_server(YamlConfig& cfg, ServerConfig& server) {
       cfg.int_in("activity_interval_ms", server.activity_interval.count(), 10, 3600 * 1000));
   server.max_pending_requests = static_cast<std::size_t>(cfg.int_in(
       "max_pending_requests", static_cast<std::int64_t>(server.max_pending_requests), 1, 1 << 20));
-  server.max_pending_request_bytes = static_cast<std::size_t>(
-      cfg.int_in("max_pending_request_bytes",
-                 static_cast<std::int64_t>(server.max_pending_request_bytes), 256, 1LL << 32));
+  // Unset, it is at least max_frame_bytes: a config that raised only that
+  // (valid before this key existed) keeps starting.
+  server.max_pending_request_bytes = static_cast<std::size_t>(cfg.int_in(
+      "max_pending_request_bytes",
+      static_cast<std::int64_t>(std::max(server.max_pending_request_bytes, server.max_frame_bytes)),
+      256, 1LL << 32));
   if (server.max_pending_request_bytes < server.max_frame_bytes) {
     cfg.fail("max_pending_request_bytes",
              "must be at least max_frame_bytes (" + std::to_string(server.max_frame_bytes) +

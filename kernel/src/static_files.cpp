@@ -85,6 +85,15 @@ std::optional<std::string_view> content_type_for(const fs::path& file) {
   if (extension == ".ico") return "image/x-icon";
   if (extension == ".woff2") return "font/woff2";
   if (extension == ".woff") return "font/woff";
+  if (extension == ".avif") return "image/avif";
+  if (extension == ".ttf") return "font/ttf";
+  if (extension == ".otf") return "font/otf";
+  if (extension == ".mp3") return "audio/mpeg";
+  if (extension == ".ogg" || extension == ".oga" || extension == ".opus") return "audio/ogg";
+  if (extension == ".wav") return "audio/wav";
+  if (extension == ".mp4") return "video/mp4";
+  if (extension == ".webm") return "video/webm";
+  if (extension == ".xml") return "application/xml";
   if (extension == ".wasm") return "application/wasm";
   if (extension == ".txt") return "text/plain; charset=utf-8";
   return std::nullopt;

@@ -154,6 +154,9 @@ TEST(Config, PendingRequestBytesMustHoldOneFrame) {
   EXPECT_THAT(error, HasSubstr(":4: server.max_pending_request_bytes: must be at least "
                                "max_frame_bytes (65536)"));
   EXPECT_EQ(load_error(kPluginDir + "server:\n  max_pending_request_bytes: 65536\n"), "");
+  // Unset, it follows a raised max_frame_bytes: such a config, valid before
+  // the key existed, still loads.
+  EXPECT_EQ(load_error(kPluginDir + "server:\n  max_frame_bytes: 4194304\n"), "");
 }
 
 TEST(Config, HttpKeepaliveRequestsIsRangeChecked) {

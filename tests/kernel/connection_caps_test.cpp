@@ -79,6 +79,9 @@ TEST(AddressGroupTest, IPv4IsItselfAndIPv6IsItsSlash64) {
   EXPECT_EQ(address_group("2001:db8:1:2::9"), "2001:db8:1:2::/64");
   EXPECT_NE(address_group("2001:db8:1:3::1"), address_group("2001:db8:1:2::1"));
   EXPECT_EQ(address_group("::1"), "::/64");
+  // NAT64: one IPv4 client per address.
+  EXPECT_EQ(address_group("64:ff9b::c000:201"), "64:ff9b::c000:201");
+  EXPECT_NE(address_group("64:ff9b:1::c000:201"), address_group("64:ff9b:1::c000:202"));
   EXPECT_EQ(address_group(""), "");
 }
 

@@ -235,7 +235,9 @@ void count_joins(pqxx::work& tx, const std::vector<std::int64_t>& users, std::in
 // Counts one group less for each of `users` who left one (removed or leaving).
 void count_departures(pqxx::work& tx, const std::vector<std::int64_t>& users) {
   tx.exec_params(
-      "UPDATE group_counts c SET groups = c.groups - 1"
+      // Never below 0: a count that drifted (a member added by a server of
+      // an older version, which kept no counts) must not block leaving.
+      "UPDATE group_counts c SET groups = greatest(c.groups - 1, 0)"
       " FROM (SELECT user_id FROM group_counts WHERE user_id = ANY($1::bigint[])"
       "   ORDER BY user_id FOR UPDATE) locked"
       " WHERE c.user_id = locked.user_id",

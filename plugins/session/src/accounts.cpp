@@ -371,6 +371,9 @@ void Accounts::issue_token(ConnectionId connection, std::string user_id, std::st
       [=](pqxx::connection& conn) {
         revoked->clear();  // the pool may run this twice (a dead connection)
         pqxx::work tx(conn);
+        // One token issue per user at a time: concurrent logins would each
+        // count the others' tokens as they were and together pass the cap.
+        tx.exec_params("SELECT 1 FROM users WHERE id = $1 FOR NO KEY UPDATE", user_id);
         const auto hash = token_hash(*token);
         *expires_at =
             tx.exec_params1(

@@ -111,13 +111,17 @@ class InFlightLimiter {
 };
 
 // The key a client address is limited by: an IPv6 address stands for its
-// /64 (one subscriber's network: a single host may use any address in it);
-// anything else (IPv4, text that is not an address) is its own key.
+// /64 (one subscriber's network: a single host may use any address in it),
+// but for a NAT64 one; anything else (IPv4, text that is not an address) is
+// its own key.
 inline std::string address_limit_key(std::string_view address) {
   if (address.find(':') == std::string_view::npos) return std::string(address);
   const std::string text(address);
   unsigned char bytes[16];
   if (inet_pton(AF_INET6, text.c_str(), bytes) != 1) return text;
+  // NAT64 (64:ff9b::/96, 64:ff9b:1::/48): one IPv4 client per address, as
+  // the kernel's address_group() counts them.
+  if (bytes[0] == 0x00 && bytes[1] == 0x64 && bytes[2] == 0xff && bytes[3] == 0x9b) return text;
   for (std::size_t i = 8; i < sizeof bytes; ++i) bytes[i] = 0;
   char out[INET6_ADDRSTRLEN];
   if (inet_ntop(AF_INET6, bytes, out, sizeof out) == nullptr) return text;

@@ -583,9 +583,14 @@ void Chat::on_typing(Request request, Reply reply) {
     // is not sent typing events (answered ok all the same, as typing to a
     // user who does not exist, so it tells nothing).
     const std::string peer = peer_of(target.direct, request.user_id);
-    if (holds_a_message(conversation)) {
-      host_.gateway().deliver(peer, frame);
-      return reply.ok();
+    switch (typing_reach(conversation)) {
+      case Reach::peer:
+        host_.gateway().deliver(peer, frame);
+        return reply.ok();
+      case Reach::nobody:
+        return reply.ok();
+      case Reach::unknown:
+        break;
     }
     auto talked = std::make_shared<bool>(false);
     return db_.run(
@@ -597,10 +602,8 @@ void Chat::on_typing(Request request, Reply reply) {
         },
         [=, this](const Status& status) {
           if (!status.ok()) return reply.fail(status);
-          if (*talked) {
-            remember_holds_a_message(conversation);
-            host_.gateway().deliver(peer, frame);
-          }
+          remember_reach(conversation, *talked);
+          if (*talked) host_.gateway().deliver(peer, frame);
           reply.ok();
         });
   }
@@ -630,17 +633,32 @@ void Chat::on_typing(Request request, Reply reply) {
       });
 }
 
-bool Chat::holds_a_message(const std::string& direct_conversation) {
-  const std::lock_guard lock(talked_mutex_);
-  return talked_.contains(direct_conversation);
+Chat::Reach Chat::typing_reach(const std::string& direct_conversation) {
+  const std::lock_guard lock(reach_mutex_);
+  if (talked_.contains(direct_conversation)) return Reach::peer;
+  const auto quiet = quiet_until_.find(direct_conversation);
+  if (quiet == quiet_until_.end()) return Reach::unknown;
+  if (std::chrono::steady_clock::now() < quiet->second) return Reach::nobody;
+  quiet_until_.erase(quiet);
+  return Reach::unknown;
 }
 
-void Chat::remember_holds_a_message(const std::string& direct_conversation) {
+void Chat::remember_reach(const std::string& direct_conversation, bool holds_a_message) {
   // Bounded: forgetting costs one lookup at the next typing.
   constexpr std::size_t kMaxRemembered = 100000;
-  const std::lock_guard lock(talked_mutex_);
-  if (talked_.size() >= kMaxRemembered) talked_.clear();
-  talked_.insert(direct_conversation);
+  // A stranger's typing is looked up at most this often per conversation,
+  // however fast it comes; the price is that typing in the first seconds
+  // after the first message may go nowhere.
+  constexpr auto kQuiet = std::chrono::seconds(5);
+  const std::lock_guard lock(reach_mutex_);
+  if (holds_a_message) {
+    if (talked_.size() >= kMaxRemembered) talked_.clear();
+    talked_.insert(direct_conversation);
+    quiet_until_.erase(direct_conversation);
+  } else {
+    if (quiet_until_.size() >= kMaxRemembered) quiet_until_.clear();
+    quiet_until_[direct_conversation] = std::chrono::steady_clock::now() + kQuiet;
+  }
 }
 
 void Chat::user_maybe_offline(const std::string& user_id) {

@@ -2,9 +2,11 @@
 // catch-up a connection gets at login.
 #pragma once
 
+#include <chrono>
 #include <memory>
 #include <mutex>
 #include <string>
+#include <unordered_map>
 #include <unordered_set>
 
 #include <parley/sdk.hpp>
@@ -38,8 +40,11 @@ class Chat {
   // Offers the message to the push plugins for those of `recipients` who
   // are offline.
   void offer_push(const StoredMessage& message, const std::vector<std::int64_t>& recipients);
-  bool holds_a_message(const std::string& direct_conversation);
-  void remember_holds_a_message(const std::string& direct_conversation);
+  // Whom a 1:1 typing reaches: the peer once the conversation holds a
+  // message, nobody before; unknown until looked up.
+  enum class Reach { peer, nobody, unknown };
+  Reach typing_reach(const std::string& direct_conversation);
+  void remember_reach(const std::string& direct_conversation, bool holds_a_message);
 
   Host& host_;
   Database& db_;
@@ -47,11 +52,12 @@ class Chat {
   MessageWriter writer_;
   PushOffers push_offers_;
   const OnlineView& online_;
-  // 1:1 conversations seen to hold a message: typing reaches the peer only
-  // there. Filled by typing's own lookups, so sends pay nothing for it; a
-  // conversation never loses its messages, so an entry never goes stale.
-  std::mutex talked_mutex_;
+  // Filled by typing's own lookups, so sends pay nothing for them. A
+  // conversation never loses its messages, so `talked_` never goes stale;
+  // one without a message is asked again after a few seconds.
+  std::mutex reach_mutex_;
   std::unordered_set<std::string> talked_;
+  std::unordered_map<std::string, std::chrono::steady_clock::time_point> quiet_until_;
 };
 
 }  // namespace parley::session

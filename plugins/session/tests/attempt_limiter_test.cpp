@@ -41,6 +41,9 @@ TEST(SessionAddressLimitKey, AnIPv6AddressStandsForItsSlash64) {
   EXPECT_EQ(address_limit_key("2001:db8:1:2:3:4:5:6"), "2001:db8:1:2::/64");
   EXPECT_EQ(address_limit_key("2001:db8:1:2::1"), address_limit_key("2001:db8:1:2:ffff::9"));
   EXPECT_NE(address_limit_key("2001:db8:1:2::1"), address_limit_key("2001:db8:1:3::1"));
+  // NAT64: one IPv4 client per address.
+  EXPECT_EQ(address_limit_key("64:ff9b::c000:201"), "64:ff9b::c000:201");
+  EXPECT_NE(address_limit_key("64:ff9b::c000:201"), address_limit_key("64:ff9b::c000:202"));
   EXPECT_EQ(address_limit_key("::1"), "::/64");
 }
 
