@@ -235,6 +235,13 @@ void Chat::on_send(Request request, Reply reply) {
 void Chat::on_stored(const SendRequest& request, const StoredMessage& message, bool created,
                      const MessageWriter::Members& members) {
   if (!created) return;
+  // Typing in a conversation that was looked up before its first message
+  // reaches the peer from now on. Free when nobody typed to a stranger.
+  if (request.group_id == 0 && quiet_entries_.load(std::memory_order_relaxed) > 0) {
+    const std::lock_guard lock(reach_mutex_);
+    quiet_until_.erase(request.conversation);
+    quiet_entries_.store(quiet_until_.size(), std::memory_order_relaxed);
+  }
   const Frame frame = message_event(message, "sent");
   auto& gateway = host_.gateway();
   std::vector<std::int64_t> recipients;
@@ -640,6 +647,7 @@ Chat::Reach Chat::typing_reach(const std::string& direct_conversation) {
   if (quiet == quiet_until_.end()) return Reach::unknown;
   if (std::chrono::steady_clock::now() < quiet->second) return Reach::nobody;
   quiet_until_.erase(quiet);
+  quiet_entries_.store(quiet_until_.size(), std::memory_order_relaxed);
   return Reach::unknown;
 }
 
@@ -647,8 +655,7 @@ void Chat::remember_reach(const std::string& direct_conversation, bool holds_a_m
   // Bounded: forgetting costs one lookup at the next typing.
   constexpr std::size_t kMaxRemembered = 100000;
   // A stranger's typing is looked up at most this often per conversation,
-  // however fast it comes; the price is that typing in the first seconds
-  // after the first message may go nowhere.
+  // however fast it comes (a message stored there ends the wait).
   constexpr auto kQuiet = std::chrono::seconds(5);
   const std::lock_guard lock(reach_mutex_);
   if (holds_a_message) {
@@ -659,6 +666,7 @@ void Chat::remember_reach(const std::string& direct_conversation, bool holds_a_m
     if (quiet_until_.size() >= kMaxRemembered) quiet_until_.clear();
     quiet_until_[direct_conversation] = std::chrono::steady_clock::now() + kQuiet;
   }
+  quiet_entries_.store(quiet_until_.size(), std::memory_order_relaxed);
 }
 
 void Chat::user_maybe_offline(const std::string& user_id) {

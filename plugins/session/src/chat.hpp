@@ -2,6 +2,7 @@
 // catch-up a connection gets at login.
 #pragma once
 
+#include <atomic>
 #include <chrono>
 #include <memory>
 #include <mutex>
@@ -54,10 +55,13 @@ class Chat {
   const OnlineView& online_;
   // Filled by typing's own lookups, so sends pay nothing for them. A
   // conversation never loses its messages, so `talked_` never goes stale;
-  // one without a message is asked again after a few seconds.
+  // one without a message is asked again after a few seconds, or at once
+  // after a message is stored there.
   std::mutex reach_mutex_;
   std::unordered_set<std::string> talked_;
   std::unordered_map<std::string, std::chrono::steady_clock::time_point> quiet_until_;
+  // quiet_until_'s size, read without the lock by every stored message.
+  std::atomic<std::size_t> quiet_entries_{0};
 };
 
 }  // namespace parley::session
