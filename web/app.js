@@ -556,25 +556,35 @@ async function onSynced() {
   render();
 }
 
+// All of the user's conversations, page by page (protocol section on
+// conversations: a reply without next_cursor is the last).
 async function loadConversations() {
-  const reply = await connection.request('conversations');
-  for (const entry of reply.conversations || []) {
-    const c = conversation(entry.conversation);
-    if (entry.last_message) merge(c, entry.last_message);
-    c.unread = visible(c) ? 0 : entry.unread;
-    c.readSeq = Math.max(c.readSeq, entry.read_seq || 0);
-    if (c.kind === 'd') c.peerReadSeq = Math.max(c.peerReadSeq, entry.peer_read_seq || 0);
-  }
-  render();
+  let cursor = null;
+  do {
+    const reply = await connection.request('conversations', cursor ? { cursor } : {});
+    for (const entry of reply.conversations || []) {
+      const c = conversation(entry.conversation);
+      if (entry.last_message) merge(c, entry.last_message);
+      c.unread = visible(c) ? 0 : entry.unread;
+      c.readSeq = Math.max(c.readSeq, entry.read_seq || 0);
+      if (c.kind === 'd') c.peerReadSeq = Math.max(c.peerReadSeq, entry.peer_read_seq || 0);
+    }
+    render();
+    cursor = reply.next_cursor || null;
+  } while (cursor);
 }
 
 async function loadGroups() {
   if (!state.features.groups) return;
   try {
-    const groups = await connection.request('group.list');
-    for (const g of groups.groups || []) {
-      rememberGroupName(conversation(`g:${g.group_id}`), g.name);
-    }
+    let cursor = null;
+    do {
+      const groups = await connection.request('group.list', cursor ? { cursor } : {});
+      for (const g of groups.groups || []) {
+        rememberGroupName(conversation(`g:${g.group_id}`), g.name);
+      }
+      cursor = groups.next_cursor || null;
+    } while (cursor);
   } catch (error) {
     if (error.code === 'unsupported') state.features.groups = false;
     else throw error;

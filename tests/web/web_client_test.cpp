@@ -96,6 +96,9 @@ TEST(WebClient, Reconnect) {
 TEST(WebClient, OutboxReload) {
   run_scenario("outbox_reload");
 }
+TEST(WebClient, Paging) {
+  run_scenario("paging");
+}
 TEST(WebClient, HalfOpen) {
   run_scenario("half_open");
 }
