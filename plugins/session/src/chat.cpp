@@ -201,6 +201,15 @@ void Chat::on_send(Request request, Reply reply) {
     if (!recipient) throw Failure(ErrorCode::not_found, "no such user");
     send.recipient_id = *recipient;
     send.conversation = direct_conversation(request.user_id, *to);
+    // A typing looked up before the conversation's first message is asked
+    // again at the next one: the sender's next requests come after this one
+    // (the order of a connection), so their typing is not lost to the
+    // lookup's wait. Free when nobody typed to a stranger.
+    if (quiet_entries_.load(std::memory_order_relaxed) > 0) {
+      const std::lock_guard lock(reach_mutex_);
+      quiet_until_.erase(send.conversation);
+      quiet_entries_.store(quiet_until_.size(), std::memory_order_relaxed);
+    }
   }
   send.body = std::string(*text);
   send.client_msg_id = std::string(client_msg_id);
@@ -235,13 +244,6 @@ void Chat::on_send(Request request, Reply reply) {
 void Chat::on_stored(const SendRequest& request, const StoredMessage& message, bool created,
                      const MessageWriter::Members& members) {
   if (!created) return;
-  // Typing in a conversation that was looked up before its first message
-  // reaches the peer from now on. Free when nobody typed to a stranger.
-  if (request.group_id == 0 && quiet_entries_.load(std::memory_order_relaxed) > 0) {
-    const std::lock_guard lock(reach_mutex_);
-    quiet_until_.erase(request.conversation);
-    quiet_entries_.store(quiet_until_.size(), std::memory_order_relaxed);
-  }
   const Frame frame = message_event(message, "sent");
   auto& gateway = host_.gateway();
   std::vector<std::int64_t> recipients;
@@ -655,7 +657,7 @@ void Chat::remember_reach(const std::string& direct_conversation, bool holds_a_m
   // Bounded: forgetting costs one lookup at the next typing.
   constexpr std::size_t kMaxRemembered = 100000;
   // A stranger's typing is looked up at most this often per conversation,
-  // however fast it comes (a message stored there ends the wait).
+  // however fast it comes (a send there ends the wait).
   constexpr auto kQuiet = std::chrono::seconds(5);
   const std::lock_guard lock(reach_mutex_);
   if (holds_a_message) {

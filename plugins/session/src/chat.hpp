@@ -56,11 +56,11 @@ class Chat {
   // Filled by typing's own lookups, so sends pay nothing for them. A
   // conversation never loses its messages, so `talked_` never goes stale;
   // one without a message is asked again after a few seconds, or at once
-  // after a message is stored there.
+  // after a send there.
   std::mutex reach_mutex_;
   std::unordered_set<std::string> talked_;
   std::unordered_map<std::string, std::chrono::steady_clock::time_point> quiet_until_;
-  // quiet_until_'s size, read without the lock by every stored message.
+  // quiet_until_'s size, read without the lock by every 1:1 send.
   std::atomic<std::size_t> quiet_entries_{0};
 };
 
