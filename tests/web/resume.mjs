@@ -98,7 +98,13 @@ await scenario('resume', async (browser) => {
     `the laptop shows all ${expected.length} messages`,
   );
   const shown = await shownMessages(alice.page);
-  check(JSON.stringify(shown) === JSON.stringify(expected), `the laptop after waking: ${JSON.stringify(shown)}`);
+  // With each row's seq: a failure here once showed "Written while asleep"
+  // just before "Missed 100", and the seqs tell whether the server or the
+  // client ordered them so.
+  const rows = await alice.page.$$eval('#messages li[data-seq]', (lis) =>
+    lis.map((li) => `${li.dataset.seq}:${li.dataset.messageId}:${li.querySelector('.text').textContent}`),
+  );
+  check(JSON.stringify(shown) === JSON.stringify(expected), `the laptop after waking: ${JSON.stringify(rows)}`);
   check(failNext.size === 0, `conversations and group.list failed once: ${[...failNext]}`);
   await shot(alice.page, 'laptop-no-hole');
 
