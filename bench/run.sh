@@ -32,11 +32,14 @@
 #   BENCH_BUILD_DIR=build-release   BENCH_SKIP_BUILD=1 uses it as it is
 #   BENCH_IO_THREADS=1      parleyd server.io_threads (1 is also parleyd's default)
 #   BENCH_WORKER_THREADS=   parleyd worker_threads (default: its own)
+#   BENCH_GENERATOR_THREADS=1  the generator's I/O threads
 #   BENCH_DB_POOL=4         parleyd database.pool_size
 #   BENCH_WAL_WARMUP=1      0: measure on a new cluster's WAL, segment creation
 #                           and all (see "WAL warm-up" below)
 #   BENCH_LOCK=FILE         hold this lock (flock) while measuring, e.g.
 #                           /tmp/parley-build.lock to keep builds off the CPU
+#   BENCH_PG_LOG=FILE       keep PostgreSQL's log there (checkpoints and
+#                           autovacuum runs are logged with their times)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 root=$(pwd)
@@ -101,6 +104,9 @@ cleanup() {
       "$pg_bin/pg_ctl" -D "$work/pg/pgdata" -m immediate stop >/dev/null 2>&1 || true
     fi
   fi
+  if [ -n "${BENCH_PG_LOG:-}" ] && [ -f "$work/pg/postgres.log" ]; then
+    cp "$work/pg/postgres.log" "$BENCH_PG_LOG" || true
+  fi
   rm -rf "$work"
   exit $status
 }
@@ -139,6 +145,10 @@ if [ "$fsync" != on ] || [ "$sync_commit" != on ]; then
   log "PostgreSQL is not durable (fsync=$fsync synchronous_commit=$sync_commit)"; exit 1
 fi
 log "PostgreSQL: fsync=$fsync synchronous_commit=$sync_commit shared_buffers=$shared_buffers"
+if [ -n "${BENCH_PG_LOG:-}" ]; then
+  psql -q "$db_url" -c "ALTER SYSTEM SET log_checkpoints = on" \
+    -c "ALTER SYSTEM SET log_autovacuum_min_duration = 0" -c "SELECT pg_reload_conf()" >/dev/null
+fi
 
 # WAL warm-up. A new cluster has no spare WAL segments: each 16 MB segment
 # is created, zero-filled and fsynced when the log reaches it, by the backend
@@ -258,7 +268,7 @@ run() {  # run NAME server|db ARGS...
   last_out=$out
   if [ "$kind" = server ]; then
     start_parleyd
-    args+=(--url "$url" --server-pid "$parleyd_pid")
+    args+=(--url "$url" --server-pid "$parleyd_pid" --threads "${BENCH_GENERATOR_THREADS:-1}")
   fi
   log "running $name: ${args[*]}"
   if ! "$bench" "${args[@]}" --output "$out"; then

@@ -5,6 +5,7 @@
 
 #include <sys/wait.h>
 
+#include <algorithm>
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
@@ -172,6 +173,15 @@ TEST_F(BenchSmoke, MessagingOpenLoop) {
   EXPECT_GT(num(r.at("messages_per_second")), 100);
   EXPECT_EQ(num(r.at("missing_deliveries")), 0);
   check_latency(r.at("send_to_delivery"));
+  // One slot per 100 ms of the 1 s window; the slots' largest is the
+  // histogram's largest (to the 0.1 ms the slots are rounded to).
+  const auto& timeline = r.at("send_to_delivery_timeline").as_object();
+  const auto& slot_max = timeline.at("max_ms").as_array();
+  ASSERT_EQ(slot_max.size(), 10u);
+  EXPECT_EQ(timeline.at("over_10ms").as_array().size(), 10u);
+  double largest = 0;
+  for (const auto& v : slot_max) largest = std::max(largest, num(v));
+  EXPECT_NEAR(largest, num(r.at("send_to_delivery").at("max_ms")), 0.1);
 }
 
 TEST_F(BenchSmoke, Idle) {

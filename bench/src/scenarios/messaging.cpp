@@ -8,10 +8,13 @@
 // Latency: send -> "ok" on the sender's connection, send -> "message" event
 // on the receiver's connection (the send time travels in the message text).
 // After the measured window no new send starts; every ok must then be
-// delivered exactly once.
+// delivered exactly once. The window's send->delivery is also reported per
+// 100 ms of send time (the largest, and how many took over 10 ms): whether a
+// tail is spread evenly or comes in bursts tells queueing from a stall.
 #include <atomic>
 #include <charconv>
 #include <cmath>
+#include <memory>
 #include <thread>
 
 #include <boost/asio/steady_timer.hpp>
@@ -81,6 +84,10 @@ class Messaging final : public Scenario {
     // Open loop: how late the generator itself starts a send, a part of
     // both latencies above that is not the server's.
     Histogram send_lag;
+    // Per kSlotNs of scheduled send time in the window.
+    std::unique_ptr<std::atomic<std::uint64_t>[]> slot_max_us;
+    std::unique_ptr<std::atomic<std::uint64_t>[]> slot_over_10ms;
+    std::size_t slots = 0;
     std::atomic<std::uint64_t> sent{0};
     std::atomic<std::uint64_t> oks{0};
     std::atomic<std::uint64_t> oks_in_window{0};
@@ -99,7 +106,11 @@ class Messaging final : public Scenario {
     }
   };
 
+  static constexpr std::int64_t kSlotNs = 100'000'000;
+
   void send_one(Pair& p, std::int64_t scheduled_ns);
+  void record_in_timeline(std::int64_t scheduled_ns, std::int64_t latency_ns);
+  boost::json::object timeline() const;
   void on_reply(Pair& p, std::int64_t scheduled_ns, const Json& reply);
   void on_event(Pair& p, const Json& event);
 
@@ -196,7 +207,31 @@ void Messaging::on_event(Pair& p, const Json& event) {
   shared_.delivered.fetch_add(1, std::memory_order_relaxed);
   if (scheduled >= shared_.window_start && scheduled < shared_.window_end) {
     shared_.to_delivery.record(std::chrono::nanoseconds(now - scheduled));
+    record_in_timeline(scheduled, now - scheduled);
   }
+}
+
+void Messaging::record_in_timeline(std::int64_t scheduled_ns, std::int64_t latency_ns) {
+  const auto slot = static_cast<std::size_t>((scheduled_ns - shared_.window_start) / kSlotNs);
+  if (slot >= shared_.slots) return;
+  const auto micros = static_cast<std::uint64_t>(std::max<std::int64_t>(latency_ns, 0) / 1000);
+  auto& max = shared_.slot_max_us[slot];
+  std::uint64_t seen = max.load(std::memory_order_relaxed);
+  while (micros > seen && !max.compare_exchange_weak(seen, micros, std::memory_order_relaxed)) {
+  }
+  if (micros > 10'000) shared_.slot_over_10ms[slot].fetch_add(1, std::memory_order_relaxed);
+}
+
+boost::json::object Messaging::timeline() const {
+  boost::json::array max_ms;
+  boost::json::array over_10ms;
+  for (std::size_t i = 0; i < shared_.slots; ++i) {
+    max_ms.push_back(std::round(static_cast<double>(shared_.slot_max_us[i].load()) / 100.0) / 10.0);
+    over_10ms.push_back(shared_.slot_over_10ms[i].load());
+  }
+  return {{"slot_ms", kSlotNs / 1'000'000},
+          {"max_ms", std::move(max_ms)},
+          {"over_10ms", std::move(over_10ms)}};
 }
 
 void Messaging::run(Context& ctx) {
@@ -228,6 +263,10 @@ void Messaging::run(Context& ctx) {
   const std::int64_t start = now_ns();
   shared_.window_start = start + static_cast<std::int64_t>(warmup_ * 1e9);
   shared_.window_end = shared_.window_start + static_cast<std::int64_t>(duration_ * 1e9);
+  shared_.slots =
+      static_cast<std::size_t>((shared_.window_end - shared_.window_start + kSlotNs - 1) / kSlotNs);
+  shared_.slot_max_us = std::make_unique<std::atomic<std::uint64_t>[]>(shared_.slots);
+  shared_.slot_over_10ms = std::make_unique<std::atomic<std::uint64_t>[]>(shared_.slots);
   const auto to_time = [](std::int64_t ns) {
     return Clock::time_point(std::chrono::nanoseconds(ns));
   };
@@ -320,6 +359,13 @@ void Messaging::run(Context& ctx) {
   r["unexpected_closes"] = closes;
   r["send_to_ok"] = shared_.to_ok.summary();
   r["send_to_delivery"] = shared_.to_delivery.summary();
+  auto slots = timeline();
+  // The wall clock of the first slot, to set beside other logs (PostgreSQL's).
+  slots["start_unix_ms"] = std::chrono::duration_cast<std::chrono::milliseconds>(
+                               std::chrono::system_clock::now().time_since_epoch())
+                               .count() -
+                           (now_ns() - shared_.window_start) / 1'000'000;
+  r["send_to_delivery_timeline"] = std::move(slots);
   r["drain_seconds"] = std::round(drain_seconds * 1000) / 1000;
   r["cpu"] = std::move(cpu_result);
 
