@@ -279,21 +279,25 @@ void Accounts::login_with_password(ConnectionId connection, const std::string& a
   }
   struct Found {
     std::string user_id, name, hash;
+    bool known_address = false;
   };
   auto found = std::make_shared<std::optional<Found>>();
   auto lowered_email = std::make_shared<std::string>();
+  const auto known_days = settings_.known_login_address_days;
   db_.run(
       [=](pqxx::connection& conn) {
         pqxx::read_transaction tx(conn);
         const auto row = tx.exec_params1(
-            "SELECT lower($1::text), u.id, u.name, u.password_hash FROM (SELECT 1) AS one"
-            " LEFT JOIN users u ON lower(u.email) = lower($1::text)",
-            email);
+            "SELECT lower($1::text), u.id, u.name, u.password_hash,"
+            " EXISTS (SELECT 1 FROM known_login_addresses k WHERE k.user_id = u.id"
+            " AND k.address = $2 AND k.last_login > now() - make_interval(days => $3))"
+            " FROM (SELECT 1) AS one LEFT JOIN users u ON lower(u.email) = lower($1::text)",
+            email, address_key, static_cast<int>(known_days));
         *lowered_email = row[0].as<std::string>();
         found->reset();
         if (!row[1].is_null()) {
-          *found =
-              Found{row[1].as<std::string>(), row[2].as<std::string>(), row[3].as<std::string>()};
+          *found = Found{row[1].as<std::string>(), row[2].as<std::string>(),
+                         row[3].as<std::string>(), known_days > 0 && row[4].as<bool>()};
         }
       },
       [=, this](const Status& status) {
@@ -307,7 +311,8 @@ void Accounts::login_with_password(ConnectionId connection, const std::string& a
         // an account would be and the answers reveal nothing.
         const std::string account =
             found->has_value() ? "u:" + (*found)->user_id : "e:" + *lowered_email;
-        if (!count_account_attempt(*attempt, account, address_key)) {
+        const bool known_address = found->has_value() && (*found)->known_address;
+        if (!count_account_attempt(*attempt, account, address_key, known_address)) {
           take_back(*attempt);
           return reply.error(ErrorCode::rate_limited, "too many failed logins; retry later");
         }
@@ -328,7 +333,7 @@ void Accounts::login_with_password(ConnectionId connection, const std::string& a
                 return reply.error(ErrorCode::unauthenticated, "invalid credentials");
               }
               take_back(*attempt);
-              issue_token(connection, (*found)->user_id, (*found)->name, reply);
+              issue_token(connection, (*found)->user_id, (*found)->name, address_key, reply);
             });
         if (!queued) {
           take_back(*attempt);
@@ -338,13 +343,18 @@ void Accounts::login_with_password(ConnectionId connection, const std::string& a
 }
 
 bool Accounts::count_account_attempt(CountedAttempt& attempt, const std::string& account,
-                                     const std::string& address_key) {
+                                     const std::string& address_key, bool known_address) {
   attempt.account_at = host_.clock().now();
   const std::string account_address_key = account + "\n" + address_key;
   if (!failed_by_account_address_.try_record(account_address_key, attempt.account_at)) {
     return false;
   }
   attempt.account_address_key = account_address_key;
+  // From an address the account logged in from before, only the limits per
+  // address and per (account, address) apply: the owner's usual addresses
+  // stay open while strangers elsewhere use up the account's hour. A guesser
+  // there is still held to failed_logins_per_account_and_address.
+  if (known_address) return true;
   if (!failed_by_account_.try_record(account, attempt.account_at)) return false;
   attempt.account_key = account;
   return true;
@@ -361,12 +371,13 @@ void Accounts::take_back(const CountedAttempt& attempt) {
 }
 
 void Accounts::issue_token(ConnectionId connection, std::string user_id, std::string name,
-                           Reply reply) {
+                           std::string address_key, Reply reply) {
   auto token = std::make_shared<std::string>(random_token());
   auto expires_at = std::make_shared<std::string>();
   auto revoked = std::make_shared<std::vector<std::string>>();
   const auto ttl = std::to_string(settings_.token_ttl.count());
   const auto others_kept = static_cast<std::int64_t>(settings_.max_tokens_per_user) - 1;
+  const auto known_days = settings_.known_login_address_days;
   db_.run(
       [=](pqxx::connection& conn) {
         revoked->clear();  // the pool may run this twice (a dead connection)
@@ -393,6 +404,18 @@ void Accounts::issue_token(ConnectionId connection, std::string user_id, std::st
                             " RETURNING encode(token_hash, 'hex')",
                             user_id, hash, others_kept)) {
           revoked->push_back(row[0].as<std::string>());
+        }
+        if (known_days > 0 && !address_key.empty()) {
+          tx.exec_params(
+              "INSERT INTO known_login_addresses (user_id, address, last_login)"
+              " VALUES ($1, $2, now()) ON CONFLICT (user_id, address)"
+              " DO UPDATE SET last_login = EXCLUDED.last_login",
+              user_id, address_key);
+          // Kept no longer than they count.
+          tx.exec_params(
+              "DELETE FROM known_login_addresses WHERE user_id = $1"
+              " AND last_login <= now() - make_interval(days => $2)",
+              user_id, static_cast<int>(known_days));
         }
         tx.commit();
       },

@@ -63,11 +63,14 @@ class Accounts {
   // Counts the attempt against `account` (from `address_key`) and against
   // the account from every address; false when either is used up.
   bool count_account_attempt(CountedAttempt& attempt, const std::string& account,
-                             const std::string& address_key);
+                             const std::string& address_key, bool known_address);
   void take_back(const CountedAttempt& attempt);
   // Issues a token; past max_tokens_per_user live ones, revokes the oldest
   // and ends their connections.
-  void issue_token(ConnectionId connection, std::string user_id, std::string name, Reply reply);
+  // `address_key` (the client's address as the limits count it) becomes one
+  // of the account's known login addresses.
+  void issue_token(ConnectionId connection, std::string user_id, std::string name,
+                   std::string address_key, Reply reply);
   // `remaining`: how long the token has left; its connections end then.
   void finish_login(ConnectionId connection, std::string user_id, std::string name,
                     std::string token, std::string expires_at, std::chrono::milliseconds remaining,

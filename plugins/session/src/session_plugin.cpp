@@ -71,6 +71,8 @@ class SessionPlugin : public Plugin {
                          settings_.failed_logins_per_account_address, 1, 1 << 30);
       settings_.failed_logins_per_account = limits->int_in(
           "failed_logins_per_account_per_hour", settings_.failed_logins_per_account, 1, 1 << 30);
+      settings_.known_login_address_days =
+          limits->int_in("known_login_address_days", settings_.known_login_address_days, 0, 3650);
       settings_.password_logins_per_address =
           limits->int_in("password_logins_per_address_per_15min",
                          settings_.password_logins_per_address, 1, 1 << 30);

@@ -38,6 +38,10 @@ struct Settings {
   // hour: past it the account's password logins are refused until the
   // window ends (its token logins still work).
   std::int64_t failed_logins_per_account = 100;
+  // ... except from an address the account logged in from with its password
+  // within this many days (0: no exception): a stranger's guesses from
+  // elsewhere do not lock the owner out where they usually log in.
+  std::int64_t known_login_address_days = 30;
   // Password logins from one address, per 15 minutes, whether they succeed
   // or not: each costs a hash. Token logins are not counted.
   std::int64_t password_logins_per_address = 1000;

@@ -153,6 +153,65 @@ TEST_F(GuessingTest, FailedLoginsOfOneAccountAreCappedAcrossAddresses) {
   login(*elsewhere, bob);
 }
 
+TEST_F(GuessingTest, WhereTheAccountLoggedInBeforeThePasswordStillWorks) {
+  auto home = connect_from("198.51.100.1");
+  User alice = register_user(*home, "alice");
+  login(*home, alice);
+  // The account's hourly five, used up by strangers.
+  for (int i = 0; i < 5; ++i) {
+    auto guesser = connect_from("203.0.113." + std::to_string(10 + i));
+    expect_error(password_login(*guesser, alice.email, "wrong"), "unauthenticated");
+  }
+  auto elsewhere = connect_from("192.0.2.77");
+  expect_error(password_login(*elsewhere, alice.email, alice.password), "rate_limited");
+  // At home, a new connection (a new device, a lost token) logs in.
+  auto laptop = connect_from("198.51.100.1");
+  login(*laptop, alice);
+  // A guesser at that address is still held to the limit per account and
+  // address (three), the right password then too.
+  auto neighbour = connect_from("198.51.100.1");
+  for (int i = 0; i < 3; ++i) {
+    expect_error(password_login(*neighbour, alice.email, "wrong"), "unauthenticated");
+  }
+  expect_error(password_login(*neighbour, alice.email, "wrong"), "rate_limited");
+  expect_error(password_login(*neighbour, alice.email, alice.password), "rate_limited");
+}
+
+TEST_F(GuessingTest, AnIPv6NetworkTheAccountLoggedInFromIsKnownAsAWhole) {
+  auto phone = connect_from("2001:db8:7:8::10");
+  User alice = register_user(*phone, "alice");
+  login(*phone, alice);
+  for (int i = 0; i < 5; ++i) {
+    auto guesser = connect_from("203.0.113." + std::to_string(10 + i));
+    expect_error(password_login(*guesser, alice.email, "wrong"), "unauthenticated");
+  }
+  // Another address of the phone's /64 (privacy addresses change).
+  auto later = connect_from("2001:db8:7:8:abcd::99");
+  login(*later, alice);
+  auto other_network = connect_from("2001:db8:7:9::10");
+  expect_error(password_login(*other_network, alice.email, alice.password), "rate_limited");
+}
+
+// known_login_address_days: 0 keeps the per-account limit for every address.
+class GuessingWithoutKnownAddressesTest : public GuessingTest {
+ protected:
+  std::string session_config() const override {
+    return GuessingTest::session_config() + "        known_login_address_days: 0\n";
+  }
+};
+
+TEST_F(GuessingWithoutKnownAddressesTest, NoAddressIsExempt) {
+  auto home = connect_from("198.51.100.1");
+  User alice = register_user(*home, "alice");
+  login(*home, alice);
+  for (int i = 0; i < 5; ++i) {
+    auto guesser = connect_from("203.0.113." + std::to_string(10 + i));
+    expect_error(password_login(*guesser, alice.email, "wrong"), "unauthenticated");
+  }
+  auto laptop = connect_from("198.51.100.1");
+  expect_error(password_login(*laptop, alice.email, alice.password), "rate_limited");
+}
+
 TEST_F(GuessingTest, AnUnknownEmailIsCappedAsAnAccountWouldBe) {
   // The answers do not tell whether the email has an account.
   for (int i = 0; i < 5; ++i) {

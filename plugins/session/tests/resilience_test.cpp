@@ -260,14 +260,15 @@ TEST(MigrationTest, TwoServersStartingTogetherApplyEachMigrationOnce) {
   const auto rows = tx.exec(
       "SELECT version, count(*) FROM parley_migrations WHERE component = 'session'"
       " GROUP BY version ORDER BY version");
-  ASSERT_EQ(rows.size(), 5u);
+  ASSERT_EQ(rows.size(), 6u);
   for (const auto& row : rows) EXPECT_EQ(row[1].as<int>(), 1);
   // Between them, each migration was applied (and logged) exactly once.
   const auto logs = first.log() + second.log();
   for (const char* name :
        {"applied migration 001_accounts.sql", "applied migration 002_messages.sql",
         "applied migration 003_groups.sql", "applied migration 004_devices.sql",
-        "applied migration 005_identifier_collation.sql"}) {
+        "applied migration 005_identifier_collation.sql",
+        "applied migration 006_known_login_addresses.sql"}) {
     const auto at = logs.find(name);
     ASSERT_NE(at, std::string::npos) << name;
     EXPECT_EQ(logs.find(name, at + 1), std::string::npos) << name << " applied twice";
