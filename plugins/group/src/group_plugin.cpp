@@ -50,8 +50,9 @@ class GroupPlugin : public Plugin {
 
 const char* const kHardDependencies[] = {"session", nullptr};
 const char* const kNoDependencies[] = {nullptr};
-const char* const kHandles[] = {"group.create", "group.add",  "group.remove", "group.leave",
-                                "group.role",   "group.info", "group.list",   nullptr};
+const char* const kHandles[] = {"group.create", "group.add",     "group.remove",
+                                "group.leave",  "group.role",    "group.info",
+                                "group.list",   "group.privacy", nullptr};
 const char* const kServes[] = {"group.shared", nullptr};
 const char* const kPublishes[] = {"group.changed", nullptr};
 

@@ -30,6 +30,7 @@ constexpr std::int64_t kGroupsPage = 1000;
 // session's history and conversations pages: past it the page is cut short.
 constexpr std::size_t kReplyBudgetBytes = 1 << 20;
 constexpr std::string_view kTooManyGroups = "max_groups_per_user";
+constexpr std::string_view kAddsRestricted = "adds_restricted";
 
 // An id as the protocol writes it ("42"); nullopt for anything that cannot be one.
 std::optional<std::int64_t> parse_id(std::string_view text) {
@@ -244,6 +245,27 @@ void count_departures(pqxx::work& tx, const std::vector<std::int64_t>& users) {
       bigint_array(users));
 }
 
+// Refuses the change (forbidden) when one of `users` lets only their
+// contacts add them (group.privacy) and is not one of the actor's
+// `contacts` (a 1:1 conversation with a message).
+void check_adds_allowed(pqxx::work& tx, const std::vector<std::int64_t>& users,
+                        const std::vector<std::int64_t>& contacts, Groups::Outcome& outcome) {
+  std::vector<std::int64_t> refusing;
+  for (const auto& row : tx.exec_params("SELECT p.user_id FROM group_add_policies p"
+                                        " WHERE p.user_id = ANY($1::bigint[])"
+                                        " AND p.adds = 'contacts'"
+                                        " AND NOT p.user_id = ANY($2::bigint[])"
+                                        " ORDER BY p.user_id",
+                                        bigint_array(users), bigint_array(contacts))) {
+    refusing.push_back(row[0].as<std::int64_t>());
+  }
+  if (refusing.empty()) return;
+  outcome.refused = Status(
+      ErrorCode::forbidden,
+      fmt::format("only their contacts may add them to groups: {}", fmt::join(refusing, ", ")),
+      std::string(kAddsRestricted));
+}
+
 // The start of every change: locks the group (lock_group) and reads the
 // caller's role. Nothing, with `outcome` refused, for an unknown or ended
 // group (not_found) or a caller who is not a member (forbidden).
@@ -289,6 +311,7 @@ void Groups::register_handlers(Gateway& gateway) {
   gateway.handle("group.role", bind(&Groups::on_role), options);
   gateway.handle("group.info", bind(&Groups::on_info), options);
   gateway.handle("group.list", bind(&Groups::on_list), options);
+  gateway.handle("group.privacy", bind(&Groups::on_privacy), options);
 }
 
 void Groups::serve() {
@@ -297,9 +320,10 @@ void Groups::serve() {
   });
 }
 
-void Groups::require_users(const std::string& actor, const std::vector<std::int64_t>& users,
-                           Reply reply, std::function<void(Reply reply)> then) {
-  if (users.empty()) return then(std::move(reply));
+void Groups::require_users(
+    const std::string& actor, const std::vector<std::int64_t>& users, Reply reply,
+    std::function<void(Reply reply, std::vector<std::int64_t> contacts)> then) {
+  if (users.empty()) return then(std::move(reply), {});
   host_.bus().request(
       "session.contacts", json::object{{"user_id", actor}, {"others", id_strings(users)}},
       settings_.contacts_timeout,
@@ -316,7 +340,15 @@ void Groups::require_users(const std::string& actor, const std::vector<std::int6
           }
           return reply.error(ErrorCode::not_found, "no such user: " + names);
         }
-        then(std::move(reply));
+        std::vector<std::int64_t> contacts;
+        if (const auto* shared = response.value.as_object().if_contains("shared");
+            shared && shared->is_array()) {
+          for (const auto& id : shared->as_array()) {
+            if (!id.is_string()) continue;
+            if (const auto parsed = parse_id(id.as_string())) contacts.push_back(*parsed);
+          }
+        }
+        then(std::move(reply), std::move(contacts));
       });
 }
 
@@ -442,9 +474,12 @@ void Groups::on_create(Request request, Reply reply) {
   const std::int64_t max_groups = settings_.max_groups_per_user;
   require_users(
       request.user_id, members, std::move(reply),
-      [this, me, name = std::move(name), members, max_groups](Reply checked) {
+      [this, me, name = std::move(name), members, max_groups](Reply checked,
+                                                              std::vector<std::int64_t> contacts) {
         change(
-            [me, name, members, max_groups](pqxx::work& tx, Outcome& outcome) {
+            [me, name, members, max_groups, contacts](pqxx::work& tx, Outcome& outcome) {
+              check_adds_allowed(tx, members, contacts, outcome);
+              if (!outcome.refused.ok()) return;
               std::vector<std::int64_t> everyone{me};
               everyone.insert(everyone.end(), members.begin(), members.end());
               count_joins(tx, everyone, me, max_groups, outcome);
@@ -471,9 +506,11 @@ void Groups::on_add(Request request, Reply reply) {
   const std::int64_t max_groups = settings_.max_groups_per_user;
   require_users(
       request.user_id, members, std::move(reply),
-      [this, me, group, members, max_members, max_groups](Reply checked) {
+      [this, me, group, members, max_members, max_groups](Reply checked,
+                                                          std::vector<std::int64_t> contacts) {
         change(
-            [me, group, members, max_members, max_groups](pqxx::work& tx, Outcome& outcome) {
+            [me, group, members, max_members, max_groups, contacts](pqxx::work& tx,
+                                                                    Outcome& outcome) {
               const auto membership = lock_as_member(tx, group, me, outcome);
               if (!membership) return;
               const std::string& name = membership->group_name;
@@ -492,6 +529,8 @@ void Groups::on_add(Request request, Reply reply) {
                 if (!present.contains(user)) added.push_back(user);
               }
               if (added.empty()) return;
+              check_adds_allowed(tx, added, contacts, outcome);
+              if (!outcome.refused.ok()) return;
               // Counted under the group's row lock: concurrent adds are
               // counted one after another.
               if (static_cast<std::int64_t>(present.size() + added.size()) > max_members) {
@@ -514,7 +553,8 @@ void Groups::on_remove(Request request, Reply reply) {
   const std::int64_t group = group_id_of(request.fields);
   const auto members = members_of(request.fields, 0, true);
   require_users(
-      request.user_id, members, std::move(reply), [this, me, group, members](Reply checked) {
+      request.user_id, members, std::move(reply),
+      [this, me, group, members](Reply checked, std::vector<std::int64_t> /*contacts*/) {
         change(
             [me, group, members](pqxx::work& tx, Outcome& outcome) {
               const auto membership = lock_as_member(tx, group, me, outcome);
@@ -661,6 +701,39 @@ void Groups::on_info(Request request, Reply reply) {
                   {"name", result->name},
                   {"members", std::move(result->members)},
                   {"max_members", settings_.max_members}});
+      });
+}
+
+// group.privacy (an extension of protocol-v1): who may add the caller to
+// groups, "anyone" (protocol-v1's rule, and the default) or "contacts".
+// Without `adds` it answers the setting as it is.
+void Groups::on_privacy(Request request, Reply reply) {
+  const std::int64_t me = *parse_id(request.user_id);
+  std::optional<std::string> adds;
+  if (const auto value = optional_string(request.fields, "adds")) adds = std::string(*value);
+  if (adds && *adds != "anyone" && *adds != "contacts") {
+    throw Failure(ErrorCode::bad_request, "'adds' must be \"anyone\" or \"contacts\"");
+  }
+  auto current = std::make_shared<std::string>();
+  db_.run(
+      [me, adds, current](pqxx::connection& conn) {
+        pqxx::work tx(conn);
+        if (adds) {
+          tx.exec_params(
+              "INSERT INTO group_add_policies (user_id, adds) VALUES ($1, $2)"
+              " ON CONFLICT (user_id) DO UPDATE SET adds = EXCLUDED.adds",
+              me, *adds);
+          *current = *adds;
+        } else {
+          const auto rows =
+              tx.exec_params("SELECT adds FROM group_add_policies WHERE user_id = $1", me);
+          *current = rows.empty() ? "anyone" : rows[0][0].as<std::string>();
+        }
+        tx.commit();
+      },
+      [reply, current](const Status& status) {
+        if (!status.ok()) return reply.fail(status);
+        reply.ok({{"adds", *current}});
       });
 }
 

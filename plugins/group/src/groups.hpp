@@ -57,12 +57,14 @@ class Groups {
   void on_role(Request request, Reply reply);
   void on_info(Request request, Reply reply);
   void on_list(Request request, Reply reply);
+  void on_privacy(Request request, Reply reply);
   void on_shared(const boost::json::value& payload, ServiceReply reply);
 
-  // Asks session.contacts whether `users` exist; runs `then` when they all
-  // do, else answers not_found (or unavailable).
+  // Asks session.contacts whether `users` exist; runs `then` with those of
+  // them the actor has exchanged a 1:1 message with when they all do, else
+  // answers not_found (or unavailable).
   void require_users(const std::string& actor, const std::vector<std::int64_t>& users, Reply reply,
-                     std::function<void(Reply reply)> then);
+                     std::function<void(Reply reply, std::vector<std::int64_t> contacts)> then);
   // Runs `work` in one transaction; commits unless it refused. Then
   // announces every change and answers (with the group id when
   // `with_group_id`): the caller's next request, a send to the group for

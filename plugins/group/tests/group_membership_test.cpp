@@ -566,5 +566,42 @@ TEST_F(GroupMembershipTest, ContactsServiceNamesUnknownIdsAndOneToOnePeers) {
   expect_error(ask(*a, "session.contacts", {{"others", others}}), "bad_request");
 }
 
+TEST_F(GroupMembershipTest, OnlyContactsAddAUserWhoAsksForIt) {
+  auto [alice, a] = online_user("alice");
+  auto [bob, b] = online_user("bob");
+  auto [mallory, m] = online_user("mallory");
+  // The default is protocol-v1's: anyone adds anyone.
+  auto setting = a->request({{"type", "group.privacy"}});
+  expect_ok(setting);
+  EXPECT_EQ(setting.at("adds").as_string(), "anyone");
+  expect_ok(b->request({{"type", "group.privacy"}, {"adds", "contacts"}}));
+  expect_error(b->request({{"type", "group.privacy"}, {"adds", "friends"}}), "bad_request");
+  setting = b->request({{"type", "group.privacy"}});
+  EXPECT_EQ(setting.at("adds").as_string(), "contacts");
+
+  // Mallory has never exchanged a message with Bob: neither a create nor an
+  // add naming him goes through, and nothing changes.
+  auto refused = create(*m, "spam", ids({&alice, &bob}));
+  expect_error(refused, "forbidden");
+  EXPECT_EQ(refused.at("reason").as_string(), "adds_restricted");
+  EXPECT_NE(std::string(refused.at("message").as_string()).find(bob.id), std::string::npos);
+  const auto malloryGroup = create_group(*m, "spam", ids({&alice}));
+  refused = add(*m, malloryGroup, ids({&bob}));
+  expect_error(refused, "forbidden");
+  EXPECT_EQ(refused.at("reason").as_string(), "adds_restricted");
+  auto listed = b->request({{"type", "group.list"}});
+  expect_ok(listed);
+  EXPECT_TRUE(listed.at("groups").as_array().empty()) << json::serialize(listed);
+
+  // Alice has: her add goes through, and Bob may still create groups himself.
+  expect_ok(send(*a, bob, "hi", "d1"));
+  const auto group = create_group(*a, "friends", ids({}));
+  expect_ok(add(*a, group, ids({&bob})));
+  create_group(*b, "his own", ids({&alice}));
+  // Back to anyone: Mallory's add goes through too.
+  expect_ok(b->request({{"type", "group.privacy"}, {"adds", "anyone"}}));
+  expect_ok(add(*m, malloryGroup, ids({&bob})));
+}
+
 }  // namespace
 }  // namespace parley::test
