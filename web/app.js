@@ -548,6 +548,7 @@ async function onSynced() {
   await Promise.all([
     loadConversations().catch(reportUnlessOffline),
     loadGroups().catch(reportUnlessOffline),
+    loadGroupPrivacy().catch(reportUnlessOffline),
     open && fillHistory(open).then(() => markReadIfVisible(open), reportUnlessOffline),
   ]);
   subscribePresence([...state.conversations.values()].filter((c) => c.peer).map((c) => c.peer));
@@ -1107,6 +1108,43 @@ const GROUP_LIMITS = {
   rate_limited: 'You have created many groups lately. Try again later.',
 };
 
+function groupChangeRefused(error) {
+  if (error.code === 'not_found' && error.message) return error.message;
+  if (error.code === 'forbidden' && error.reason === 'adds_restricted') {
+    return 'Someone you named lets only people they have messaged add them to groups. Send them a message first.';
+  }
+  return sentenceFor(error, GROUP_LIMITS);
+}
+
+// Who may add me to groups (group.privacy, an extension): read after each
+// login, set from the checkbox. A server without it hides the checkbox.
+async function loadGroupPrivacy() {
+  if (!state.features.groups) return;
+  try {
+    const reply = await connection.request('group.privacy', {});
+    $('adds-contacts').checked = reply.adds === 'contacts';
+    $('adds-contacts').parentElement.hidden = false;
+  } catch (error) {
+    if (error.code === 'unsupported') $('adds-contacts').parentElement.hidden = true;
+    else throw error;
+  }
+}
+
+$('adds-contacts').addEventListener('change', () => {
+  const box = $('adds-contacts');
+  delete box.dataset.saved;
+  connection
+    .request('group.privacy', { adds: box.checked ? 'contacts' : 'anyone' })
+    .then((reply) => {
+      // What the server holds now (tests wait for it).
+      box.dataset.saved = reply.adds;
+    })
+    .catch((error) => {
+      box.checked = !box.checked;
+      reportError(error);
+    });
+});
+
 formHandler($('group-form'), async () => {
   try {
     const members = await findUsers(splitEmails($('group-emails').value));
@@ -1118,7 +1156,7 @@ formHandler($('group-form'), async () => {
     await refreshGroup(c);
     openConversation(c.id);
   } catch (error) {
-    showAlert(error.code === 'not_found' && error.message ? error.message : sentenceFor(error, GROUP_LIMITS));
+    showAlert(groupChangeRefused(error));
   }
 });
 
@@ -1130,7 +1168,7 @@ formHandler($('add-member-form'), async () => {
     $('add-member-email').value = '';
     await refreshGroup(c);
   } catch (error) {
-    showAlert(error.code === 'not_found' && error.message ? error.message : sentenceFor(error, GROUP_LIMITS));
+    showAlert(groupChangeRefused(error));
   }
 });
 

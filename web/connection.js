@@ -4,9 +4,11 @@
 // app's business (onOpen).
 
 export class RequestError extends Error {
-  constructor(code, message) {
+  constructor(code, message, reason) {
     super(message || code);
     this.code = code;
+    // The error's `reason`, where the server gives one (too_large, forbidden).
+    this.reason = reason;
   }
 }
 
@@ -93,7 +95,7 @@ export class Connection {
         const { resolve, reject } = this.waiting.get(frame.re);
         this.waiting.delete(frame.re);
         if (frame.type === 'ok') resolve(frame);
-        else reject(new RequestError(frame.code || 'internal', frame.message));
+        else reject(new RequestError(frame.code || 'internal', frame.message, frame.reason));
         return;
       }
       if (frame.re === undefined) this.onEvent(frame);

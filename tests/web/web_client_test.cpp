@@ -102,6 +102,9 @@ TEST(WebClient, Paging) {
 TEST(WebClient, HalfOpen) {
   run_scenario("half_open");
 }
+TEST(WebClient, GroupPrivacy) {
+  run_scenario("group_privacy");
+}
 
 }  // namespace
 }  // namespace parley::test
