@@ -405,17 +405,18 @@ void Accounts::issue_token(ConnectionId connection, std::string user_id, std::st
                             user_id, hash, others_kept)) {
           revoked->push_back(row[0].as<std::string>());
         }
+        // Addresses are kept no longer than they count (with 0 days, none
+        // are, including those stored while it was higher).
+        tx.exec_params(
+            "DELETE FROM known_login_addresses WHERE user_id = $1"
+            " AND last_login <= now() - make_interval(days => $2)",
+            user_id, static_cast<int>(known_days));
         if (known_days > 0 && !address_key.empty()) {
           tx.exec_params(
               "INSERT INTO known_login_addresses (user_id, address, last_login)"
               " VALUES ($1, $2, now()) ON CONFLICT (user_id, address)"
               " DO UPDATE SET last_login = EXCLUDED.last_login",
               user_id, address_key);
-          // Kept no longer than they count.
-          tx.exec_params(
-              "DELETE FROM known_login_addresses WHERE user_id = $1"
-              " AND last_login <= now() - make_interval(days => $2)",
-              user_id, static_cast<int>(known_days));
         }
         tx.commit();
       },
