@@ -112,6 +112,15 @@ class GuessingTest : public SessionTest {
                                      const std::string& password) {
     return client.request({{"type", "login"}, {"email", email}, {"password", password}});
   }
+
+  // Five strangers at five addresses, one wrong guess each at `email`: the
+  // account's hourly five (failed_logins_per_account_per_hour above).
+  void use_up_the_accounts_hour(const std::string& email) {
+    for (int i = 0; i < 5; ++i) {
+      auto guesser = connect_from("203.0.113." + std::to_string(10 + i));
+      expect_error(password_login(*guesser, email, "wrong"), "unauthenticated");
+    }
+  }
 };
 
 TEST_F(GuessingTest, AnAccountIsCountedByItsIdWhateverTheCaseOfItsEmail) {
@@ -134,11 +143,7 @@ TEST_F(GuessingTest, FailedLoginsOfOneAccountAreCappedAcrossAddresses) {
   auto owner = connect_from("198.51.100.1");
   User alice = register_user(*owner, "alice");
   login(*owner, alice);
-  // Five addresses, one guess each: the account's hourly five.
-  for (int i = 0; i < 5; ++i) {
-    auto guesser = connect_from("203.0.113." + std::to_string(10 + i));
-    expect_error(password_login(*guesser, alice.email, "wrong"), "unauthenticated");
-  }
+  use_up_the_accounts_hour(alice.email);
   auto elsewhere = connect_from("192.0.2.77");
   expect_error(password_login(*elsewhere, alice.email, "wrong"), "rate_limited");
   // The right password too, from an address that never guessed: the
@@ -157,11 +162,7 @@ TEST_F(GuessingTest, WhereTheAccountLoggedInBeforeThePasswordStillWorks) {
   auto home = connect_from("198.51.100.1");
   User alice = register_user(*home, "alice");
   login(*home, alice);
-  // The account's hourly five, used up by strangers.
-  for (int i = 0; i < 5; ++i) {
-    auto guesser = connect_from("203.0.113." + std::to_string(10 + i));
-    expect_error(password_login(*guesser, alice.email, "wrong"), "unauthenticated");
-  }
+  use_up_the_accounts_hour(alice.email);
   auto elsewhere = connect_from("192.0.2.77");
   expect_error(password_login(*elsewhere, alice.email, alice.password), "rate_limited");
   // At home, a new connection (a new device, a lost token) logs in.
@@ -181,10 +182,7 @@ TEST_F(GuessingTest, AnIPv6NetworkTheAccountLoggedInFromIsKnownAsAWhole) {
   auto phone = connect_from("2001:db8:7:8::10");
   User alice = register_user(*phone, "alice");
   login(*phone, alice);
-  for (int i = 0; i < 5; ++i) {
-    auto guesser = connect_from("203.0.113." + std::to_string(10 + i));
-    expect_error(password_login(*guesser, alice.email, "wrong"), "unauthenticated");
-  }
+  use_up_the_accounts_hour(alice.email);
   // Another address of the phone's /64 (privacy addresses change).
   auto later = connect_from("2001:db8:7:8:abcd::99");
   login(*later, alice);
@@ -204,20 +202,14 @@ TEST_F(GuessingWithoutKnownAddressesTest, NoAddressIsExempt) {
   auto home = connect_from("198.51.100.1");
   User alice = register_user(*home, "alice");
   login(*home, alice);
-  for (int i = 0; i < 5; ++i) {
-    auto guesser = connect_from("203.0.113." + std::to_string(10 + i));
-    expect_error(password_login(*guesser, alice.email, "wrong"), "unauthenticated");
-  }
+  use_up_the_accounts_hour(alice.email);
   auto laptop = connect_from("198.51.100.1");
   expect_error(password_login(*laptop, alice.email, alice.password), "rate_limited");
 }
 
 TEST_F(GuessingTest, AnUnknownEmailIsCappedAsAnAccountWouldBe) {
   // The answers do not tell whether the email has an account.
-  for (int i = 0; i < 5; ++i) {
-    auto guesser = connect_from("203.0.113." + std::to_string(10 + i));
-    expect_error(password_login(*guesser, "Nobody@example.com", "wrong"), "unauthenticated");
-  }
+  use_up_the_accounts_hour("Nobody@example.com");
   auto elsewhere = connect_from("192.0.2.77");
   expect_error(password_login(*elsewhere, "nobody@EXAMPLE.com", "wrong"), "rate_limited");
 }
