@@ -1111,19 +1111,31 @@ const GROUP_LIMITS = {
 function groupChangeRefused(error) {
   if (error.code === 'not_found' && error.message) return error.message;
   if (error.code === 'forbidden' && error.reason === 'adds_restricted') {
-    return 'Someone you named lets only people they have messaged add them to groups. Send them a message first.';
+    return 'Someone you named lets only people they have written to add them to groups.';
   }
   return sentenceFor(error, GROUP_LIMITS);
 }
 
 // Who may add me to groups (group.privacy, an extension): read after each
 // login, set from the checkbox. A server without it hides the checkbox.
+// `privacyChanges` counts the user's clicks: a read sent before one is stale.
+let privacyChanges = 0;
+let privacyConfirmed = 'anyone'; // what the server last said it holds
+
+function showPrivacy(adds) {
+  privacyConfirmed = adds;
+  $('adds-contacts').checked = adds === 'contacts';
+  // What the server holds now (tests wait for it).
+  $('adds-contacts').dataset.saved = adds;
+}
+
 async function loadGroupPrivacy() {
   if (!state.features.groups) return;
+  const changesBefore = privacyChanges;
   try {
     const reply = await connection.request('group.privacy', {});
-    $('adds-contacts').checked = reply.adds === 'contacts';
     $('adds-contacts').parentElement.hidden = false;
+    if (privacyChanges === changesBefore) showPrivacy(reply.adds);
   } catch (error) {
     if (error.code === 'unsupported') $('adds-contacts').parentElement.hidden = true;
     else throw error;
@@ -1132,15 +1144,16 @@ async function loadGroupPrivacy() {
 
 $('adds-contacts').addEventListener('change', () => {
   const box = $('adds-contacts');
+  const change = ++privacyChanges;
   delete box.dataset.saved;
   connection
     .request('group.privacy', { adds: box.checked ? 'contacts' : 'anyone' })
     .then((reply) => {
-      // What the server holds now (tests wait for it).
-      box.dataset.saved = reply.adds;
+      if (change === privacyChanges) showPrivacy(reply.adds);
     })
     .catch((error) => {
-      box.checked = !box.checked;
+      // Back to what the server holds, unless a later click superseded this one.
+      if (change === privacyChanges) showPrivacy(privacyConfirmed);
       reportError(error);
     });
 });

@@ -1,7 +1,7 @@
 // Who may add me to groups (group.privacy, an extension). Dave ticks "Only
-// people I have messaged can add me to groups"; the setting survives a
-// reload (the server keeps it); Alice, a stranger to him, cannot put him in
-// a group and is told why; once she has messaged him, she can.
+// people I have written to can add me to groups"; the setting survives a
+// reload (the server keeps it); Alice cannot put him in a group, even after
+// writing to him first, and is told why; once he has answered, she can.
 import { check, checkLabels, openConversation, person, register, scenario, send, shot, startChat } from './lib.mjs';
 
 async function createGroup(p, name, emails) {
@@ -19,7 +19,7 @@ await scenario('group_privacy', async (browser) => {
   for (const p of [alice, dave]) await register(p);
 
   await dave.page.locator('#new-group summary').click();
-  const box = dave.page.getByLabel('Only people I have messaged can add me to groups');
+  const box = dave.page.getByLabel('Only people I have written to can add me to groups');
   check(!(await box.isChecked()), 'anyone may add by default');
   await checkLabels(dave.page);
   await box.check();
@@ -31,12 +31,14 @@ await scenario('group_privacy', async (browser) => {
   await dave.page.waitForFunction(() => document.getElementById('adds-contacts').checked);
   await shot(dave.page, 'dave-only-contacts');
 
-  await createGroup(alice, 'Surprise', dave.email);
-  await alice.page.locator('#alert', { hasText: 'lets only people they have messaged add them' }).waitFor();
-  await shot(alice.page, 'alice-refused');
-
   await startChat(alice, dave);
   await send(alice, 'Hi Dave, a group for the party?');
+  await createGroup(alice, 'Surprise', dave.email);
+  await alice.page.locator('#alert', { hasText: 'lets only people they have written to add them' }).waitFor();
+  await shot(alice.page, 'alice-refused');
+
+  await openConversation(dave, 'Alice');
+  await send(dave, 'Sure, add me');
   await createGroup(alice, 'Party', dave.email);
   await alice.page.locator('#chat-title', { hasText: 'Party' }).waitFor();
   await openConversation(dave, 'Party');

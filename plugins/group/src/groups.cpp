@@ -247,7 +247,9 @@ void count_departures(pqxx::work& tx, const std::vector<std::int64_t>& users) {
 
 // Refuses the change (forbidden) when one of `users` lets only their
 // contacts add them (group.privacy) and is not one of the actor's
-// `contacts` (a 1:1 conversation with a message).
+// `contacts`: users who wrote to the actor themselves (session.contacts'
+// `wrote`). A message the actor sent them does not count, or one
+// unsolicited "hi" would undo the setting.
 void check_adds_allowed(pqxx::work& tx, const std::vector<std::int64_t>& users,
                         const std::vector<std::int64_t>& contacts, Groups::Outcome& outcome) {
   std::vector<std::int64_t> refusing;
@@ -325,7 +327,8 @@ void Groups::require_users(
     std::function<void(Reply reply, std::vector<std::int64_t> contacts)> then) {
   if (users.empty()) return then(std::move(reply), {});
   host_.bus().request(
-      "session.contacts", json::object{{"user_id", actor}, {"others", id_strings(users)}},
+      "session.contacts",
+      json::object{{"user_id", actor}, {"others", id_strings(users)}, {"wrote", true}},
       settings_.contacts_timeout,
       [reply = std::move(reply), then = std::move(then)](Response response) mutable {
         if (!response.ok() || !response.value.is_object()) {
@@ -341,9 +344,9 @@ void Groups::require_users(
           return reply.error(ErrorCode::not_found, "no such user: " + names);
         }
         std::vector<std::int64_t> contacts;
-        if (const auto* shared = response.value.as_object().if_contains("shared");
-            shared && shared->is_array()) {
-          for (const auto& id : shared->as_array()) {
+        if (const auto* wrote = response.value.as_object().if_contains("wrote");
+            wrote && wrote->is_array()) {
+          for (const auto& id : wrote->as_array()) {
             if (!id.is_string()) continue;
             if (const auto parsed = parse_id(id.as_string())) contacts.push_back(*parsed);
           }
@@ -478,11 +481,14 @@ void Groups::on_create(Request request, Reply reply) {
                                                               std::vector<std::int64_t> contacts) {
         change(
             [me, name, members, max_groups, contacts](pqxx::work& tx, Outcome& outcome) {
-              check_adds_allowed(tx, members, contacts, outcome);
-              if (!outcome.refused.ok()) return;
               std::vector<std::int64_t> everyone{me};
               everyone.insert(everyone.end(), members.begin(), members.end());
               count_joins(tx, everyone, me, max_groups, outcome);
+              if (!outcome.refused.ok()) return;
+              // After count_joins: it holds the members' count rows, which a
+              // group.privacy change locks too, so the setting read here
+              // stays as it is until this commits.
+              check_adds_allowed(tx, members, contacts, outcome);
               if (!outcome.refused.ok()) return;
               outcome.group_id =
                   tx.exec_params1(
@@ -529,8 +535,6 @@ void Groups::on_add(Request request, Reply reply) {
                 if (!present.contains(user)) added.push_back(user);
               }
               if (added.empty()) return;
-              check_adds_allowed(tx, added, contacts, outcome);
-              if (!outcome.refused.ok()) return;
               // Counted under the group's row lock: concurrent adds are
               // counted one after another.
               if (static_cast<std::int64_t>(present.size() + added.size()) > max_members) {
@@ -538,6 +542,8 @@ void Groups::on_add(Request request, Reply reply) {
                               "a group has at most " + std::to_string(max_members) + " members");
               }
               count_joins(tx, added, me, max_groups, outcome);
+              if (!outcome.refused.ok()) return;
+              check_adds_allowed(tx, added, contacts, outcome);  // after count_joins, as in create
               if (!outcome.refused.ok()) return;
               insert_members(tx, group, added, "member");
               outcome.applied.push_back(record(tx, group, name, "added", me, added,
@@ -719,6 +725,13 @@ void Groups::on_privacy(Request request, Reply reply) {
       [me, adds, current](pqxx::connection& conn) {
         pqxx::work tx(conn);
         if (adds) {
+          // The user's count row is locked first, as a create or add that
+          // joins them locks it (count_joins) before reading this setting:
+          // one that read the old setting commits before the reply here.
+          tx.exec_params(
+              "INSERT INTO group_counts AS c (user_id, groups) VALUES ($1, 0)"
+              " ON CONFLICT (user_id) DO UPDATE SET groups = c.groups",
+              me);
           tx.exec_params(
               "INSERT INTO group_add_policies (user_id, adds) VALUES ($1, $2)"
               " ON CONFLICT (user_id) DO UPDATE SET adds = EXCLUDED.adds",

@@ -61,8 +61,8 @@ class Groups {
   void on_shared(const boost::json::value& payload, ServiceReply reply);
 
   // Asks session.contacts whether `users` exist; runs `then` with those of
-  // them the actor has exchanged a 1:1 message with when they all do, else
-  // answers not_found (or unavailable).
+  // them who have written to the actor in their 1:1 conversation when they
+  // all do, else answers not_found (or unavailable).
   void require_users(const std::string& actor, const std::vector<std::int64_t>& users, Reply reply,
                      std::function<void(Reply reply, std::vector<std::int64_t> contacts)> then);
   // Runs `work` in one transaction; commits unless it refused. Then

@@ -563,6 +563,16 @@ TEST_F(GroupMembershipTest, ContactsServiceNamesUnknownIdsAndOneToOnePeers) {
   auto unknown = strings(reply.at("value").at("unknown"));
   std::sort(unknown.begin(), unknown.end());
   EXPECT_THAT(unknown, ElementsAre("777777", "not-an-id"));
+  EXPECT_FALSE(reply.at("value").as_object().contains("wrote"));
+  // `wrote`, when asked: who sent a message in the 1:1 conversation with
+  // user_id. Alice wrote to Bob; Bob has not written to her.
+  reply = ask(*a, "session.contacts",
+              {{"user_id", alice.id}, {"others", ids({&bob, &carol})}, {"wrote", true}});
+  expect_ok(reply);
+  EXPECT_TRUE(reply.at("value").at("wrote").as_array().empty());
+  reply = ask(*a, "session.contacts",
+              {{"user_id", bob.id}, {"others", ids({&alice, &carol})}, {"wrote", true}});
+  EXPECT_THAT(strings(reply.at("value").at("wrote")), ElementsAre(alice.id));
   expect_error(ask(*a, "session.contacts", {{"others", others}}), "bad_request");
 }
 
@@ -579,8 +589,9 @@ TEST_F(GroupMembershipTest, OnlyContactsAddAUserWhoAsksForIt) {
   setting = b->request({{"type", "group.privacy"}});
   EXPECT_EQ(setting.at("adds").as_string(), "contacts");
 
-  // Mallory has never exchanged a message with Bob: neither a create nor an
-  // add naming him goes through, and nothing changes.
+  // Bob has never written to Mallory (her own "hi" does not count): neither
+  // a create nor an add naming him goes through, and nothing changes.
+  expect_ok(send(*m, bob, "hi, join my group?", "m1"));
   auto refused = create(*m, "spam", ids({&alice, &bob}));
   expect_error(refused, "forbidden");
   EXPECT_EQ(refused.at("reason").as_string(), "adds_restricted");
@@ -593,8 +604,9 @@ TEST_F(GroupMembershipTest, OnlyContactsAddAUserWhoAsksForIt) {
   expect_ok(listed);
   EXPECT_TRUE(listed.at("groups").as_array().empty()) << json::serialize(listed);
 
-  // Alice has: her add goes through, and Bob may still create groups himself.
-  expect_ok(send(*a, bob, "hi", "d1"));
+  // Bob has written to Alice: her add goes through, and Bob may still
+  // create groups himself.
+  expect_ok(send(*b, alice, "hi", "d1"));
   const auto group = create_group(*a, "friends", ids({}));
   expect_ok(add(*a, group, ids({&bob})));
   create_group(*b, "his own", ids({&alice}));

@@ -330,6 +330,10 @@ void Accounts::login_with_password(ConnectionId connection, const std::string& a
               const bool valid =
                   crypto_pwhash_str_verify(hash.c_str(), password.data(), password.size()) == 0;
               if (!valid || !found->has_value()) {
+                if (attempt->past_account_limit) {
+                  return reply.error(ErrorCode::rate_limited,
+                                     "too many failed logins; retry later");
+                }
                 return reply.error(ErrorCode::unauthenticated, "invalid credentials");
               }
               take_back(*attempt);
@@ -350,12 +354,15 @@ bool Accounts::count_account_attempt(CountedAttempt& attempt, const std::string&
     return false;
   }
   attempt.account_address_key = account_address_key;
-  // From an address the account logged in from before, only the limits per
-  // address and per (account, address) apply: the owner's usual addresses
-  // stay open while strangers elsewhere use up the account's hour. A guesser
-  // there is still held to failed_logins_per_account_and_address.
-  if (known_address) return true;
-  if (!failed_by_account_.try_record(account, attempt.account_at)) return false;
+  if (!failed_by_account_.try_record(account, attempt.account_at)) {
+    // From an address the account logged in from before, the right password
+    // still works past the account's limit: the owner's usual addresses
+    // stay open while strangers elsewhere use up the account's hour. A
+    // guesser there is still held to failed_logins_per_account_and_address.
+    if (!known_address) return false;
+    attempt.past_account_limit = true;
+    return true;
+  }
   attempt.account_key = account;
   return true;
 }
@@ -595,8 +602,9 @@ void Accounts::stop_token_cleanup() {
 
 void Accounts::clean_tokens() {
   auto deleted = std::make_shared<std::size_t>(0);
+  const auto known_days = settings_.known_login_address_days;
   db_.run(
-      [deleted](pqxx::connection& conn) {
+      [deleted, known_days](pqxx::connection& conn) {
         // Small batches keep each transaction short; a full batch means
         // more may be left, and the next one runs at once.
         pqxx::work tx(conn);
@@ -606,6 +614,16 @@ void Accounts::clean_tokens() {
                          " LIMIT $1)",
                          kTokenCleanupBatch)
                        .affected_rows();
+        // Known login addresses past their age, also of accounts that no
+        // longer log in with their password (client addresses are kept no
+        // longer than they count).
+        *deleted = std::max(
+            *deleted, static_cast<std::size_t>(
+                          tx.exec_params("DELETE FROM known_login_addresses WHERE ctid IN (SELECT"
+                                         " ctid FROM known_login_addresses WHERE last_login <="
+                                         " now() - make_interval(days => $1) LIMIT $2)",
+                                         static_cast<int>(known_days), kTokenCleanupBatch)
+                              .affected_rows()));
         tx.commit();
       },
       [this, deleted](const Status& status) {

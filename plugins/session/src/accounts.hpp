@@ -59,9 +59,14 @@ class Accounts {
     std::string address_key;
     std::string account_address_key;
     std::string account_key;
+    // Past the account's limit but from a known login address: the
+    // password is checked, and a wrong one is answered as over the limit
+    // (never `unauthenticated`, which would tell the address is known).
+    bool past_account_limit = false;
   };
   // Counts the attempt against `account` (from `address_key`) and against
-  // the account from every address; false when either is used up.
+  // the account from every address; false when either is used up (the
+  // latter only from an address the account has not logged in from).
   bool count_account_attempt(CountedAttempt& attempt, const std::string& account,
                              const std::string& address_key, bool known_address);
   void take_back(const CountedAttempt& attempt);

@@ -40,8 +40,10 @@ struct Settings {
   std::int64_t failed_logins_per_account = 100;
   // ... except from an address the account logged in from with its password
   // within this many days (0: no exception): a stranger's guesses from
-  // elsewhere do not lock the owner out where they usually log in.
-  std::int64_t known_login_address_days = 30;
+  // elsewhere do not lock the owner out where they usually log in. Longer
+  // than token_ttl, so that an address is still known when the token the
+  // password login gave runs out and the password is needed again.
+  std::int64_t known_login_address_days = 90;
   // Password logins from one address, per 15 minutes, whether they succeed
   // or not: each costs a hash. Token logins are not counted.
   std::int64_t password_logins_per_address = 1000;

@@ -168,14 +168,30 @@ TEST_F(GuessingTest, WhereTheAccountLoggedInBeforeThePasswordStillWorks) {
   // At home, a new connection (a new device, a lost token) logs in.
   auto laptop = connect_from("198.51.100.1");
   login(*laptop, alice);
-  // A guesser at that address is still held to the limit per account and
-  // address (three), the right password then too.
+  // A wrong password there is answered as past the limit, as anywhere else
+  // (unauthenticated would tell that the address is known), and a guesser
+  // there is held to the limit per account and address (three): then the
+  // right password is refused too.
   auto neighbour = connect_from("198.51.100.1");
   for (int i = 0; i < 3; ++i) {
-    expect_error(password_login(*neighbour, alice.email, "wrong"), "unauthenticated");
+    expect_error(password_login(*neighbour, alice.email, "wrong"), "rate_limited");
   }
-  expect_error(password_login(*neighbour, alice.email, "wrong"), "rate_limited");
   expect_error(password_login(*neighbour, alice.email, alice.password), "rate_limited");
+}
+
+TEST_F(GuessingTest, AnAddressIsKnownForKnownLoginAddressDaysOnly) {
+  auto home = connect_from("198.51.100.1");
+  User alice = register_user(*home, "alice");
+  login(*home, alice);
+  {
+    pqxx::connection conn(database_url_);
+    pqxx::work tx(conn);
+    tx.exec("UPDATE known_login_addresses SET last_login = now() - interval '91 days'");
+    tx.commit();
+  }
+  use_up_the_accounts_hour(alice.email);
+  auto laptop = connect_from("198.51.100.1");
+  expect_error(password_login(*laptop, alice.email, alice.password), "rate_limited");
 }
 
 TEST_F(GuessingTest, AnIPv6NetworkTheAccountLoggedInFromIsKnownAsAWhole) {
